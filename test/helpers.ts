@@ -1,0 +1,136 @@
+// Test helpers: a WebSocket client that records every frame and exposes its raw socket, so a
+// test can stop reading it (a slow reader) and let backpressure reach the server.
+import { connect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import type { ChatServer } from '../versions/host.ts';
+import type { ServerMessage } from '../versions/protocol.ts';
+import type { ServerStats } from '../versions/metrics.ts';
+
+export type Received = ServerMessage & Record<string, unknown>;
+
+export class TestClient {
+  readonly messages: Received[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private listeners = new Set<() => void>();
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly socket: Socket,
+  ) {
+    ws.on('message', (data: Buffer) => {
+      this.messages.push(JSON.parse(data.toString('utf8')) as Received);
+      this.notify();
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closed = { code, reason: reason.toString() };
+      this.notify();
+    });
+    ws.on('error', () => {});
+  }
+
+  chats(): Array<Extract<ServerMessage, { type: 'chat' }>> {
+    return this.messages.filter((m): m is Extract<ServerMessage, { type: 'chat' }> => m.type === 'chat');
+  }
+
+  ofType<T extends ServerMessage['type']>(type: T): Array<Extract<ServerMessage, { type: T }>> {
+    return this.messages.filter((m) => m.type === type) as Array<Extract<ServerMessage, { type: T }>>;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Resolves when `done()` holds; rejects after `timeoutMs` saying what it waited for. */
+  waitFor(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeoutMs);
+      this.listeners.add(check);
+    });
+  }
+
+  /** Waits for the next `joined` reply after the `count` seen so far. */
+  async join(room: string, name?: string): Promise<void> {
+    const before = this.ofType('joined').length;
+    this.send({ type: 'join', room, ...(name ? { name } : {}) });
+    await this.waitFor(() => this.ofType('joined').length > before, `joined ${room}`);
+  }
+
+  /** Stops reading the socket: the kernel buffers fill and the server feels backpressure. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.ws.close();
+    return this.waitFor(() => this.closed !== null, 'close', 5_000).catch(() => this.ws.terminate());
+  }
+
+  private notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+}
+
+export async function openClient(server: ChatServer | string, query: { room?: string; name?: string } = {}, headers: Record<string, string> = {}): Promise<TestClient> {
+  const base = typeof server === 'string' ? server : server.wsUrl;
+  const url = new URL(base);
+  if (query.room) url.searchParams.set('room', query.room);
+  if (query.name) url.searchParams.set('name', query.name);
+  let socket: Socket | undefined;
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    headers,
+    // ws documents this hook; it hands us the raw socket so a test can pause reading.
+    createConnection: (opts) => (socket = connect(opts as Parameters<typeof connect>[0])),
+  });
+  const client = new TestClient(ws, socket as unknown as Socket);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+  await client.waitFor(() => client.ofType('joined').length > 0, 'first joined');
+  return client;
+}
+
+export async function stats(server: ChatServer): Promise<ServerStats> {
+  const res = await fetch(`${server.url}api/stats`);
+  return (await res.json()) as ServerStats;
+}
+
+export async function metricValue(server: ChatServer, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${server.url}metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{')) continue;
+    if (labels && !line.includes(labels)) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  throw new Error(`metric ${name}${labels} not found`);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls until `done()` holds; for state outside a client (server stats). */
+export async function eventually(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(25);
+  }
+}

@@ -1,0 +1,71 @@
+// `npm run v1|v2|v3 -- [flags]`: starts one version in the foreground. The only module here that
+// touches argv, the output streams and process.exit.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULT_LIMITS } from './protocol.ts';
+import { DEFAULT_PING_INTERVAL_MS } from './host.ts';
+import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
+import { ON_FULL_POLICIES } from './v3/hub.ts';
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run <v1|v2|v3> --')
+  .version(false) // "version" is our positional: which chatroom version
+  .command('$0 <version>', 'start one chatroom version')
+  .positional('version', { type: 'string', choices: ['v1', 'v2', 'v3'], demandOption: true, describe: 'which version' })
+  .options({
+    host: { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' },
+    port: { type: 'number', describe: 'TCP port (0: a free one). Default 8081, 8082, 8083 for v1, v2, v3' },
+    prune: { type: 'boolean', default: false, describe: 'v1 only: v1.1, remove closed sockets and defer the broadcast' },
+    'hold-ms': { type: 'number', default: DEFAULT_VERSION_OPTIONS.holdMs, describe: 'v2 only: ms to sleep under the lock per broadcast (the article\'s sleep)' },
+    queue: { type: 'number', default: DEFAULT_VERSION_OPTIONS.queue, describe: 'v3 only: per-client queue length, in messages' },
+    'on-full': { choices: ON_FULL_POLICIES, default: DEFAULT_VERSION_OPTIONS.onFull, describe: 'v3 only: block (the article\'s bug), drop (v3.1), kick (close 4008)' },
+    'max-frame': { type: 'number', default: DEFAULT_LIMITS.maxFrameBytes, describe: 'largest frame in bytes (larger: close 1009)' },
+    'max-content': { type: 'number', default: DEFAULT_LIMITS.maxContentChars, describe: 'largest chat content in characters' },
+    'ping-ms': { type: 'number', default: DEFAULT_PING_INTERVAL_MS, describe: 'heartbeat period in ms (v3)' },
+    'allow-origin': { type: 'string', array: true, default: [] as string[], describe: 'extra browser origin allowed to connect (\'*\' for any)' },
+  })
+  .strict()
+  .help()
+  .parseAsync();
+
+const requested = argv.version as 'v1' | 'v2' | 'v3';
+const version: VersionName = requested === 'v1' && argv.prune ? 'v1.1' : requested;
+let server;
+try {
+  server = await startVersion(version, {
+    host: argv.host,
+    port: argv.port ?? DEFAULT_PORTS[version],
+    holdMs: argv['hold-ms'],
+    queue: argv.queue,
+    onFull: argv['on-full'],
+    limits: { maxFrameBytes: argv['max-frame'], maxContentChars: argv['max-content'] },
+    pingIntervalMs: argv['ping-ms'],
+    allowOrigins: argv['allow-origin'].map(String),
+  });
+} catch (err) {
+  console.error(`chatroom ${version}: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+
+console.log(`chatroom ${server.strategy.describe}`);
+console.log(`  page:      ${server.url}`);
+console.log(`  websocket: ${server.wsUrl}`);
+console.log(`  metrics:   ${server.url}metrics`);
+// One machine-readable line for harnesses: everything after the tag is JSON.
+console.log(`LISTENING ${JSON.stringify({ version, describe: server.strategy.describe, port: server.port, url: server.url, wsUrl: server.wsUrl, pid: process.pid })}`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`chatroom ${version}: ${signal}, closing sockets with 1001`);
+    server
+      .close()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      });
+  });
+}

@@ -1,0 +1,128 @@
+// Server metrics: one prom-client registry per server (several servers share a test process),
+// read from plain counters at scrape time so the hot paths only bump numbers.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import client from 'prom-client';
+import { ERROR_CODES, type ErrorCode } from './protocol.ts';
+import type { ServerCounters, Strategy } from './strategy.ts';
+
+/** The window over which /api/stats reports event-loop delay. */
+export const LOOP_DELAY_WINDOW_MS = 1000;
+/** Sampling period of the event-loop delay monitor; its samples include this period, so it is subtracted. */
+const LOOP_RESOLUTION_MS = 10;
+
+export interface ServerStats {
+  version: string;
+  describe: string;
+  connections: number;
+  poolSize: number;
+  rooms: number;
+  received: number;
+  deliveries: number;
+  drops: number;
+  kicks: number;
+  controlFrames: number;
+  queueDepth: number;
+  queueDepthMax: number;
+  bufferedBytes: number;
+  badInput: Partial<Record<ErrorCode, number>>;
+  /** Event-loop delay over the last completed window, in milliseconds. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Process CPU time since start, in microseconds. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  uptimeS: number;
+}
+
+export interface HostGauges {
+  connections(): number;
+  rooms(): number;
+  bufferedBytes(): number;
+}
+
+export class ServerMetrics {
+  readonly registry = new client.Registry();
+  private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  private lastLoop = { p50: 0, p99: 0, max: 0 };
+  private readonly timer: NodeJS.Timeout;
+  private readonly started = process.hrtime.bigint();
+
+  constructor(
+    private readonly strategy: Strategy,
+    private readonly counters: ServerCounters,
+    private readonly host: HostGauges,
+  ) {
+    this.loop.enable();
+    this.timer = setInterval(() => {
+      const ms = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
+      this.lastLoop = { p50: ms(this.loop.percentile(50)), p99: ms(this.loop.percentile(99)), max: ms(this.loop.max) };
+      this.loop.reset();
+    }, LOOP_DELAY_WINDOW_MS);
+    this.timer.unref();
+
+    const r = this.registry;
+    r.setDefaultLabels({ version: strategy.version });
+    client.collectDefaultMetrics({ register: r });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new client.Gauge({ name, help, registers: [r], collect() { this.set(read()); } });
+    };
+    const counter = (name: string, help: string, read: () => number): void => {
+      new client.Counter({ name, help, registers: [r], collect() { this.reset(); this.inc(read()); } });
+    };
+    gauge('chat_connections_open', 'Open WebSocket connections.', () => host.connections());
+    gauge('chat_pool_size', 'Connections the version holds, dead ones included.', () => strategy.stats().poolSize);
+    gauge('chat_rooms', 'Rooms with at least one member.', () => host.rooms());
+    gauge('chat_queue_depth', 'Messages waiting in per-client queues, summed (v3).', () => strategy.stats().queueDepth);
+    gauge('chat_queue_depth_max', 'Deepest per-client queue (v3).', () => strategy.stats().queueDepthMax);
+    gauge('chat_buffered_bytes', 'Bytes waiting in user-space socket send buffers, summed.', () => host.bufferedBytes());
+    counter('chat_messages_received_total', 'Chat messages accepted from WebSocket and HTTP.', () => counters.received);
+    counter('chat_deliveries_total', 'Chat messages handed to a client socket.', () => counters.deliveries);
+    counter('chat_drops_total', 'Chat messages not delivered to a slow client (v3 drop, kick).', () => counters.drops);
+    counter('chat_kicks_total', 'Clients closed for being slow (v3 kick).', () => counters.kicks);
+    counter('chat_control_frames_total', 'Non-chat frames sent: joined, presence, error, dropped.', () => counters.controlFrames);
+    new client.Counter({
+      name: 'chat_bad_input_total',
+      help: 'Bad input from clients, by error code.',
+      labelNames: ['code'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) this.inc({ code }, counters.badInput.get(code) ?? 0);
+      },
+    });
+  }
+
+  snapshot(): ServerStats {
+    const s = this.strategy.stats();
+    const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    return {
+      version: this.strategy.version,
+      describe: this.strategy.describe,
+      connections: this.host.connections(),
+      poolSize: s.poolSize,
+      rooms: this.host.rooms(),
+      received: this.counters.received,
+      deliveries: this.counters.deliveries,
+      drops: this.counters.drops,
+      kicks: this.counters.kicks,
+      controlFrames: this.counters.controlFrames,
+      queueDepth: s.queueDepth,
+      queueDepthMax: s.queueDepthMax,
+      bufferedBytes: this.host.bufferedBytes(),
+      badInput: Object.fromEntries(this.counters.badInput),
+      loopDelayMs: this.lastLoop,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      cpuUserUs: cpu.user,
+      cpuSystemUs: cpu.system,
+      uptimeS: Number(process.hrtime.bigint() - this.started) / 1e9,
+    };
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.loop.disable();
+  }
+}

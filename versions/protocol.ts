@@ -1,0 +1,145 @@
+// The wire format, and the only module that knows it: JSON text frames for the chat
+// protocol, and the WebSocket frame header for the versions that pre-frame a broadcast.
+// Every version, the browser page and the auto-client speak what is defined here.
+
+/** Stable codes for bad input, sent in `{"type":"error","code":…}` frames and counted in /metrics. */
+export const ERROR_CODES = {
+  BAD_JSON: 'the frame is not valid JSON',
+  BAD_FRAME: 'the frame is not a JSON object',
+  UNKNOWN_TYPE: 'the frame has an unknown "type"',
+  BAD_FIELD: 'a field has the wrong type',
+  EMPTY_CONTENT: '"content" is empty',
+  CONTENT_TOO_LARGE: '"content" is longer than the content limit',
+  BAD_ROOM: '"room" must match [A-Za-z0-9_-]{1,64}',
+  BAD_NAME: '"name" must be 1-64 printable characters',
+  BINARY_FRAME: 'binary frames are not accepted; send JSON text',
+  FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009)',
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Close codes this workbench uses, beside the RFC 6455 ones ws sends by itself. */
+export const CLOSE_CODES = {
+  /** Server shutting down (SIGINT/SIGTERM). */
+  GOING_AWAY: 1001,
+  /** Frame above the frame limit; ws closes with it. */
+  MESSAGE_TOO_BIG: 1009,
+  /** v3 `--on-full kick`: the client's queue was full, so the server closed it. */
+  SLOW_CONSUMER: 4008,
+} as const;
+
+export const DEFAULT_ROOM = 'lobby';
+
+export interface ProtocolLimits {
+  /** Largest accepted frame, in bytes; a larger one closes the socket with 1009. Default 64 KiB. */
+  maxFrameBytes: number;
+  /** Largest chat content, in UTF-16 code units (what JSON.parse hands back). Default 16 KiB. */
+  maxContentChars: number;
+}
+
+export const DEFAULT_LIMITS: ProtocolLimits = {
+  maxFrameBytes: 64 * 1024,
+  maxContentChars: 16 * 1024,
+};
+
+const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+// Printable: no C0/C1 control characters; 1-64 code points.
+const NAME_PATTERN = /^[^\p{Cc}]{1,64}$/u;
+
+export type ClientFrame =
+  | { type: 'join'; room: string; name?: string }
+  | { type: 'chat'; content: string };
+
+export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string };
+
+function fail(code: ErrorCode, detail?: string): ParseResult {
+  return { ok: false, code, message: detail ? `${ERROR_CODES[code]}: ${detail}` : ERROR_CODES[code] };
+}
+
+export function isValidRoom(room: unknown): room is string {
+  return typeof room === 'string' && ROOM_PATTERN.test(room);
+}
+
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && NAME_PATTERN.test(name);
+}
+
+/** Validates chat content; returns an error code or null. */
+export function checkContent(content: unknown, limits: ProtocolLimits): ErrorCode | null {
+  if (typeof content !== 'string') return 'BAD_FIELD';
+  if (content.length === 0) return 'EMPTY_CONTENT';
+  if (content.length > limits.maxContentChars) return 'CONTENT_TOO_LARGE';
+  return null;
+}
+
+/**
+ * Parses one text frame from a client. Never throws: bad input comes back as a code.
+ * A frame without `type` but with `content` (the article's `{"token","content"}`) is a chat.
+ */
+export function parseClientFrame(text: string, limits: ProtocolLimits): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return fail('BAD_JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('BAD_FRAME');
+  const obj = value as Record<string, unknown>;
+  const type = obj.type ?? ('content' in obj ? 'chat' : undefined);
+  if (type === 'chat') {
+    const bad = checkContent(obj.content, limits);
+    if (bad) return fail(bad, bad === 'BAD_FIELD' ? '"content" must be a string' : undefined);
+    return { ok: true, frame: { type: 'chat', content: obj.content as string } };
+  }
+  if (type === 'join') {
+    if (!isValidRoom(obj.room)) return fail('BAD_ROOM');
+    if (obj.name !== undefined && !isValidName(obj.name)) return fail('BAD_NAME');
+    return { ok: true, frame: { type: 'join', room: obj.room, ...(obj.name !== undefined ? { name: obj.name as string } : {}) } };
+  }
+  if (typeof type !== 'string') return fail('BAD_FIELD', '"type" must be a string');
+  return fail('UNKNOWN_TYPE', JSON.stringify(type).slice(0, 80));
+}
+
+/** What the server sends. `chat.content` is relayed verbatim. */
+export type ServerMessage =
+  | { type: 'chat'; room: string; from: string; content: string; ts: number }
+  | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo }
+  | { type: 'presence'; room: string; event: 'join' | 'leave'; name: string; members: number }
+  | { type: 'dropped'; count: number; total: number }
+  | { type: 'error'; code: ErrorCode; message: string };
+
+export interface ServerInfo {
+  version: string;
+  describe: string;
+  limits: ProtocolLimits;
+}
+
+export function encodeServerMessage(msg: ServerMessage): string {
+  return JSON.stringify(msg);
+}
+
+export function errorMessage(code: ErrorCode, message: string = ERROR_CODES[code]): ServerMessage {
+  return { type: 'error', code, message };
+}
+
+/**
+ * Frames a text payload as one unmasked, final WebSocket text frame (RFC 6455 §5.2), as a
+ * server sends it. A broadcast is framed once here and the same bytes go to every socket.
+ */
+export function frameText(payload: string | Buffer): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const len = body.length;
+  const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLen + len);
+  frame[0] = 0x81; // FIN + opcode 1 (text)
+  if (len < 126) {
+    frame[1] = len;
+  } else if (len < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(len, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(len), 2);
+  }
+  body.copy(frame, headerLen);
+  return frame;
+}

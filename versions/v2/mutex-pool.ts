@@ -1,0 +1,92 @@
+// v2: the pool behind a mutex, as the article's v2 adds a lock to v1.
+//
+// Who writes to a socket: the broadcast, holding the lock, one ws.send per client, awaiting each
+// write's completion before the next (the blocking conn.WriteMessage of Go).
+// What it gets wrong: one slow reader stalls the whole room. Once its kernel buffers are full its
+// write does not complete, the lock stays held, and every other client, every later message and
+// every join or leave waits behind it (healthy clients' latency grows to the slow reader's drain
+// rate; the slow-consumer scenario shows it). `--hold-ms N` reproduces the article's
+// time.Sleep under the lock. What it gets right over v1: ordering, pruning and bounded memory.
+// No heartbeat: the article's v2 has none.
+import { Mutex } from 'async-mutex';
+import { encodeServerMessage, type ServerMessage } from '../protocol.ts';
+import { isOpen, type Connection, type ServerCounters, type Strategy, type StrategyStats } from '../strategy.ts';
+
+export interface MutexPoolOptions {
+  /** Milliseconds to sleep under the lock before each broadcast (the article's sleep). Default 0. */
+  holdMs: number;
+}
+
+interface PoolEntry {
+  conn: Connection;
+  room: string;
+}
+
+export class MutexPool implements Strategy {
+  readonly version = 'v2';
+  readonly describe: string;
+  readonly heartbeat = false;
+  private readonly lock = new Mutex();
+  private readonly pool: PoolEntry[] = [];
+
+  constructor(
+    private readonly counters: ServerCounters,
+    private readonly options: MutexPoolOptions,
+  ) {
+    this.describe = options.holdMs > 0 ? `v2 · mutex pool · hold ${options.holdMs} ms` : 'v2 · mutex pool';
+  }
+
+  add(conn: Connection): Promise<void> {
+    return this.lock.runExclusive(() => {
+      this.pool.push({ conn, room: conn.room });
+    });
+  }
+
+  move(conn: Connection, room: string): Promise<void> {
+    return this.lock.runExclusive(() => {
+      const entry = this.pool.find((e) => e.conn === conn);
+      if (entry) entry.room = room;
+    });
+  }
+
+  remove(conn: Connection): Promise<void> {
+    return this.lock.runExclusive(() => {
+      const i = this.pool.findIndex((e) => e.conn === conn);
+      if (i >= 0) this.pool.splice(i, 1);
+    });
+  }
+
+  publish(room: string, msg: ServerMessage): void {
+    void this.lock.runExclusive(() => this.broadcast(room, msg));
+  }
+
+  sendTo(conn: Connection, msg: ServerMessage): void {
+    if (!isOpen(conn)) return;
+    conn.ws.send(encodeServerMessage(msg));
+    this.counters.controlFrames++;
+  }
+
+  private async broadcast(room: string, msg: ServerMessage): Promise<void> {
+    if (this.options.holdMs > 0) await sleep(this.options.holdMs);
+    const isChat = msg.type === 'chat';
+    for (const entry of this.pool) {
+      if (entry.room !== room || !isOpen(entry.conn)) continue;
+      // Resolves when the bytes reach the kernel; a full socket buffer holds the lock here.
+      await new Promise<void>((resolve) => entry.conn.ws.send(encodeServerMessage(msg), () => resolve()));
+      if (isChat) this.counters.deliveries++;
+      else this.counters.controlFrames++;
+    }
+  }
+
+  stats(): StrategyStats {
+    return { poolSize: this.pool.length, queueDepth: 0, queueDepthMax: 0 };
+  }
+
+  close(): void {
+    this.pool.length = 0;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

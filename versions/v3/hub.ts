@@ -1,0 +1,222 @@
+// v3: the hub of the article (and of gorilla/websocket's chat example).
+//
+// Who writes to a socket: each client's writer pump (client-pump.ts), and nothing else. The hub
+// loop owns rooms and membership and takes register / move / unregister / publish / send from one
+// inbox; a broadcast is encoded and framed once and the same bytes go into every member's queue.
+// Each queue holds at most `queue` messages; when it is full and the socket is not taking more:
+//  - block: the hub waits for that one client, so every room stalls with it. This is the
+//    article's v3 bug (its web client "could not send" under load); slow-consumer shows it.
+//  - drop (default, the article's v3.1 fix): the message is dropped for that client only and
+//    counted (chat_drops_total); the client is told how many with a "dropped" frame.
+//  - kick: the client is closed with 4008 (gorilla's choice); chat_kicks_total counts it.
+// Memory is bounded by clients × queue. Heartbeat: yes, as gorilla's hub has, so peers that
+// vanish without a FIN leave.
+import { encodeServerMessage, frameText, CLOSE_CODES, type ServerMessage } from '../protocol.ts';
+import type { Connection, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
+import { ClientPump } from './client-pump.ts';
+
+export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
+export type OnFullPolicy = (typeof ON_FULL_POLICIES)[number];
+
+export interface HubOptions {
+  /** Messages each client's queue holds before `onFull` applies. Default 128 (the article's bufferSize). */
+  queue: number;
+  /** What the hub does when a client's queue is full. Default 'drop'. */
+  onFull: OnFullPolicy;
+}
+
+type Command =
+  | { op: 'register'; conn: Connection; done: () => void }
+  | { op: 'move'; conn: Connection; room: string; done: () => void }
+  | { op: 'unregister'; conn: Connection; done: () => void }
+  | { op: 'publish'; room: string; msg: ServerMessage }
+  | { op: 'send'; conn: Connection; msg: ServerMessage };
+
+export class Hub implements Strategy {
+  readonly version = 'v3';
+  readonly describe: string;
+  readonly heartbeat = true;
+  private readonly clients = new Map<Connection, ClientPump>();
+  private readonly rooms = new Map<string, Set<ClientPump>>();
+  private inbox: Command[] = [];
+  private readonly dirty = new Set<ClientPump>();
+  private scheduled = false;
+  private running = false;
+  private stopped = false;
+
+  constructor(
+    private readonly counters: ServerCounters,
+    private readonly options: HubOptions,
+  ) {
+    this.describe = `v3 · on-full ${options.onFull} · queue ${options.queue}`;
+  }
+
+  add(conn: Connection): Promise<void> {
+    return new Promise((done) => this.submit({ op: 'register', conn, done }));
+  }
+
+  move(conn: Connection, room: string): Promise<void> {
+    return new Promise((done) => this.submit({ op: 'move', conn, room, done }));
+  }
+
+  remove(conn: Connection): Promise<void> {
+    return new Promise((done) => this.submit({ op: 'unregister', conn, done }));
+  }
+
+  publish(room: string, msg: ServerMessage): void {
+    this.submit({ op: 'publish', room, msg });
+  }
+
+  sendTo(conn: Connection, msg: ServerMessage): void {
+    this.submit({ op: 'send', conn, msg });
+  }
+
+  stats(): StrategyStats {
+    let queueDepth = 0;
+    let queueDepthMax = 0;
+    for (const c of this.clients.values()) {
+      queueDepth += c.depth;
+      if (c.depth > queueDepthMax) queueDepthMax = c.depth;
+    }
+    return { poolSize: this.clients.size, queueDepth, queueDepthMax };
+  }
+
+  close(): void {
+    this.stopped = true;
+    for (const c of this.clients.values()) c.close();
+  }
+
+  private submit(cmd: Command): void {
+    this.inbox.push(cmd);
+    if (!this.running) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    // Everything that arrives in one event-loop turn is handled in one go, then flushed.
+    setImmediate(() => void this.run());
+  }
+
+  /** The hub loop: applies commands in arrival order; only `block` ever makes it wait. */
+  private async run(): Promise<void> {
+    this.scheduled = false;
+    this.running = true;
+    try {
+      while (this.inbox.length > 0 && !this.stopped) {
+        const batch = this.inbox;
+        this.inbox = [];
+        for (const cmd of batch) {
+          const wait = this.apply(cmd);
+          if (wait) {
+            this.flushDirty(); // the other clients' pumps keep running while the hub waits
+            await wait;
+          }
+        }
+        this.flushDirty();
+      }
+    } finally {
+      this.running = false;
+      if (this.inbox.length > 0) this.schedule();
+    }
+  }
+
+  private apply(cmd: Command): Promise<void> | undefined {
+    switch (cmd.op) {
+      case 'register': {
+        const client = new ClientPump(cmd.conn, this.options.queue, this.counters);
+        this.clients.set(cmd.conn, client);
+        this.join(client, cmd.conn.room);
+        cmd.done();
+        return undefined;
+      }
+      case 'move': {
+        const client = this.clients.get(cmd.conn);
+        if (client) this.join(client, cmd.room);
+        cmd.done();
+        return undefined;
+      }
+      case 'unregister': {
+        const client = this.clients.get(cmd.conn);
+        if (client) {
+          this.leave(client);
+          this.clients.delete(cmd.conn);
+          client.close();
+        }
+        cmd.done();
+        return undefined;
+      }
+      case 'send': {
+        const client = this.clients.get(cmd.conn);
+        if (client && client.offer(frameText(encodeServerMessage(cmd.msg)), false)) this.dirty.add(client);
+        return undefined;
+      }
+      case 'publish': {
+        const members = this.rooms.get(cmd.room);
+        if (!members || members.size === 0) return undefined;
+        const frame = frameText(encodeServerMessage(cmd.msg)); // encoded and framed once
+        return this.fanOut(members.values(), frame, cmd.msg.type === 'chat');
+      }
+    }
+  }
+
+  private fanOut(members: Iterator<ClientPump>, frame: Buffer, chat: boolean): Promise<void> | undefined {
+    for (let next = members.next(); !next.done; next = members.next()) {
+      const client = next.value;
+      if (client.offer(frame, chat)) {
+        this.dirty.add(client);
+        continue;
+      }
+      switch (this.options.onFull) {
+        case 'block': {
+          // Wait for this one client, then retry it and go on with the rest.
+          const rest: ClientPump[] = [client];
+          for (let r = members.next(); !r.done; r = members.next()) rest.push(r.value);
+          return client.whenRoom().then(() => this.fanOut(rest.values(), frame, chat));
+        }
+        case 'drop':
+          if (chat) {
+            this.counters.drops++;
+            client.noteDrop();
+          }
+          break;
+        case 'kick':
+          this.kick(client, chat);
+          break;
+      }
+    }
+    return undefined;
+  }
+
+  private kick(client: ClientPump, chat: boolean): void {
+    this.counters.kicks++;
+    this.leave(client);
+    // What was queued for it, and this message, will never be delivered.
+    this.counters.drops += client.close() + (chat ? 1 : 0);
+    client.conn.ws.close(CLOSE_CODES.SLOW_CONSUMER, 'slow consumer: queue full');
+  }
+
+  private join(client: ClientPump, room: string): void {
+    this.leave(client);
+    let members = this.rooms.get(room);
+    if (!members) {
+      members = new Set();
+      this.rooms.set(room, members);
+    }
+    members.add(client);
+    client.room = room;
+  }
+
+  private leave(client: ClientPump): void {
+    if (client.room === null) return;
+    const members = this.rooms.get(client.room);
+    members?.delete(client);
+    if (members && members.size === 0) this.rooms.delete(client.room);
+    client.room = null;
+  }
+
+  private flushDirty(): void {
+    for (const client of this.dirty) client.flush();
+    this.dirty.clear();
+  }
+}
