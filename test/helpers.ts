@@ -76,6 +76,7 @@ export class TestClient {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.socket.resume(); // a paused reader would never see the server's close
     this.ws.close();
     return this.waitFor(() => this.closed !== null, 'close', 5_000).catch(() => this.ws.terminate());
   }

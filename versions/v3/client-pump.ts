@@ -69,7 +69,9 @@ export class ClientPump {
    */
   flush(): void {
     const socket = this.conn.socket;
-    if (this.closed || this.frames.length === 0 || socket.writableNeedDrain || !socket.writable) return;
+    // Still holding a full buffer from the last write: the kernel is not taking more (a slow reader).
+    // (writableNeedDrain would also be true right after a write the kernel took whole, until the next tick.)
+    if (this.closed || this.frames.length === 0 || !socket.writable || socket.writableLength >= socket.writableHighWaterMark) return;
     if (this.dropsUntold > 0) {
       this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
       this.dropsUntold = 0;

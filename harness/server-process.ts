@@ -1,0 +1,97 @@
+// Starts one version as its own process (its own process group), waits until it listens and
+// answers /healthz, and stops it: SIGTERM to the group, then SIGKILL. The harness never imports
+// a version's internals; it talks to the CLI and to HTTP like any user.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
+/** How long a server may take to print LISTENING. */
+const START_TIMEOUT_MS = 20_000;
+/** How long SIGTERM gets before SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+
+export interface Listening {
+  version: string;
+  describe: string;
+  port: number;
+  url: string;
+  wsUrl: string;
+  pid: number;
+}
+
+export interface ServerProcess {
+  readonly info: Listening;
+  readonly child: ChildProcess;
+  /** Everything the server printed, for a report or a failure message. */
+  readonly output: string[];
+  /** SIGTERM to the process group, SIGKILL after a grace period. Resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Spawns a node script under tsx in a new process group. The caller must `stop()` it in a
+ * finally; a process left behind is a bug.
+ */
+export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, [TSX, script, ...args], {
+    cwd: ROOT,
+    detached: true, // its own process group, so stopping it stops everything it started
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+}
+
+export function stopProcessGroup(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(kill);
+      resolve(code);
+    });
+    signalGroup(child, 'SIGTERM');
+  });
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal); // negative pid: the whole group we started
+  } catch {
+    // already gone
+  }
+}
+
+/** `versionArgs`: e.g. ['v3', '--on-full', 'drop']. `--port 0` is added unless given. */
+export async function startServerProcess(versionArgs: string[]): Promise<ServerProcess> {
+  const args = versionArgs.includes('--port') ? versionArgs : [...versionArgs, '--port', '0'];
+  const child = spawnTs('versions/cli.ts', args);
+  const output: string[] = [];
+  const stop = (): Promise<number | null> => stopProcessGroup(child);
+  try {
+    const info = await new Promise<Listening>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} did not start in ${START_TIMEOUT_MS} ms:\n${output.join('\n')}`)), START_TIMEOUT_MS);
+      const onLine = (line: string): void => {
+        output.push(line);
+        if (line.startsWith('LISTENING ')) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line.slice('LISTENING '.length)) as Listening);
+        }
+      };
+      createInterface({ input: child.stdout! }).on('line', onLine);
+      createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server ${args.join(' ')} exited with ${code}:\n${output.join('\n')}`));
+      });
+    });
+    const health = await fetch(`${info.url}healthz`);
+    if (!health.ok) throw new Error(`server ${args.join(' ')}: /healthz answered ${health.status}`);
+    return { info, child, output, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
