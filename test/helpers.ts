@@ -96,7 +96,7 @@ export async function openClient(server: ChatServer | string, query: { room?: st
     perMessageDeflate: false,
     headers,
     // ws documents this hook; it hands us the raw socket so a test can pause reading.
-    createConnection: (opts) => (socket = connect(opts as Parameters<typeof connect>[0])),
+    createConnection: ((opts: Parameters<typeof connect>[0]) => (socket = connect(opts))) as typeof connect,
   });
   const client = new TestClient(ws, socket as unknown as Socket);
   await new Promise<void>((resolve, reject) => {
