@@ -1,0 +1,44 @@
+// A swarm in a worker process, driven by the harness over IPC: plan → ready → go → result.
+// It exits by itself when the run is over, when its parent goes away, or after a hard deadline.
+import { Swarm, type SwarmPlan, type SwarmResult, type SwarmTiming } from './swarm.ts';
+
+export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'go'; timing: SwarmTiming };
+export type FromWorker =
+  | { type: 'ready'; connected: number; failures: string[] }
+  | { type: 'progress'; connected: number; received: number }
+  | { type: 'result'; result: SwarmResult }
+  | { type: 'error'; message: string };
+
+/** No worker lives longer than this, whatever it was told. */
+const HARD_DEADLINE_MS = 15 * 60_000;
+
+if (!process.send) throw new Error('swarm-worker must be started by the harness (IPC)');
+const send = (msg: FromWorker): void => void process.send?.(msg);
+let swarm: Swarm | null = null;
+let progress: NodeJS.Timeout | null = null;
+
+setTimeout(() => process.exit(3), HARD_DEADLINE_MS).unref();
+process.on('disconnect', () => process.exit(0));
+process.on('message', (msg: ToWorker) => {
+  void handle(msg).catch((err: unknown) => {
+    send({ type: 'error', message: (err as Error).stack ?? String(err) });
+    process.exitCode = 1;
+  });
+});
+
+async function handle(msg: ToWorker): Promise<void> {
+  if (msg.type === 'plan') {
+    swarm = new Swarm(msg.plan);
+    await swarm.connectAll();
+    send({ type: 'ready', connected: swarm.connectedCount(), failures: [] });
+    return;
+  }
+  if (!swarm) throw new Error('go before plan');
+  const s = swarm;
+  progress = setInterval(() => send({ type: 'progress', connected: s.connectedCount(), received: s.receivedCount() }), 1000);
+  const result = await s.run(msg.timing);
+  clearInterval(progress);
+  await s.close();
+  send({ type: 'result', result });
+  process.disconnect();
+}

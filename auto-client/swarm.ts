@@ -1,0 +1,427 @@
+// A swarm: thousands of measuring clients in one process. Senders follow a precomputed open-model
+// schedule; every receiver measures one-way latency from the intended send time (and, beside it,
+// from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
+// deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
+import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
+import { WireClient } from './wire-client.ts';
+
+export type ClientKind = 'healthy' | 'slow' | 'churn';
+
+export interface SlowSpec {
+  /** stuck: stop reading between fromUs and untilUs (µs after sending starts). throttle: read at most bytesPerSec then. */
+  mode: 'stuck' | 'throttle';
+  fromUs: number;
+  untilUs: number;
+  bytesPerSec: number;
+}
+
+export interface ClientSpec {
+  id: number;
+  room: string;
+  sends: boolean;
+  kind: ClientKind;
+  slow?: SlowSpec;
+  /** Source address to connect from (127.0.0.0/8), to spread connections over 4-tuples. */
+  localAddress?: string;
+  /** ws URL this client connects to (the harness spreads clients over server ports). */
+  url: string;
+}
+
+export interface SwarmTiming {
+  /** All times are µs since the run epoch (CLOCK_MONOTONIC). Senders start here. */
+  sendStartUs: number;
+  /** Latency is recorded for messages intended from here... */
+  measureStartUs: number;
+  /** ...to here, where senders stop. */
+  measureEndUs: number;
+  /** Receivers stop counting here and the swarm reports. */
+  drainEndUs: number;
+}
+
+export interface SwarmPlan {
+  workerId: number;
+  epochNs: string;
+  clients: ClientSpec[];
+  /** Messages per second per sender. */
+  ratePerSender: number;
+  /** Exponential inter-arrival times instead of a fixed period. */
+  poisson: boolean;
+  /** Messages sent together at each scheduled instant, at the same average rate (1: steady). */
+  burst: number;
+  seed: number;
+  /** Content size in bytes (probe plus padding). */
+  sizeBytes: number;
+  /** Our servers greet with `joined`; an external target may not. */
+  awaitJoined: boolean;
+  /** A gap between deliveries longer than this, at a receiver, is a stall. */
+  stallThresholdUs: number;
+  /** Churn clients reconnect every this many ms (0: no churn). */
+  churnPeriodMs: number;
+  /** At most this many connects in flight. */
+  connectConcurrency: number;
+}
+
+export interface ClientReport {
+  id: number;
+  room: string;
+  kind: ClientKind;
+  /** Unique messages received (all phases). */
+  received: number;
+  duplicates: number;
+  reordered: number;
+  stalls: number;
+  stalledMs: number;
+  /** Connected from before sending started until the end of the drain. */
+  stayed: boolean;
+  closeCode: number | null;
+  /** What the server told this client it dropped for it (v3 drop). */
+  droppedByServer: number;
+}
+
+export interface WorkerHealth {
+  cpuPct: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  scheduleLagP99Ms: number;
+  scheduleLagMaxMs: number;
+}
+
+export interface SwarmResult {
+  workerId: number;
+  clients: ClientReport[];
+  /** Messages sent, by room (all phases). */
+  sentByRoom: Record<string, number>;
+  /** Encoded histograms (µs): latency from intended and from actual send time, per kind. */
+  latency: Record<ClientKind, { corrected: string; uncorrected: string }>;
+  connectUs: string;
+  connectFailures: string[];
+  churn: { joins: number; leaves: number };
+  /** Deliveries per second since sendStart. */
+  deliveriesPerSecond: number[];
+  framesReceived: number;
+  health: WorkerHealth;
+}
+
+interface LiveClient {
+  spec: ClientSpec;
+  wire: WireClient | null;
+  joined: boolean;
+  connectedAtUs: number;
+  report: ClientReport;
+  seen: Map<number, SeqTracker>;
+  lastArrivalUs: number;
+  throttleBytes: number;
+}
+
+/** Which sequence numbers of one sender a receiver has seen. */
+class SeqTracker {
+  bits = new Uint8Array(64);
+  highest = -1;
+
+  /** 0 new in order, 1 new but out of order, 2 duplicate. */
+  see(seq: number): 0 | 1 | 2 {
+    const byte = seq >> 3;
+    if (byte >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    const bit = 1 << (seq & 7);
+    if ((this.bits[byte] as number) & bit) return 2;
+    this.bits[byte] = (this.bits[byte] as number) | bit;
+    if (seq < this.highest) return 1;
+    this.highest = seq;
+    return 0;
+  }
+}
+
+/** A small seeded PRNG (mulberry32), so a run's Poisson schedule is reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TICK_MS = 1;
+
+export class Swarm {
+  private readonly epoch: bigint;
+  private readonly clients: LiveClient[];
+  private readonly latency: Record<ClientKind, { corrected: Histogram; uncorrected: Histogram }>;
+  private readonly connectHist = createHistogram();
+  private readonly lagHist = createHistogram();
+  private readonly connectFailures: string[] = [];
+  private readonly perSecond: number[] = [];
+  private readonly probe: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
+  private readonly loop = monitorEventLoopDelay({ resolution: 10 });
+  private timing: SwarmTiming | null = null;
+  private framesReceived = 0;
+  private churn = { joins: 0, leaves: 0 };
+  private running = false;
+
+  constructor(private readonly plan: SwarmPlan) {
+    this.epoch = BigInt(plan.epochNs);
+    this.latency = {
+      healthy: { corrected: createHistogram(), uncorrected: createHistogram() },
+      slow: { corrected: createHistogram(), uncorrected: createHistogram() },
+      churn: { corrected: createHistogram(), uncorrected: createHistogram() },
+    };
+    this.clients = plan.clients.map((spec) => ({
+      spec,
+      wire: null,
+      joined: false,
+      connectedAtUs: 0,
+      seen: new Map(),
+      lastArrivalUs: 0,
+      throttleBytes: 0,
+      report: { id: spec.id, room: spec.room, kind: spec.kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, droppedByServer: 0 },
+    }));
+  }
+
+  get size(): number {
+    return this.clients.length;
+  }
+
+  connectedCount(): number {
+    return this.clients.filter((c) => c.joined).length;
+  }
+
+  receivedCount(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.report.received;
+    return n;
+  }
+
+  /** Connects every client (churn clients too), a bounded number at a time. */
+  async connectAll(): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < this.clients.length) {
+        const c = this.clients[next++] as LiveClient;
+        await this.connect(c);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.plan.connectConcurrency, this.clients.length) }, worker));
+  }
+
+  private async connect(c: LiveClient): Promise<void> {
+    const started = nowUs(this.epoch);
+    const url = new URL(c.spec.url);
+    url.searchParams.set('room', c.spec.room);
+    url.searchParams.set('name', `c${c.spec.id}`);
+    try {
+      c.wire = await WireClient.connect({
+        url: url.toString(),
+        ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
+        onText: (buf, start, end) => this.onText(c, buf, start, end),
+        onClose: (code) => {
+          c.report.closeCode = code;
+          c.joined = false;
+        },
+      });
+      if (this.plan.awaitJoined) await waitFor(() => c.joined || c.wire?.closeCode !== null, 15_000);
+      else c.joined = true;
+      if (!c.joined) throw new Error(`closed before joined (${c.wire?.closeCode})`);
+      c.connectedAtUs = nowUs(this.epoch);
+      recordUs(this.connectHist, c.connectedAtUs - started);
+    } catch (err) {
+      c.wire?.destroy();
+      c.wire = null;
+      if (this.connectFailures.length < 20) this.connectFailures.push((err as Error).message);
+      else this.connectFailures.push('…');
+    }
+  }
+
+  private onText(c: LiveClient, buf: Buffer, start: number, end: number): void {
+    const p = this.probe;
+    if (!readProbe(buf, start, end, p)) return this.onControl(c, buf.toString('utf8', start, end));
+    this.framesReceived++;
+    const t = this.timing;
+    if (!t || !this.running) return;
+    const now = nowUs(this.epoch);
+    let tracker = c.seen.get(p.sender);
+    if (!tracker) c.seen.set(p.sender, (tracker = new SeqTracker()));
+    const seen = tracker.see(p.seq);
+    if (seen === 2) {
+      c.report.duplicates++;
+      return;
+    }
+    if (seen === 1) c.report.reordered++;
+    c.report.received++;
+    const second = Math.floor((now - t.sendStartUs) / 1e6);
+    if (second >= 0) this.perSecond[second] = (this.perSecond[second] ?? 0) + 1;
+    if (p.intendedUs >= t.measureStartUs && p.intendedUs < t.measureEndUs) {
+      const h = this.latency[c.spec.kind];
+      recordUs(h.corrected, now - p.intendedUs);
+      recordUs(h.uncorrected, now - p.sentUs);
+    }
+    this.noteArrival(c, now);
+  }
+
+  private noteArrival(c: LiveClient, now: number): void {
+    const t = this.timing as SwarmTiming;
+    const from = Math.max(c.lastArrivalUs, t.measureStartUs);
+    if (now > from) {
+      const gap = now - from;
+      if (gap > this.plan.stallThresholdUs && c.lastArrivalUs > 0) {
+        c.report.stalls++;
+        c.report.stalledMs += gap / 1000;
+      }
+    }
+    c.lastArrivalUs = now;
+  }
+
+  private onControl(c: LiveClient, text: string): void {
+    let msg: { type?: string; total?: number };
+    try {
+      msg = JSON.parse(text) as { type?: string; total?: number };
+    } catch {
+      return; // an external server may send anything; only probes count
+    }
+    if (msg.type === 'joined') c.joined = true;
+    else if (msg.type === 'dropped' && typeof msg.total === 'number') c.report.droppedByServer = msg.total;
+  }
+
+  /** Sends on schedule and measures until drainEnd; resolves with the result. */
+  async run(timing: SwarmTiming): Promise<SwarmResult> {
+    this.timing = timing;
+    this.running = true;
+    this.loop.enable();
+    const cpuStart = process.cpuUsage();
+    const wallStart = nowUs(this.epoch);
+    const random = rng(this.plan.seed + this.plan.workerId * 7919);
+    const burst = this.plan.burst;
+    const periodUs = (1e6 / this.plan.ratePerSender) * burst;
+    const senders = this.clients
+      .filter((c) => c.spec.sends && c.wire)
+      .map((c) => ({ c, seq: 0, nextUs: timing.sendStartUs + random() * periodUs }));
+    const sentByRoom: Record<string, number> = {};
+    const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
+    const churners = this.clients.filter((c) => c.spec.kind === 'churn');
+    let nextChurn = timing.sendStartUs;
+    let churnIndex = 0;
+
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const now = nowUs(this.epoch);
+        for (const s of senders) {
+          while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
+            for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
+              s.c.wire.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
+              s.seq++;
+              sentByRoom[s.c.spec.room] = (sentByRoom[s.c.spec.room] ?? 0) + 1;
+              recordUs(this.lagHist, now - s.nextUs);
+            }
+            s.nextUs += this.plan.poisson ? -Math.log(1 - random()) * periodUs : periodUs;
+          }
+        }
+        this.applySlow(now);
+        if (this.plan.churnPeriodMs > 0 && churners.length > 0 && now >= nextChurn && now < timing.measureEndUs) {
+          // One churn client at a time leaves and comes back, spread over the period.
+          const c = churners[churnIndex++ % churners.length] as LiveClient;
+          void this.reconnect(c);
+          nextChurn = now + (this.plan.churnPeriodMs * 1000) / churners.length;
+        }
+        if (now >= timing.drainEndUs) return resolve();
+        setTimeout(tick, TICK_MS);
+      };
+      tick();
+    });
+    this.running = false;
+    const cpu = process.cpuUsage(cpuStart);
+    const wallUs = nowUs(this.epoch) - wallStart;
+    this.loop.disable();
+
+    for (const c of this.clients) {
+      // A healthy receiver that never heard again after a stall: count the silence up to the end of sending.
+      if (c.spec.kind !== 'churn' && c.lastArrivalUs > 0 && timing.measureEndUs - c.lastArrivalUs > this.plan.stallThresholdUs) {
+        c.report.stalls++;
+        c.report.stalledMs += (timing.measureEndUs - c.lastArrivalUs) / 1000;
+      }
+      c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
+      c.report.stalledMs = Math.round(c.report.stalledMs);
+    }
+    const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({
+      corrected: encodeHistogram(this.latency[k].corrected),
+      uncorrected: encodeHistogram(this.latency[k].uncorrected),
+    });
+    return {
+      workerId: this.plan.workerId,
+      clients: this.clients.map((c) => c.report),
+      sentByRoom,
+      latency: { healthy: enc('healthy'), slow: enc('slow'), churn: enc('churn') },
+      connectUs: encodeHistogram(this.connectHist),
+      connectFailures: this.connectFailures,
+      churn: this.churn,
+      deliveriesPerSecond: Array.from(this.perSecond, (v) => v ?? 0),
+      framesReceived: this.framesReceived,
+      health: {
+        cpuPct: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10,
+        loopDelayP99Ms: Math.max(0, this.loop.percentile(99) / 1e6 - 10),
+        loopDelayMaxMs: Math.max(0, this.loop.max / 1e6 - 10),
+        scheduleLagP99Ms: this.lagHist.totalCount ? this.lagHist.getValueAtPercentile(99) / 1000 : 0,
+        scheduleLagMaxMs: this.lagHist.totalCount ? this.lagHist.maxValue / 1000 : 0,
+      },
+    };
+  }
+
+  private applySlow(now: number): void {
+    for (const c of this.clients) {
+      const slow = c.spec.slow;
+      if (!slow || !c.wire) continue;
+      const socket = c.wire.socket;
+      const since = now - (this.timing as SwarmTiming).sendStartUs;
+      const active = since >= slow.fromUs && since < slow.untilUs;
+      if (!active) {
+        if (socket.isPaused()) socket.resume();
+        continue;
+      }
+      if (slow.mode === 'stuck') {
+        if (!socket.isPaused()) socket.pause();
+        continue;
+      }
+      // throttle: read while under budget for the time elapsed since the slow period began.
+      const budget = (slow.bytesPerSec * (since - slow.fromUs)) / 1e6;
+      const read = socket.bytesRead - c.throttleBytes;
+      if (c.throttleBytes === 0) c.throttleBytes = socket.bytesRead;
+      if (read > budget && !socket.isPaused()) socket.pause();
+      else if (read <= budget && socket.isPaused()) socket.resume();
+    }
+  }
+
+  private async reconnect(c: LiveClient): Promise<void> {
+    if (c.wire) {
+      c.wire.close();
+      this.churn.leaves++;
+    }
+    c.wire = null;
+    c.joined = false;
+    await this.connect(c);
+    if (c.joined) this.churn.joins++;
+  }
+
+  /** Closes every client. */
+  async close(): Promise<void> {
+    for (const c of this.clients) c.wire?.close();
+    await waitFor(() => this.clients.every((c) => !c.wire || c.wire.closeCode !== null), 3_000);
+    for (const c of this.clients) c.wire?.destroy();
+  }
+}
+
+function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = (): void => {
+      if (done() || Date.now() > deadline) return resolve();
+      setTimeout(check, 5);
+    };
+    check();
+  });
+}

@@ -1,0 +1,227 @@
+// Turns one target's raw run (worker results, server samples) into the numbers a report shows:
+// merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
+import { decodeHistogram, encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
+import type { ClientKind, ClientReport, WorkerHealth } from '../auto-client/swarm.ts';
+import type { ServerSample, TargetRun } from './run-target.ts';
+
+/** Generator limits: past these the generator, not the server, may be the bottleneck. */
+export const GENERATOR_LIMITS = {
+  /** p99 lag between a message's intended and actual send time. */
+  scheduleLagP99Ms: 100,
+  /** Event-loop delay p99 of a worker. */
+  loopDelayP99Ms: 200,
+  /** CPU of one worker, in % of one core. */
+  cpuPct: 95,
+} as const;
+
+export interface Accounting {
+  /** Clients counted: connected before sending began and still connected after the drain. */
+  receivers: number;
+  /** Σ over those receivers of the messages sent into their room (who was there when it was sent). */
+  expected: number;
+  received: number;
+  /** expected − received. */
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  /** The server's own counters over the run. */
+  serverDrops: number;
+  serverKicks: number;
+  /** What the server told the counted receivers it dropped for them ("dropped" frames). */
+  toldDropped: number;
+  /** lost − toldDropped: losses nobody accounted for. 0 in a correct run. */
+  unexplained: number;
+  /** Clients closed by the server with 4008 (v3 kick), not counted as receivers. */
+  kicked: number;
+}
+
+export interface StallSummary {
+  clients: number;
+  stalled: number;
+  stalledMsMedian: number;
+  stalledMsMax: number;
+}
+
+export interface VersionResult {
+  label: string;
+  describe: string;
+  valid: boolean;
+  invalidReasons: string[];
+  latency: Record<ClientKind, LatencySummary>;
+  latencyUncorrected: Record<ClientKind, LatencySummary>;
+  /** [percentile, ms] points of the healthy receivers' corrected latency. */
+  spectrum: Record<ClientKind, Array<[number, number]>>;
+  /** Encoded merged histograms (µs), for anyone who wants to recompute. */
+  histograms: Record<ClientKind, string>;
+  accounting: Accounting;
+  stalls: Record<'healthy' | 'slow', StallSummary>;
+  /** Deliveries per second seen by the clients, per second since sending began. */
+  deliveriesPerSecond: number[];
+  /** Mean deliveries per second over the measured window. */
+  deliveryRate: number;
+  server: {
+    cpuSeconds: number;
+    cpuPctMean: number;
+    peakRssMB: number;
+    peakBufferedMB: number;
+    peakQueueDepth: number;
+    poolSize: number;
+    connections: number;
+    loopDelayP99MaxMs: number;
+    /** Deliveries per server CPU-second over the run. */
+    deliveriesPerCpuSecond: number;
+  } | null;
+  samples: ServerSample[];
+  generator: { workers: WorkerHealth[]; framesReceived: number; connectP99Ms: number; connectFailures: string[] };
+  churn: { joins: number; leaves: number };
+  verdict: string;
+}
+
+const KINDS: ClientKind[] = ['healthy', 'slow', 'churn'];
+
+export function aggregate(run: TargetRun): VersionResult {
+  const { config } = run;
+  const clients = run.workers.flatMap((w) => w.clients);
+  const sentByRoom: Record<string, number> = {};
+  for (const w of run.workers) for (const [room, n] of Object.entries(w.sentByRoom)) sentByRoom[room] = (sentByRoom[room] ?? 0) + n;
+
+  const merged = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].corrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
+  const mergedRaw = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].uncorrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
+
+  const counted = clients.filter((c) => c.kind !== 'churn' && c.stayed);
+  const kicked = clients.filter((c) => c.closeCode === 4008).length;
+  const expected = sum(counted, (c) => sentByRoom[c.room] ?? 0);
+  const received = sum(counted, (c) => c.received);
+  const toldDropped = sum(counted, (c) => c.droppedByServer);
+  const before = run.statsBefore;
+  const after = run.statsAfter;
+  const accounting: Accounting = {
+    receivers: counted.length,
+    expected,
+    received,
+    lost: expected - received,
+    duplicates: sum(clients, (c) => c.duplicates),
+    reordered: sum(clients, (c) => c.reordered),
+    serverDrops: before && after ? after.drops - before.drops : 0,
+    serverKicks: before && after ? after.kicks - before.kicks : 0,
+    toldDropped,
+    unexplained: expected - received - toldDropped,
+    kicked,
+  };
+
+  const perSecond: number[] = [];
+  for (const w of run.workers) w.deliveriesPerSecond.forEach((n, i) => (perSecond[i] = (perSecond[i] ?? 0) + n));
+  const measured = perSecond.slice(config.warmupS, config.warmupS + config.durationS);
+  const deliveryRate = measured.length ? Math.round(sum(measured, (n) => n ?? 0) / config.durationS) : 0;
+
+  const invalidReasons: string[] = [];
+  for (const w of run.workers) {
+    const h = w.health;
+    const id = `worker ${w.workerId}`;
+    if (h.scheduleLagP99Ms > GENERATOR_LIMITS.scheduleLagP99Ms) invalidReasons.push(`${id} schedule lag p99 ${h.scheduleLagP99Ms.toFixed(0)} ms > ${GENERATOR_LIMITS.scheduleLagP99Ms} ms`);
+    if (h.loopDelayP99Ms > GENERATOR_LIMITS.loopDelayP99Ms) invalidReasons.push(`${id} event-loop delay p99 ${h.loopDelayP99Ms.toFixed(0)} ms > ${GENERATOR_LIMITS.loopDelayP99Ms} ms`);
+    if (h.cpuPct > GENERATOR_LIMITS.cpuPct) invalidReasons.push(`${id} CPU ${h.cpuPct}% > ${GENERATOR_LIMITS.cpuPct}% of a core`);
+  }
+  const failures = run.workers.flatMap((w) => w.connectFailures);
+  if (failures.length > 0) invalidReasons.push(`${failures.length} clients failed to connect (${failures[0]})`);
+
+  const server = after && before ? serverSummary(run, after, before) : null;
+  const result: VersionResult = {
+    label: run.target.label,
+    describe: run.describe,
+    valid: invalidReasons.length === 0,
+    invalidReasons,
+    latency: mapKinds((k) => summarize(merged[k])),
+    latencyUncorrected: mapKinds((k) => summarize(mergedRaw[k])),
+    spectrum: mapKinds((k) => spectrum(merged[k])),
+    histograms: mapKinds((k) => encodeHistogram(merged[k])),
+    accounting,
+    stalls: { healthy: stallSummary(counted.filter((c) => c.kind === 'healthy')), slow: stallSummary(clients.filter((c) => c.kind === 'slow')) },
+    deliveriesPerSecond: perSecond.map((n) => n ?? 0),
+    deliveryRate,
+    server,
+    samples: run.samples,
+    generator: {
+      workers: run.workers.map((w) => w.health),
+      framesReceived: sum(run.workers, (w) => w.framesReceived),
+      connectP99Ms: summarize(mergeEncoded(run.workers.map((w) => w.connectUs))).p99,
+      connectFailures: failures.slice(0, 5),
+    },
+    churn: { joins: sum(run.workers, (w) => w.churn.joins), leaves: sum(run.workers, (w) => w.churn.leaves) },
+    verdict: '',
+  };
+  result.verdict = verdict(result, config.slow);
+  return result;
+}
+
+function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter']>, before: NonNullable<TargetRun['statsBefore']>): NonNullable<VersionResult['server']> {
+  const s = run.samples;
+  const cpuSeconds = (after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1e6;
+  const wall = after.uptimeS - before.uptimeS;
+  const deliveries = after.deliveries - before.deliveries;
+  return {
+    cpuSeconds: round(cpuSeconds, 2),
+    cpuPctMean: wall > 0 ? round((cpuSeconds / wall) * 100, 1) : 0,
+    peakRssMB: round(Math.max(after.rssBytes, ...s.map((x) => x.rssBytes)) / 1e6, 1),
+    peakBufferedMB: round(Math.max(after.bufferedBytes, ...s.map((x) => x.bufferedBytes)) / 1e6, 2),
+    peakQueueDepth: Math.max(after.queueDepth, ...s.map((x) => x.queueDepth)),
+    poolSize: after.poolSize,
+    connections: after.connections,
+    loopDelayP99MaxMs: round(Math.max(0, ...s.map((x) => x.loopDelayP99Ms)), 1),
+    deliveriesPerCpuSecond: cpuSeconds > 0 ? Math.round(deliveries / cpuSeconds) : 0,
+  };
+}
+
+function stallSummary(cs: ClientReport[]): StallSummary {
+  const stalled = cs.filter((c) => c.stalls > 0).map((c) => c.stalledMs).sort((a, b) => a - b);
+  return {
+    clients: cs.length,
+    stalled: stalled.length,
+    stalledMsMedian: stalled.length ? (stalled[Math.floor(stalled.length / 2)] as number) : 0,
+    stalledMsMax: stalled.length ? (stalled[stalled.length - 1] as number) : 0,
+  };
+}
+
+/** One line that says in words what happened to this version's users. */
+export function verdict(r: VersionResult, slowReaders: number): string {
+  const parts: string[] = [];
+  if (!r.valid) return `${r.label}: INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`;
+  const h = r.stalls.healthy;
+  const a = r.accounting;
+  if (h.stalled > 0) {
+    const who = slowReaders > 0 ? `${slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`} stalled` : 'stalls hit';
+    parts.push(`${who} ${h.stalled === h.clients ? 'all' : h.stalled + ' of'} ${h.clients} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
+  } else {
+    parts.push(`${h.clients} healthy clients never stalled, p99 ${r.latency.healthy.p99.toFixed(1)} ms`);
+  }
+  if (a.toldDropped > 0 || a.serverDrops > 0) parts.push(`${fmt(a.serverDrops)} messages dropped for slow readers only`);
+  if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
+  if (a.unexplained > 0) parts.push(`${fmt(a.unexplained)} deliveries not made by the end of the drain`);
+  if (r.server) {
+    const leak = r.server.poolSize - r.server.connections;
+    if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
+    if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
+  }
+  return `${r.label}: ${parts.join('; ')}`;
+}
+
+function mapKinds<T>(f: (k: ClientKind) => T): Record<ClientKind, T> {
+  return { healthy: f('healthy'), slow: f('slow'), churn: f('churn') };
+}
+
+function sum<T>(xs: readonly T[], f: (x: T) => number): number {
+  let s = 0;
+  for (const x of xs) s += f(x);
+  return s;
+}
+
+function round(x: number, digits: number): number {
+  const m = 10 ** digits;
+  return Math.round(x * m) / m;
+}
+
+export function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+export { decodeHistogram };

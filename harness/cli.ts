@@ -1,0 +1,101 @@
+// `npm run stress -- [flags]`: a thin shell over runStress. Progress and tables go to stderr;
+// --json puts the whole report on stdout. The only module here that touches argv and exit codes.
+import { relative } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { renderTerminal } from './report.ts';
+import type { Phase } from './run-target.ts';
+import { DEFAULT_VERSIONS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { DEFAULT_STRESS_OPTIONS, runStress } from './stress.ts';
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run stress --')
+  .usage('$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.')
+  .options({
+    versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}` },
+    scenario: { type: 'string', array: true, choices: SCENARIO_NAMES, default: DEFAULT_STRESS_OPTIONS.scenarios, describe: 'scenarios to run' },
+    clients: { type: 'number', describe: 'clients connected for the whole run' },
+    senders: { type: 'number', describe: 'clients that send, spread over the rooms' },
+    rate: { type: 'number', describe: 'messages per second per sender' },
+    size: { type: 'number', describe: 'content size in bytes (32-16000)' },
+    duration: { type: 'number', describe: 'measured window in seconds' },
+    warmup: { type: 'number', describe: 'warm-up before the window, in seconds' },
+    drain: { type: 'number', describe: 'seconds to wait for deliveries after senders stop' },
+    slow: { type: 'number', describe: 'slow readers among the clients' },
+    'slow-mode': { choices: ['stuck', 'throttle'] as const, describe: 'stuck: stop reading; throttle: read at --slow-rate bytes/s' },
+    'slow-rate': { type: 'number', describe: 'bytes per second a throttled reader reads' },
+    churn: { type: 'number', describe: 'extra clients that leave and come back' },
+    rooms: { type: 'number', describe: 'rooms the clients are spread over' },
+    burst: { type: 'number', describe: 'messages a sender sends at once (same average rate)' },
+    poisson: { type: 'boolean', describe: 'Poisson arrivals instead of a fixed period' },
+    workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
+    target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays {token, content} to every client' },
+    out: { type: 'string', default: DEFAULT_STRESS_OPTIONS.outDir, describe: 'folder for report folders' },
+    json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
+    seed: { type: 'number', default: DEFAULT_STRESS_OPTIONS.seed, describe: 'seed for schedules' },
+  })
+  .strict()
+  .help()
+  .parseAsync();
+
+const overrides: Partial<ScenarioConfig> = {
+  clients: argv.clients,
+  senders: argv.senders,
+  rate: argv.rate,
+  size: argv.size,
+  durationS: argv.duration,
+  warmupS: argv.warmup,
+  drainS: argv.drain,
+  slow: argv.slow,
+  slowMode: argv['slow-mode'],
+  slowBytesPerSec: argv['slow-rate'],
+  churnClients: argv.churn,
+  rooms: argv.rooms,
+  burst: argv.burst,
+  poisson: argv.poisson,
+  workers: argv.workers,
+};
+
+const tty = process.stderr.isTTY === true;
+let lastLine = '';
+function progress(label: string, phase: Phase, fraction: number): void {
+  if (tty) {
+    const width = 30;
+    const filled = Math.round(fraction * width);
+    process.stderr.write(`\r  ${label.padEnd(8)} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${phase.padEnd(8)} ${Math.round(fraction * 100)}%  `);
+  } else {
+    const line = `  ${label} ${phase}`;
+    if (line !== lastLine && phase !== 'measure') process.stderr.write(line + '\n');
+    lastLine = line;
+  }
+}
+
+try {
+  const scenarios = argv.scenario as ScenarioName[];
+  process.stderr.write(`chatroom-evolution stress: ${scenarios.join(', ')} × ${argv.target ? 'external target' : argv.versions.join(', ')}\n`);
+  const { report, dir } = await runStress(
+    {
+      versions: argv.versions.flatMap((v) => v.split(',')),
+      scenarios,
+      overrides,
+      outDir: argv.out,
+      seed: argv.seed,
+      command: ['npm run stress', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+      ...(argv.target ? { target: argv.target } : {}),
+    },
+    {
+      onProgress: progress,
+      onScenario: (s) => {
+        if (tty) process.stderr.write('\r' + ' '.repeat(70) + '\r');
+        process.stderr.write(`\n${renderTerminal(s, tty)}\n\n`);
+      },
+    },
+  );
+  process.stderr.write(`report: ${relative(process.cwd(), dir)}/report.html (also report.md, report.json; ${argv.out}/latest points here)\n`);
+  if (argv.json) process.stdout.write(JSON.stringify(report) + '\n');
+  const invalid = report.scenarios.flatMap((s) => s.results).filter((r) => !r.valid);
+  if (invalid.length > 0) process.stderr.write(`warning: ${invalid.length} run(s) INVALID: the generator may have been the bottleneck\n`);
+} catch (err) {
+  process.stderr.write(`\nstress failed: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

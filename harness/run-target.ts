@@ -1,0 +1,271 @@
+// Runs one scenario against one target: starts the version as its own process (or uses an
+// external URL), spreads the clients over worker processes and loopback source addresses,
+// ramps up, warms up, measures a fixed window, drains, samples the server every second, and
+// stops everything it started in a finally.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
+import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
+import { nowUs } from '../auto-client/probe.ts';
+import type { ScenarioConfig } from './scenarios.ts';
+import { ROOT, startServerProcess, stopProcessGroup, type ServerProcess } from './server-process.ts';
+
+const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
+/** How long all workers may take to connect their clients. */
+const READY_TIMEOUT_MS = 120_000;
+/** Grace after the drain for workers to report. */
+const RESULT_GRACE_MS = 30_000;
+/** Time between the go signal and the first scheduled send, so every worker starts together. */
+const START_DELAY_US = 500_000;
+const SAMPLE_INTERVAL_MS = 1000;
+/** A gap between deliveries is a stall when longer than this, or 10 schedule gaps if that is longer. */
+export const STALL_MIN_MS = 250;
+
+export interface Target {
+  /** 'v1', 'v3-kick', or 'external'. */
+  label: string;
+  /** Arguments for versions/cli.ts, e.g. ['v3', '--on-full', 'kick']; absent for an external URL. */
+  args?: string[];
+  /** ws:// URL of an external server that relays {token, content} to every client. */
+  url?: string;
+}
+
+/** One sample of the server's /api/stats, `t` in seconds since sending started. */
+export interface ServerSample {
+  t: number;
+  connections: number;
+  poolSize: number;
+  deliveries: number;
+  drops: number;
+  kicks: number;
+  queueDepth: number;
+  bufferedBytes: number;
+  rssBytes: number;
+  loopDelayP99Ms: number;
+  cpuPct: number;
+}
+
+export interface TargetRun {
+  target: Target;
+  describe: string;
+  config: ScenarioConfig;
+  timing: SwarmTiming;
+  workers: SwarmResult[];
+  samples: ServerSample[];
+  /** /api/stats before the clients connected and after the drain (null for external targets). */
+  statsBefore: RawStats | null;
+  statsAfter: RawStats | null;
+  stallThresholdMs: number;
+  serverOutput: string[];
+}
+
+export interface RawStats {
+  describe: string;
+  connections: number;
+  poolSize: number;
+  deliveries: number;
+  drops: number;
+  kicks: number;
+  queueDepth: number;
+  bufferedBytes: number;
+  rssBytes: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  uptimeS: number;
+  loopDelayMs: { p99: number };
+}
+
+export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop';
+export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
+
+export function roomOf(i: number, rooms: number): string {
+  return rooms === 1 ? 'lobby' : `room-${i % rooms}`;
+}
+
+/** Client i connects from its own loopback source address, spreading 4-tuples. */
+function localAddressOf(i: number): string {
+  return `127.0.${1 + (Math.floor(i / 200) % 200)}.${2 + (i % 200)}`;
+}
+
+export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
+  const specs: ClientSpec[] = [];
+  const total = config.clients + config.churnClients;
+  const slowFromUs = 0;
+  // Slow readers stop at the start and read again two seconds before sending ends, so the
+  // healthy clients of a stalling version can be seen catching up during the drain.
+  const slowUntilUs = Math.max(1e6, (config.warmupS + config.durationS - 2) * 1e6);
+  for (let i = 0; i < total; i++) {
+    const churn = i >= config.clients;
+    const slow = !churn && i >= config.clients - config.slow;
+    specs.push({
+      id: i,
+      room: roomOf(i, config.rooms),
+      sends: i < config.senders,
+      kind: churn ? 'churn' : slow ? 'slow' : 'healthy',
+      ...(slow ? { slow: { mode: config.slowMode, fromUs: slowFromUs, untilUs: slowUntilUs, bytesPerSec: config.slowBytesPerSec } } : {}),
+      localAddress: localAddressOf(i),
+      url: wsUrls[i % wsUrls.length] as string,
+    });
+  }
+  return specs;
+}
+
+export function stallThresholdMs(config: ScenarioConfig): number {
+  const sendersPerRoom = config.senders / config.rooms;
+  const roomGapMs = 1000 / (sendersPerRoom * config.rate);
+  return Math.max(STALL_MIN_MS, 10 * roomGapMs * config.burst);
+}
+
+export async function runTarget(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<TargetRun> {
+  const epochNs = process.hrtime.bigint();
+  const label = target.label;
+  let server: ServerProcess | null = null;
+  const workers: ChildProcess[] = [];
+  const samples: ServerSample[] = [];
+  let sampler: NodeJS.Timeout | null = null;
+  try {
+    onProgress(label, 'start', 0);
+    let wsUrl: string;
+    let statsUrl: string | null = null;
+    let describe = target.label;
+    if (target.args) {
+      server = await startServerProcess(target.args);
+      wsUrl = server.info.wsUrl;
+      statsUrl = `${server.info.url}api/stats`;
+      describe = server.info.describe;
+    } else if (target.url) {
+      wsUrl = target.url;
+    } else {
+      throw new TypeError(`target ${label} needs args or url`);
+    }
+    const statsBefore = statsUrl ? await fetchStats(statsUrl) : null;
+    const threshold = stallThresholdMs(config);
+    const specs = planClients(config, [wsUrl]);
+    const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
+      workerId: w,
+      epochNs: epochNs.toString(),
+      clients: specs.filter((s) => s.id % config.workers === w),
+      ratePerSender: config.rate,
+      poisson: config.poisson,
+      burst: config.burst,
+      seed,
+      sizeBytes: config.size,
+      awaitJoined: target.args !== undefined,
+      stallThresholdUs: threshold * 1000,
+      churnPeriodMs: config.churnPeriodMs,
+      connectConcurrency: 256,
+    }));
+
+    onProgress(label, 'connect', 0);
+    const channels = plans.map((plan) => {
+      const child = fork(WORKER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      workers.push(child);
+      return { child, plan, ...workerChannel(child) };
+    });
+    for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
+    await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
+
+    const start = nowUs(epochNs) + START_DELAY_US;
+    const timing: SwarmTiming = {
+      sendStartUs: start,
+      measureStartUs: start + config.warmupS * 1e6,
+      measureEndUs: start + (config.warmupS + config.durationS) * 1e6,
+      drainEndUs: start + (config.warmupS + config.durationS + config.drainS) * 1e6,
+    };
+    if (statsUrl) {
+      let last: RawStats | null = null;
+      let lastAt = 0;
+      sampler = setInterval(() => {
+        const at = nowUs(epochNs);
+        fetchStats(statsUrl)
+          .then((s) => {
+            const cpuPct = last ? ((s.cpuUserUs + s.cpuSystemUs - last.cpuUserUs - last.cpuSystemUs) / (at - lastAt)) * 100 : 0;
+            last = s;
+            lastAt = at;
+            samples.push({
+              t: Math.round((at - timing.sendStartUs) / 1e5) / 10,
+              connections: s.connections,
+              poolSize: s.poolSize,
+              deliveries: s.deliveries,
+              drops: s.drops,
+              kicks: s.kicks,
+              queueDepth: s.queueDepth,
+              bufferedBytes: s.bufferedBytes,
+              rssBytes: s.rssBytes,
+              loopDelayP99Ms: s.loopDelayMs.p99,
+              cpuPct: Math.round(cpuPct * 10) / 10,
+            });
+          })
+          .catch(() => {}); // a server too busy to answer is visible as a gap in the series
+      }, SAMPLE_INTERVAL_MS);
+    }
+    for (const ch of channels) ch.child.send({ type: 'go', timing } satisfies ToWorker);
+    // The server as the clients leave it: read just before the drain ends, while they are connected.
+    const statsAfterP = statsUrl ? sleep((timing.drainEndUs - nowUs(epochNs)) / 1000 - 150).then(() => fetchStats(statsUrl)) : Promise.resolve(null);
+    statsAfterP.catch(() => {});
+    const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;
+    const ticker = setInterval(() => {
+      const t = (nowUs(epochNs) - timing.sendStartUs) / 1e6;
+      const phase: Phase = t < config.warmupS ? 'warmup' : t < config.warmupS + config.durationS ? 'measure' : 'drain';
+      onProgress(label, phase, Math.min(1, Math.max(0, t / total)));
+    }, 500);
+    let results: SwarmResult[];
+    try {
+      const waitMs = (timing.drainEndUs - nowUs(epochNs)) / 1000 + RESULT_GRACE_MS;
+      results = await Promise.all(channels.map((ch) => ch.next('result', waitMs).then((m) => (m as Extract<FromWorker, { type: 'result' }>).result)));
+    } finally {
+      clearInterval(ticker);
+    }
+    onProgress(label, 'stop', 1);
+    const statsAfter = await statsAfterP;
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [] };
+  } finally {
+    if (sampler) clearInterval(sampler);
+    await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));
+    await server?.stop();
+  }
+}
+
+/** Waits for the next message of a type from a worker; a worker error or exit rejects. */
+function workerChannel(child: ChildProcess): { next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker> } {
+  const inbox: FromWorker[] = [];
+  const waiting: Array<() => void> = [];
+  let failure: Error | null = null;
+  child.on('message', (m: FromWorker) => {
+    if (m.type === 'error') failure = new Error(`worker failed: ${m.message}`);
+    else inbox.push(m);
+    waiting.splice(0).forEach((w) => w());
+  });
+  child.on('exit', (code) => {
+    if (code !== 0) failure ??= new Error(`worker exited with ${code}`);
+    waiting.splice(0).forEach((w) => w());
+  });
+  return {
+    next(type, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker gave no ${type} in ${Math.round(timeoutMs)} ms`)), timeoutMs);
+        const check = (): void => {
+          const i = inbox.findIndex((m) => m.type === type);
+          if (i >= 0) {
+            clearTimeout(timer);
+            resolve(inbox.splice(i, 1)[0] as FromWorker);
+          } else if (failure) {
+            clearTimeout(timer);
+            reject(failure);
+          } else waiting.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+async function fetchStats(url: string): Promise<RawStats> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as RawStats;
+}

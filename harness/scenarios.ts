@@ -1,0 +1,101 @@
+// Scenarios: what load each version faces. Each is bounded in time and sized for this 2-core
+// machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
+// in about five minutes here.
+
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+export interface ScenarioConfig {
+  scenario: ScenarioName;
+  /** Clients connected for the whole run (senders and slow readers among them). */
+  clients: number;
+  /** Clients that send, spread over the rooms. */
+  senders: number;
+  /** Messages per second per sender. */
+  rate: number;
+  /** Content size in bytes. */
+  size: number;
+  /** Rooms the clients are spread over (1: everyone in `lobby`). */
+  rooms: number;
+  /** Slow readers among the clients (never senders). */
+  slow: number;
+  slowMode: 'stuck' | 'throttle';
+  /** Bytes per second a throttled reader reads. */
+  slowBytesPerSec: number;
+  /** Extra clients that leave and come back during the run. */
+  churnClients: number;
+  /** Every churn client leaves and rejoins once per this many ms. */
+  churnPeriodMs: number;
+  /** Senders send in bursts: this many messages at once, at the same average rate (1: steady). */
+  burst: number;
+  poisson: boolean;
+  warmupS: number;
+  durationS: number;
+  drainS: number;
+  /** Worker processes for the clients (each must stay under 20,000 open files). */
+  workers: number;
+}
+
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, poisson: false, warmupS: 2, drainS: 3, workers: 2 } as const;
+
+export const SCENARIOS: Record<ScenarioName, { describe: string; config: ScenarioConfig }> = {
+  baseline: {
+    describe: 'everyone reads; 10 senders × 10 msg/s into one room of 500',
+    config: { ...COMMON, scenario: 'baseline', clients: 500, senders: 10, rate: 10, size: 256, durationS: 8 },
+  },
+  'slow-consumer': {
+    describe: '2 readers stop reading for most of the run among 198 healthy ones; 4 KiB messages fill their kernel buffers in seconds',
+    config: { ...COMMON, scenario: 'slow-consumer', clients: 200, senders: 10, rate: 20, size: 4096, slow: 2, durationS: 10, drainS: 5 },
+  },
+  churn: {
+    describe: '300 clients stay while 100 more leave and come back, each every 4 s',
+    config: { ...COMMON, scenario: 'churn', clients: 300, senders: 5, rate: 10, size: 256, churnClients: 100, churnPeriodMs: 4000, durationS: 8 },
+  },
+  burst: {
+    describe: 'senders send 50 messages at once, at the baseline average rate',
+    config: { ...COMMON, scenario: 'burst', clients: 500, senders: 10, rate: 10, size: 256, burst: 50, durationS: 10 },
+  },
+  rooms: {
+    describe: '1,000 clients in 50 rooms, 2 senders each: isolation and fairness',
+    config: { ...COMMON, scenario: 'rooms', clients: 1000, senders: 100, rate: 5, size: 256, rooms: 50, durationS: 8 },
+  },
+};
+
+export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioConfig> = {}): ScenarioConfig {
+  const base = SCENARIOS[name];
+  if (!base) throw new RangeError(`scenario must be one of ${SCENARIO_NAMES.join(', ')}`);
+  const c: ScenarioConfig = { ...base.config, ...stripUndefined(overrides), scenario: name };
+  const positiveInt = (k: keyof ScenarioConfig, min = 1): void => {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new RangeError(`${k} must be an integer >= ${min}`);
+  };
+  positiveInt('clients');
+  positiveInt('senders');
+  positiveInt('rooms');
+  positiveInt('workers');
+  positiveInt('slow', 0);
+  positiveInt('churnClients', 0);
+  positiveInt('burst');
+  if (!(c.rate > 0)) throw new RangeError('rate must be > 0');
+  if (!Number.isInteger(c.size) || c.size < 32 || c.size > 16_000) throw new RangeError('size must be an integer from 32 to 16000 (the content limit)');
+  if (c.senders + c.slow > c.clients) throw new RangeError('senders + slow must not exceed clients');
+  if (c.senders < c.rooms) throw new RangeError('senders must be at least rooms, so every room has a sender');
+  if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
+  if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
+  if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
+  return c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The versions `npm run stress` compares by default, as CLI arguments. */
+export const DEFAULT_VERSIONS: Record<string, string[]> = {
+  v1: ['v1'],
+  'v1.1': ['v1', '--prune'],
+  v2: ['v2'],
+  v3: ['v3'],
+  'v3-block': ['v3', '--on-full', 'block'],
+  'v3-kick': ['v3', '--on-full', 'kick'],
+};

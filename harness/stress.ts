@@ -1,0 +1,86 @@
+// The stress library: runs scenarios × versions one after another (they share two cores, so
+// never at once), aggregates, and writes report.json, report.md and report.html into one folder.
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { aggregate } from './aggregate.ts';
+import { renderHtml } from './render-html.ts';
+import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
+import { runTarget, type ProgressFn, type Target } from './run-target.ts';
+import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+
+export interface StressOptions {
+  /** Labels from DEFAULT_VERSIONS. Default v1, v1.1, v2, v3. Ignored with `target`. */
+  versions: string[];
+  /** Default baseline, slow-consumer, churn. */
+  scenarios: ScenarioName[];
+  /** Overrides applied to every scenario's defaults. */
+  overrides: Partial<ScenarioConfig>;
+  /** ws:// URL of an external server relaying {token, content}; measured instead of the versions. */
+  target?: string;
+  /** Folder the run's folder goes into. Default 'reports'. */
+  outDir: string;
+  seed: number;
+  /** The command line, recorded in the report. */
+  command: string;
+}
+
+export const DEFAULT_STRESS_OPTIONS: StressOptions = {
+  versions: ['v1', 'v1.1', 'v2', 'v3'],
+  scenarios: ['baseline', 'slow-consumer', 'churn'],
+  overrides: {},
+  outDir: 'reports',
+  seed: 1,
+  command: 'npm run stress',
+};
+
+export interface StressHooks {
+  onProgress?: ProgressFn;
+  onScenario?: (s: ScenarioReport) => void;
+}
+
+export function resolveTargets(options: StressOptions): Target[] {
+  if (options.target) {
+    const url = new URL(options.target);
+    if (url.protocol !== 'ws:') throw new RangeError('target must be a ws:// URL');
+    if (!/^(127(\.\d{1,3}){3}|localhost|\[::1\])$/.test(url.hostname)) throw new RangeError('target must be on loopback (127.0.0.0/8, localhost, [::1]): load goes nowhere else');
+    return [{ label: 'external', url: options.target }];
+  }
+  return options.versions.map((label) => {
+    const args = DEFAULT_VERSIONS[label];
+    if (!args) throw new RangeError(`versions: unknown "${label}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')}`);
+    return { label, args };
+  });
+}
+
+export async function runStress(partial: Partial<StressOptions>, hooks: StressHooks = {}): Promise<{ report: StressReport; dir: string }> {
+  const options: StressOptions = { ...DEFAULT_STRESS_OPTIONS, ...partial };
+  const targets = resolveTargets(options);
+  const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides)); // validate all before running any
+  const report: StressReport = { createdAt: new Date().toISOString(), command: options.command, machine: machineInfo(), seed: options.seed, scenarios: [] };
+  for (const config of configs) {
+    const results = [];
+    for (const target of targets) {
+      const run = await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}));
+      results.push(aggregate(run));
+    }
+    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe, config, results };
+    report.scenarios.push(s);
+    hooks.onScenario?.(s);
+  }
+  const dir = await writeReport(report, options.outDir);
+  return { report, dir };
+}
+
+export async function writeReport(report: StressReport, outDir: string): Promise<string> {
+  const stamp = report.createdAt.replace(/[:.]/g, '-');
+  const name = `${stamp}-${report.scenarios.map((s) => s.scenario).join('+')}`;
+  const dir = resolve(outDir, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'report.json'), JSON.stringify(report, null, 1));
+  await writeFile(join(dir, 'report.md'), renderMarkdown(report));
+  await writeFile(join(dir, 'report.html'), renderHtml(report));
+  const latest = resolve(outDir, 'latest');
+  await rm(latest, { force: true, recursive: false }).catch(() => {});
+  await symlink(name, latest);
+  return dir;
+}
