@@ -116,7 +116,7 @@ interface LiveClient {
 }
 
 /** Which sequence numbers of one sender a receiver has seen. */
-class SeqTracker {
+export class SeqTracker {
   bits = new Uint8Array(64);
   highest = -1;
 

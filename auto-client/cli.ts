@@ -1,0 +1,131 @@
+// `npm run client -- --url ws://127.0.0.1:8083/chatroom --room lobby --rate 5`: one measuring
+// client. It joins, sends probes on a fixed schedule, and prints a live line each second and a
+// summary on Ctrl-C (or after --duration). Latency of its own messages is a round trip; of
+// other auto-clients' on this host, one-way (same monotonic clock).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createHistogram, recordUs, summarize } from './histogram.ts';
+import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
+import { SeqTracker } from './swarm.ts';
+import { WireClient } from './wire-client.ts';
+
+/** A single client never runs longer than this, whatever --duration says. */
+const MAX_DURATION_S = 3600;
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run client --')
+  .options({
+    url: { type: 'string', default: 'ws://127.0.0.1:8083/chatroom', describe: 'WebSocket URL of a chat server' },
+    room: { type: 'string', default: 'lobby', describe: 'room to join' },
+    name: { type: 'string', describe: 'display name (default auto-<id>)' },
+    rate: { type: 'number', default: 5, describe: 'messages per second this client sends (0: listen only)' },
+    size: { type: 'number', default: 64, describe: 'content size in bytes' },
+    duration: { type: 'number', default: 0, describe: `stop after this many seconds (0: at Ctrl-C; at most ${MAX_DURATION_S})` },
+    json: { type: 'boolean', default: false, describe: 'print the summary as JSON on stdout' },
+  })
+  .strict()
+  .help()
+  .parseAsync();
+
+if (!(argv.rate >= 0)) throw new RangeError('--rate must be >= 0');
+const epoch = 0n; // CLOCK_MONOTONIC itself: every auto-client on this host shares it
+const id = Math.floor(Math.random() * 1e6);
+const oneWay = createHistogram();
+const roundTrip = createHistogram();
+const seen = new Map<number, { tracker: SeqTracker; first: number; unique: number }>();
+let received = 0;
+let duplicates = 0;
+let reordered = 0;
+let other = 0;
+const probe: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
+
+const url = new URL(argv.url);
+url.searchParams.set('room', argv.room);
+url.searchParams.set('name', argv.name ?? `auto-${id}`);
+const client = await WireClient.connect({
+  url: url.toString(),
+  onText(buf, start, end) {
+    if (!readProbe(buf, start, end, probe)) {
+      other++;
+      return;
+    }
+    const now = nowUs(epoch);
+    let s = seen.get(probe.sender);
+    if (!s) seen.set(probe.sender, (s = { tracker: new SeqTracker(), first: probe.seq, unique: 0 }));
+    const r = s.tracker.see(probe.seq);
+    if (r === 2) return void duplicates++;
+    if (r === 1) reordered++;
+    s.unique++;
+    received++;
+    recordUs(probe.sender === id ? roundTrip : oneWay, now - probe.intendedUs);
+  },
+  onClose(code, reason) {
+    process.stderr.write(`\nserver closed the connection: ${code} ${reason}\n`);
+    finish(code === 1000 || code === 1001 ? 0 : 1);
+  },
+});
+// The server may want a join frame (ours accept ?room=, an external relay may not care).
+client.sendText(JSON.stringify({ type: 'join', room: argv.room, ...(argv.name ? { name: argv.name } : {}) }));
+
+function lost(): number {
+  let n = 0;
+  for (const s of seen.values()) n += s.tracker.highest - s.first + 1 - s.unique;
+  return Math.max(0, n);
+}
+
+let seq = 0;
+const started = nowUs(epoch);
+let next = started;
+const period = argv.rate > 0 ? 1e6 / argv.rate : Infinity;
+const sender = setInterval(() => {
+  const now = nowUs(epoch);
+  while (next <= now) {
+    client.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: id, seq: seq++, intendedUs: next, sentUs: now }, argv.size) }));
+    next += period;
+  }
+}, 5);
+if (period === Infinity) clearInterval(sender);
+
+const live = setInterval(() => {
+  const all = summarize(oneWay.totalCount ? oneWay : roundTrip);
+  process.stderr.write(`\rsent ${seq} · received ${received} from ${seen.size} sender(s) · lost ${lost()} · dup ${duplicates} · latency p50 ${all.p50} ms p99 ${all.p99} ms   `);
+}, 1000);
+
+const limit = Math.min(argv.duration > 0 ? argv.duration : MAX_DURATION_S, MAX_DURATION_S);
+const stopTimer = setTimeout(() => finish(0), limit * 1000);
+process.on('SIGINT', () => finish(0));
+process.on('SIGTERM', () => finish(0));
+
+let finished = false;
+function finish(code: number): void {
+  if (finished) return;
+  finished = true;
+  clearInterval(sender);
+  clearInterval(live);
+  clearTimeout(stopTimer);
+  const summary = {
+    url: argv.url,
+    room: argv.room,
+    seconds: Math.round((nowUs(epoch) - started) / 1e5) / 10,
+    sent: seq,
+    received,
+    senders: seen.size,
+    lost: lost(),
+    duplicates,
+    reordered,
+    otherFrames: other,
+    oneWayMs: summarize(oneWay),
+    roundTripMs: summarize(roundTrip),
+  };
+  if (argv.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else {
+    process.stderr.write('\n');
+    process.stderr.write(
+      `sent ${summary.sent}, received ${summary.received} from ${summary.senders} sender(s), lost ${summary.lost}, duplicates ${duplicates}, reordered ${reordered}\n` +
+        `round trip (own messages): p50 ${summary.roundTripMs.p50} ms, p99 ${summary.roundTripMs.p99} ms, max ${summary.roundTripMs.max} ms (n=${summary.roundTripMs.count})\n` +
+        `one-way (other auto-clients on this host): p50 ${summary.oneWayMs.p50} ms, p99 ${summary.oneWayMs.p99} ms (n=${summary.oneWayMs.count})\n`,
+    );
+  }
+  client.close();
+  setTimeout(() => process.exit(code), 200);
+}

@@ -1,0 +1,103 @@
+// Renderers against a fixture result, and the stress CLI's output line by line.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderHtml } from '../../harness/render-html.ts';
+import { renderMarkdown, renderTerminal, type StressReport } from '../../harness/report.ts';
+import { ROOT } from '../../harness/server-process.ts';
+
+const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
+const scenario = fixture.scenarios[0]!;
+
+describe('renderTerminal', () => {
+  it('prints the scenario, a row per version and a verdict per version', () => {
+    const lines = renderTerminal(scenario).split('\n');
+    expect(lines[0]).toBe(`slow-consumer: ${scenario.describe}`);
+    expect(lines[1]).toBe('latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)');
+    expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ p50 +│ p90 +│ p99 +│ p99\.9 +│ max +│ delivered\/s │ lost │ dropped │ stalled +│ srv CPU │ peak RSS │ generator +│/);
+    const v2 = lines.find((l) => l.startsWith('│ v2 '))!;
+    expect(v2.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v2', '889.9 ms', '1.57 s', '1.73 s', '1.74 s', '1.74 s', '8,050', '0', '0', '39/39 1.7 s', '31.7%', '141 MB', 'ok (lag p99 3 ms)']);
+    const v3 = lines.find((l) => l.startsWith('│ v3 '))!;
+    expect(v3.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v3', '2.4 ms', '3.8 ms', '7.3 ms', '11.0 ms', '11.6 ms', '7,996', '216', '216', '0/39', '15.6%', '128.4 MB', 'ok (lag p99 2 ms)']);
+    expect(lines.slice(-2)).toEqual([
+      '  v2: one slow reader stalled all 39 healthy clients for 1.7 s (median)',
+      '  v3: 39 healthy clients never stalled, p99 7.3 ms; 216 messages dropped for slow readers only',
+    ]);
+  });
+});
+
+describe('renderMarkdown', () => {
+  it('writes the machine, the configuration, both tables and the verdicts', () => {
+    const md = renderMarkdown(fixture).split('\n');
+    expect(md[0]).toBe('# chatroom-evolution stress report');
+    expect(md).toContain('2026-11-23T12:00:00.000Z · `npm run stress -- --versions v2 v3 --scenario slow-consumer` · seed 1');
+    expect(md).toContain('Machine: 2 × Test CPU, 24 GiB, Linux 6.1, Node v20.20.2. Server and generator share it.');
+    expect(md).toContain('40 clients, 4 senders × 50 msg/s, 16000 B, 1 room, 1 slow (stuck); warm-up 1 s, measured 4 s, drain 3 s, 1 workers.');
+    expect(md).toContain('| v2 | 889.9 ms | 1.57 s | 1.73 s | 1.74 s | 1.74 s | 8,050 | 0 | 0 | 39/39 1.7 s | 31.7% | 141 MB | ok (lag p99 3 ms) |');
+    expect(md.find((l) => l.startsWith('| v3 | 7.3 ms |'))).toMatch(/\| 216 \| 216 \| 0 \| 0 \| 0 \|/);
+    expect(md).toContain('- v3: 39 healthy clients never stalled, p99 7.3 ms; 216 messages dropped for slow readers only');
+  });
+});
+
+describe('renderHtml', () => {
+  it('is one self-contained page: inlined chart library, escaped data, a chart set per scenario', () => {
+    const html = renderHtml(fixture, '/* chart library */');
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).toContain('<script>/* chart library */</script>');
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    for (const id of ['spectrum-0', 'rate-0', 'rss-0', 'queue-0', 'loss-0']) expect(html).toContain(`<canvas id="${id}">`);
+    expect(html).toContain('<td>39/39 1.7 s</td>');
+    const evil = structuredClone(fixture);
+    evil.scenarios[0]!.results[0]!.label = '</script><img src=x onerror=alert(1)>';
+    const page = renderHtml(evil, '');
+    expect(page).not.toContain('</script><img');
+    expect(page).toContain('&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;');
+  });
+});
+
+describe('npm run stress (the CLI)', () => {
+  it('prints progress and the table on stderr, the report on stdout with --json, and exits 0', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'stress-cli-'));
+    try {
+      const args = ['--versions', 'v3', '--scenario', 'baseline', '--clients', '20', '--senders', '2', '--warmup', '0', '--duration', '1', '--drain', '1', '--workers', '1', '--out', out, '--json'];
+      const child = spawn(process.execPath, ['--import', 'tsx', 'harness/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code, stderr).toBe(0);
+      const lines = stderr.split('\n');
+      expect(lines[0]).toBe('chatroom-evolution stress: baseline × v3');
+      // No warm-up asked for, and the measure phase is not repeated off a terminal.
+      expect(lines.slice(1, 5)).toEqual(['  v3 start', '  v3 connect', '  v3 drain', '  v3 stop']);
+      expect(lines).toContain(`baseline: everyone reads; 10 senders × 10 msg/s into one room of 500`);
+      expect(lines.some((l) => /^│ v3 +│ [\d.]+ ms/.test(l))).toBe(true);
+      expect(lines.find((l) => l.startsWith('  v3: '))).toMatch(/^ {2}v3: 20 healthy clients never stalled, p99 [\d.]+ ms$/);
+      expect(lines.find((l) => l.startsWith('report: '))).toMatch(/^report: .*-baseline\/report\.html \(also report\.md, report\.json; .* points here\)$/);
+      const report = JSON.parse(stdout) as StressReport;
+      expect(report.scenarios[0]!.config.clients).toBe(20);
+      expect(report.scenarios[0]!.results[0]!.accounting.lost).toBe(0);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a target off loopback and a bad scenario size with a clear message and exit 1', async () => {
+    const run = (args: string[]): Promise<[number | null, string]> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'harness/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d));
+        child.on('exit', (code) => resolve([code, err]));
+      });
+    const [c1, e1] = await run(['--target', 'ws://10.0.0.1:80/chatroom']);
+    expect(c1).toBe(1);
+    expect(e1).toContain('stress failed: target must be on loopback');
+    const [c2, e2] = await run(['--size', '99999']);
+    expect(c2).toBe(1);
+    expect(e2).toContain('stress failed: size must be an integer from 32 to 16000');
+  });
+});

@@ -1,0 +1,98 @@
+// A real stress run, small: real server processes, real worker processes, real sockets.
+// It asserts the story the report tells, and that the accounting holds exactly.
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VersionResult } from '../../harness/aggregate.ts';
+import type { StressReport } from '../../harness/report.ts';
+import { runStress } from '../../harness/stress.ts';
+
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'stress-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+const byLabel = (results: VersionResult[], label: string): VersionResult => {
+  const r = results.find((x) => x.label === label);
+  if (!r) throw new Error(`no result for ${label}`);
+  return r;
+};
+
+function expectExactAccounting(r: VersionResult): void {
+  const a = r.accounting;
+  expect(a.expected).toBeGreaterThan(0);
+  expect(a.received + a.lost).toBe(a.expected);
+  expect(a.duplicates).toBe(0);
+  expect(a.reordered).toBe(0);
+}
+
+describe('npm run stress, small', () => {
+  it('slow-consumer: v2 stalls every healthy client, v3-drop stalls none and drops exactly what it counts', async () => {
+    // 16 KB messages at 200/s fill a stuck reader's ~4 MB of kernel buffers in about 1.3 s.
+    const { report, dir } = await runStress({
+      versions: ['v2', 'v3'],
+      scenarios: ['slow-consumer'],
+      overrides: { clients: 40, senders: 4, rate: 50, size: 16_000, slow: 1, warmupS: 1, durationS: 4, drainS: 3, workers: 1 },
+      outDir: out,
+      command: 'test',
+    });
+    const [s] = report.scenarios;
+    const v2 = byLabel(s!.results, 'v2');
+    const v3 = byLabel(s!.results, 'v3');
+    for (const r of [v2, v3]) {
+      expect(r.valid, r.invalidReasons.join('; ')).toBe(true);
+      expectExactAccounting(r);
+      expect(r.accounting.receivers).toBe(40);
+    }
+    // v2: the lock held on the stuck reader's write stops the room.
+    expect(v2.stalls.healthy.stalled).toBe(39);
+    expect(v2.stalls.healthy.stalledMsMedian).toBeGreaterThan(500);
+    expect(v2.accounting.serverDrops).toBe(0);
+    expect(v2.verdict).toMatch(/^v2: one slow reader stalled all 39 healthy clients for \d+\.\d s/);
+    // v3 (drop): healthy clients never stall; the slow reader loses exactly what was dropped and told.
+    expect(v3.stalls.healthy.stalled).toBe(0);
+    expect(v3.accounting.serverDrops).toBeGreaterThan(0);
+    expect(v3.accounting.lost).toBe(v3.accounting.serverDrops);
+    expect(v3.accounting.toldDropped).toBe(v3.accounting.serverDrops);
+    expect(v3.accounting.unexplained).toBe(0);
+    expect(v3.latency.healthy.count).toBeGreaterThan(0);
+
+    const json = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as StressReport;
+    expect(json.scenarios[0]!.results.map((r) => r.label)).toEqual(['v2', 'v3']);
+    const md = await readFile(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('## slow-consumer');
+    expect(md).toContain(`- ${v2.verdict}`);
+    const html = await readFile(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('<canvas id="spectrum-0">');
+    expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
+    expect(await readlink(join(out, 'latest'))).toBe(dir.split('/').at(-1));
+  });
+
+  it("churn: v1's pool grows with every leave while v1.1, v2 and v3 stay flat", async () => {
+    const { report } = await runStress({
+      versions: ['v1', 'v1.1', 'v2', 'v3'],
+      scenarios: ['churn'],
+      overrides: { clients: 30, senders: 2, rate: 10, churnClients: 10, churnPeriodMs: 1000, warmupS: 1, durationS: 3, drainS: 1, workers: 1 },
+      outDir: out,
+      command: 'test',
+    });
+    const results = report.scenarios[0]!.results;
+    for (const r of results) {
+      expect(r.valid, r.invalidReasons.join('; ')).toBe(true);
+      expectExactAccounting(r);
+      expect(r.accounting.lost).toBe(0);
+      expect(r.churn.leaves).toBeGreaterThan(5);
+    }
+    const v1 = byLabel(results, 'v1');
+    expect(v1.server!.poolSize - v1.server!.connections).toBe(v1.churn.leaves);
+    expect(v1.verdict).toContain(`pool holds ${v1.churn.leaves} dead sockets after ${v1.churn.leaves} leaves`);
+    for (const label of ['v1.1', 'v2', 'v3']) {
+      const r = byLabel(results, label);
+      expect(r.server!.poolSize).toBe(r.server!.connections);
+    }
+  });
+});
