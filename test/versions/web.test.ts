@@ -1,0 +1,149 @@
+// The browser page in a real browser: Debian's Chromium driven by playwright-core.
+import { mkdir } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { ChatServer } from '../../versions/host.ts';
+import { startVersion } from '../../versions/versions.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let browser: Browser;
+const servers: ChatServer[] = [];
+
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Closed network here: no background fetches, no sandbox (root), no GPU.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(async () => {
+  for (const c of browser.contexts()) await c.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function start(version: 'v1' | 'v3'): Promise<ChatServer> {
+  const s = await startVersion(version, { port: 0 });
+  servers.push(s);
+  return s;
+}
+
+/** A fresh browser context (its own storage) with the page open and joined. */
+async function openPage(server: ChatServer, name: string, room = 'lobby'): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
+  await join(page, name, room);
+  return page;
+}
+
+async function join(page: Page, name: string, room: string): Promise<void> {
+  await page.fill('#name', name);
+  await page.fill('#room', room);
+  await page.click('#join-button');
+  await expect.poll(() => page.textContent('#current-room')).toBe(room);
+  await expect.poll(() => page.inputValue('#name')).toBe(name);
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+}
+
+const chatTexts = (page: Page): Promise<string[]> => page.$$eval('#messages li.chat .content', (els) => els.map((e) => e.textContent ?? ''));
+
+describe('the browser page', () => {
+  it('says which server it talks to: version, policy and limits', async () => {
+    const v3 = await start('v3');
+    const page = await openPage(v3, 'ann');
+    expect(await page.textContent('#server-info')).toBe('v3 · on-full drop · queue 128 · frame 64 KiB · content 16 KiB');
+    expect(await page.title()).toBe('chatroom-evolution');
+    // every control has a label
+    const unlabeled = await page.$$eval('input, select', (els) => els.filter((e) => !(e as HTMLInputElement).labels?.length).map((e) => e.id));
+    expect(unlabeled).toEqual([]);
+  });
+
+  it('lets two pages chat in a room while a third, in another room, sees none of it', async () => {
+    const v3 = await start('v3');
+    const ann = await openPage(v3, 'ann', 'kitchen');
+    const bob = await openPage(v3, 'bob', 'kitchen');
+    const cat = await openPage(v3, 'cat', 'garden');
+    await say(ann, 'hello bob');
+    await say(bob, 'hi ann');
+    for (const p of [ann, bob]) await expect.poll(() => chatTexts(p)).toEqual(['hello bob', 'hi ann']);
+    await expect.poll(() => ann.textContent('#members')).toContain('bob');
+    expect(await ann.textContent('#members')).toContain('ann (you)');
+    // The sender sees its own round trip.
+    await expect.poll(() => ann.textContent('#messages li.chat .rtt')).toMatch(/^\d+ ms round trip$/);
+    await say(cat, 'anyone in the garden?');
+    await expect.poll(() => chatTexts(cat)).toEqual(['anyone in the garden?']);
+    expect((await chatTexts(ann)).slice(0, 2)).toEqual(['hello bob', 'hi ann']);
+    await say(bob, 'v3 keeps flowing while v2 freezes: run `npm run stress` and watch the counters');
+    await expect.poll(async () => Number((await ann.textContent('#stat-deliveries'))!.replace(/,/g, '')), { timeout: 5_000 }).toBeGreaterThanOrEqual(6);
+    // A picture of the page mid-chat (docs/screenshot.png in the README is one of these).
+    await mkdir('reports', { recursive: true });
+    await ann.screenshot({ path: 'reports/page-screenshot.png', fullPage: true });
+  });
+
+  it('switches from the v3 that served it to v1 and chats there', async () => {
+    const v3 = await start('v3');
+    const v1 = await start('v1');
+    const page = await openPage(v3, 'ann');
+    await page.fill('#custom-address', `127.0.0.1:${v1.port}`);
+    await page.click('#server-connect');
+    await expect.poll(() => page.textContent('#server-info')).toMatch(/^v1 · naive pool/);
+    const other = await openPage(v1, 'bob');
+    await say(page, 'hello v1');
+    await expect.poll(() => chatTexts(other)).toEqual(['hello v1']);
+    await expect.poll(() => chatTexts(page)).toEqual(['hello v1']);
+    expect(v1.counters.received).toBe(1);
+    expect(v3.counters.received).toBe(0);
+  });
+
+  it('renders markup in a message as literal text and runs nothing', async () => {
+    const v3 = await start('v3');
+    const ann = await openPage(v3, 'ann');
+    const bob = await openPage(v3, 'bob');
+    const evil = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
+    await say(ann, evil);
+    await expect.poll(() => chatTexts(bob)).toEqual([evil]);
+    expect(await bob.$$('#messages img, #messages b')).toHaveLength(0);
+    expect(await bob.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it("shows the server's error code to the sender of an oversize message", async () => {
+    const v3 = await start('v3');
+    const ann = await openPage(v3, 'ann');
+    await say(ann, 'x'.repeat(20_000));
+    await expect.poll(() => ann.textContent('#messages li.error')).toMatch(/^error CONTENT_TOO_LARGE: /);
+    expect(await ann.textContent('#state')).toMatch(/^connected/);
+  });
+
+  it('shows the live counters rising while a burst is sent', async () => {
+    const v3 = await start('v3');
+    const ann = await openPage(v3, 'ann');
+    const read = async (): Promise<number> => Number((await ann.textContent('#stat-deliveries'))!.replace(/,/g, ''));
+    await expect.poll(read).toBe(0);
+    await expect.poll(() => ann.textContent('#stat-connections')).toBe('1');
+    for (let i = 0; i < 20; i++) {
+      await fetch(`${v3.url}api/send`, { method: 'POST', body: JSON.stringify({ room: 'lobby', content: `burst ${i}` }) });
+    }
+    await expect.poll(read, { timeout: 5_000 }).toBe(20);
+    await expect.poll(() => chatTexts(ann)).toHaveLength(20);
+  });
+
+  it('reconnects by itself after the server goes away and comes back', async () => {
+    const v3 = await start('v3');
+    const ann = await openPage(v3, 'ann');
+    const port = v3.port;
+    await v3.close();
+    servers.splice(servers.indexOf(v3), 1);
+    await expect.poll(() => ann.textContent('#state')).toMatch(/^disconnected \(1001\), retrying in/);
+    servers.push(await startVersion('v3', { port }));
+    await expect.poll(() => ann.textContent('#state'), { timeout: 15_000 }).toMatch(/^connected to /);
+  });
+});
