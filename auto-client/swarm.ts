@@ -163,6 +163,8 @@ export class Swarm {
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
   private timing: SwarmTiming | null = null;
   private framesReceived = 0;
+  /** The clock read for the chunk being parsed (-1: not read yet); frames of one read arrived together. */
+  private chunkNowUs = -1;
   private churn = { joins: 0, leaves: 0 };
   private running = false;
 
@@ -221,6 +223,9 @@ export class Swarm {
         url: url.toString(),
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
         onText: (buf, start, end) => this.onText(c, buf, start, end),
+        onChunk: () => {
+          this.chunkNowUs = -1;
+        },
         onClose: (code) => {
           c.report.closeCode = code;
           c.joined = false;
@@ -245,7 +250,8 @@ export class Swarm {
     this.framesReceived++;
     const t = this.timing;
     if (!t || !this.running) return;
-    const now = nowUs(this.epoch);
+    if (this.chunkNowUs < 0) this.chunkNowUs = nowUs(this.epoch);
+    const now = this.chunkNowUs;
     let tracker = c.seen.get(p.sender);
     if (!tracker) c.seen.set(p.sender, (tracker = new SeqTracker()));
     const seen = tracker.see(p.seq);

@@ -13,6 +13,8 @@ export interface WireClientOptions {
   localAddress?: string;
   /** A complete text message: bytes [start, end) of `buf`. `buf` is only valid during the call. */
   onText(buf: Buffer, start: number, end: number): void;
+  /** Called once per chunk read from the socket, before its frames: one clock read per chunk. */
+  onChunk?(): void;
   /** The connection ended; `code` is the server's close code, or 1006 if there was none. */
   onClose?(code: number, reason: string): void;
 }
@@ -131,6 +133,7 @@ export class WireClient {
   }
 
   private onData(chunk: Buffer): void {
+    this.options.onChunk?.();
     const buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     let pos = 0;
     while (buf.length - pos >= 2) {

@@ -74,7 +74,27 @@ export interface VersionResult {
   samples: ServerSample[];
   generator: { workers: WorkerHealth[]; framesReceived: number; connectP99Ms: number; connectFailures: string[] };
   churn: { joins: number; leaves: number };
+  /** capacity scenario only: every step, the highest sustained, and what broke the next one. */
+  capacity?: CapacityResult;
   verdict: string;
+}
+
+export interface CapacityStep {
+  targetPerSecond: number;
+  deliveryRate: number;
+  p99Ms: number;
+  lost: number;
+  valid: boolean;
+  serverCpuPct: number;
+  deliveriesPerCpuSecond: number;
+}
+
+export interface CapacityResult {
+  steps: CapacityStep[];
+  /** Highest delivered rate of a step that kept every limit (0: none did). */
+  sustainedPerSecond: number;
+  /** Why the ladder stopped, or null if it ran out of steps. */
+  brokeBy: string | null;
 }
 
 const KINDS: ClientKind[] = ['healthy', 'slow', 'churn'];
@@ -182,8 +202,38 @@ function stallSummary(cs: ClientReport[]): StallSummary {
   };
 }
 
+export function capacityStep(r: VersionResult, targetPerSecond: number): CapacityStep {
+  return {
+    targetPerSecond,
+    deliveryRate: r.deliveryRate,
+    p99Ms: r.latency.healthy.p99,
+    lost: r.accounting.lost,
+    valid: r.valid,
+    serverCpuPct: r.server?.cpuPctMean ?? 0,
+    deliveriesPerCpuSecond: r.server?.deliveriesPerCpuSecond ?? 0,
+  };
+}
+
+/** Why a capacity step does not count as sustained, or null if it does. */
+export function capacityBreak(step: CapacityStep, p99LimitMs: number, reasons: string[]): string | null {
+  if (!step.valid) return `generator saturated (${reasons[0] ?? 'invalid'})`;
+  if (step.lost > 0) return `${fmt(step.lost)} deliveries lost`;
+  if (step.p99Ms > p99LimitMs) return `p99 ${step.p99Ms.toFixed(0)} ms > ${p99LimitMs} ms`;
+  return null;
+}
+
+export function capacityVerdict(label: string, c: CapacityResult): string {
+  const best = c.steps.find((s) => s.deliveryRate === c.sustainedPerSecond && c.sustainedPerSecond > 0);
+  const head = best
+    ? `${label}: sustained ${fmt(best.deliveryRate)} deliveries/s (p99 ${best.p99Ms.toFixed(1)} ms, ${fmt(best.deliveriesPerCpuSecond)} per server CPU-second)`
+    : `${label}: sustained no step`;
+  const last = c.steps.at(-1);
+  return c.brokeBy && last ? `${head}; at ${fmt(last.targetPerSecond)}/s: ${c.brokeBy}` : head;
+}
+
 /** One line that says in words what happened to this version's users. */
 export function verdict(r: VersionResult, slowReaders: number): string {
+  if (r.capacity) return capacityVerdict(r.label, r.capacity);
   const parts: string[] = [];
   if (!r.valid) return `${r.label}: INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`;
   const h = r.stalls.healthy;

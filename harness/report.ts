@@ -104,6 +104,16 @@ export function renderMarkdown(report: StressReport): string {
         `| ${r.label} | ${ms(r.latency.healthy.p99)} | ${ms(r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} |`,
       );
     }
+    const ladders = s.results.filter((r) => r.capacity);
+    if (ladders.length > 0) {
+      out.push('', 'Capacity steps (each a fresh run; a step counts when p99 stays under the limit, nothing is lost and the generator keeps its schedule):', '');
+      out.push('| version | target/s | delivered/s | p99 | lost | generator | server CPU | deliveries per CPU-s |', '|---|---|---|---|---|---|---|---|');
+      for (const r of ladders) {
+        for (const st of r.capacity!.steps) {
+          out.push(`| ${r.label} | ${fmt(st.targetPerSecond)} | ${fmt(st.deliveryRate)} | ${ms(st.p99Ms)} | ${fmt(st.lost)} | ${st.valid ? 'ok' : 'INVALID'} | ${st.serverCpuPct}% | ${fmt(st.deliveriesPerCpuSecond)} |`);
+        }
+      }
+    }
     out.push('', ...s.results.map((r) => `- ${r.verdict}`), '');
   }
   out.push(

@@ -110,6 +110,15 @@ export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpe
   return specs;
 }
 
+/**
+ * With two or more workers, worker 0 holds only the senders: a worker busy parsing a flood of
+ * deliveries must not delay the send schedule (its lag would be the generator's, not the server's).
+ */
+export function workerOf(spec: ClientSpec, workers: number): number {
+  if (workers < 2) return 0;
+  return spec.sends ? 0 : 1 + (spec.id % (workers - 1));
+}
+
 export function stallThresholdMs(config: ScenarioConfig): number {
   const sendersPerRoom = config.senders / config.rooms;
   const roomGapMs = 1000 / (sendersPerRoom * config.rate);
@@ -144,7 +153,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
       workerId: w,
       epochNs: epochNs.toString(),
-      clients: specs.filter((s) => s.id % config.workers === w),
+      clients: specs.filter((s) => workerOf(s, config.workers) === w),
       ratePerSender: config.rate,
       poisson: config.poisson,
       burst: config.burst,

@@ -2,7 +2,7 @@
 // machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
 // in about five minutes here.
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'capacity'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -36,6 +36,13 @@ export interface ScenarioConfig {
   workers: number;
 }
 
+/** What a capacity step must keep to count as sustained. */
+export const CAPACITY_LIMITS = {
+  p99Ms: 100,
+  /** Deliveries per second the steps aim at, in order; the first failing step ends the ladder. */
+  ladder: [50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000, 3_200_000],
+} as const;
+
 const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, poisson: false, warmupS: 2, drainS: 3, workers: 2 } as const;
 
 export const SCENARIOS: Record<ScenarioName, { describe: string; config: ScenarioConfig }> = {
@@ -59,7 +66,17 @@ export const SCENARIOS: Record<ScenarioName, { describe: string; config: Scenari
     describe: '1,000 clients in 50 rooms, 2 senders each: isolation and fairness',
     config: { ...COMMON, scenario: 'rooms', clients: 1000, senders: 100, rate: 5, size: 256, rooms: 50, durationS: 8 },
   },
+  capacity: {
+    describe: `1,000 clients in one room; the send rate doubles each step until p99 passes ${CAPACITY_LIMITS.p99Ms} ms, a delivery is lost, or the generator saturates`,
+    // One sender worker and two receiver workers; --rate is ignored: the steps set it.
+    config: { ...COMMON, scenario: 'capacity', clients: 1000, senders: 20, rate: 2.5, size: 64, warmupS: 1, durationS: 4, drainS: 2, workers: 3 },
+  },
 };
+
+/** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
+export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): number {
+  return deliveriesPerSecond / (config.clients * config.senders);
+}
 
 export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioConfig> = {}): ScenarioConfig {
   const base = SCENARIOS[name];

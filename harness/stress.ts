@@ -2,11 +2,11 @@
 // never at once), aggregates, and writes report.json, report.md and report.html into one folder.
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { aggregate } from './aggregate.ts';
+import { aggregate, capacityBreak, capacityStep, capacityVerdict, type CapacityStep, type VersionResult } from './aggregate.ts';
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { runTarget, type ProgressFn, type Target } from './run-target.ts';
-import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { CAPACITY_LIMITS, DEFAULT_VERSIONS, SCENARIOS, rateFor, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 
 export interface StressOptions {
   /** Labels from DEFAULT_VERSIONS. Default v1, v1.1, v2, v3. Ignored with `target`. */
@@ -60,8 +60,8 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   for (const config of configs) {
     const results = [];
     for (const target of targets) {
-      const run = await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}));
-      results.push(aggregate(run));
+      if (config.scenario === 'capacity') results.push(await runCapacity(target, config, options.seed, hooks.onProgress ?? (() => {})));
+      else results.push(aggregate(await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}))));
     }
     const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe, config, results };
     report.scenarios.push(s);
@@ -69,6 +69,36 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   }
   const dir = await writeReport(report, options.outDir);
   return { report, dir };
+}
+
+/**
+ * Steps the rate up (CAPACITY_LIMITS.ladder) until p99, loss or the generator breaks a limit.
+ * The result shown is the last sustained step's, with every step attached.
+ */
+async function runCapacity(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<VersionResult> {
+  const steps: CapacityStep[] = [];
+  let best: VersionResult | null = null;
+  let last: VersionResult | null = null;
+  let brokeBy: string | null = null;
+  for (const perSecond of CAPACITY_LIMITS.ladder) {
+    const stepConfig = { ...config, rate: rateFor(config, perSecond) };
+    const r = aggregate(await runTarget(target, stepConfig, seed, (label, phase, f) => onProgress(`${label}@${fmtShort(perSecond)}`, phase, f)));
+    const step = capacityStep(r, perSecond);
+    steps.push(step);
+    last = r;
+    brokeBy = capacityBreak(step, CAPACITY_LIMITS.p99Ms, r.invalidReasons);
+    if (brokeBy) break;
+    best = r;
+  }
+  const result = { ...(best ?? (last as VersionResult)) };
+  result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy };
+  result.valid = best !== null;
+  result.verdict = capacityVerdict(result.label, result.capacity);
+  return result;
+}
+
+function fmtShort(n: number): string {
+  return n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
 }
 
 export async function writeReport(report: StressReport, outDir: string): Promise<string> {
