@@ -39,6 +39,6 @@ async function handle(msg: ToWorker): Promise<void> {
   const result = await s.run(msg.timing);
   clearInterval(progress);
   await s.close();
-  send({ type: 'result', result });
-  process.disconnect();
+  // Disconnect only once the (large) result has been written to the channel, or it may be lost.
+  process.send?.({ type: 'result', result } satisfies FromWorker, () => process.disconnect());
 }

@@ -2,7 +2,8 @@
 // merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
 import { decodeHistogram, encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
 import type { ClientKind, ClientReport, WorkerHealth } from '../auto-client/swarm.ts';
-import type { ServerSample, TargetRun } from './run-target.ts';
+import type { HttpPushResult } from './http-push.ts';
+import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
 
 /** Generator limits: past these the generator, not the server, may be the bottleneck. */
 export const GENERATOR_LIMITS = {
@@ -63,6 +64,8 @@ export interface VersionResult {
     cpuSeconds: number;
     cpuPctMean: number;
     peakRssMB: number;
+    /** (RSS with every client connected − RSS before any) / connections, in KB. */
+    rssPerConnectionKB: number;
     peakBufferedMB: number;
     peakQueueDepth: number;
     poolSize: number;
@@ -72,8 +75,17 @@ export interface VersionResult {
     deliveriesPerCpuSecond: number;
   } | null;
   samples: ServerSample[];
-  generator: { workers: WorkerHealth[]; framesReceived: number; connectP99Ms: number; connectFailures: string[] };
+  generator: {
+    workers: WorkerHealth[];
+    framesReceived: number;
+    connectP99Ms: number;
+    /** Clients connected (and greeted) per second during the ramp. */
+    connectsPerSecond: number;
+    connectFailures: string[];
+  };
   churn: { joins: number; leaves: number };
+  /** http-push: autocannon's view of POST /api/send. */
+  http: HttpPushResult | null;
   /** capacity scenario only: every step, the highest sustained, and what broke the next one. */
   capacity?: CapacityResult;
   verdict: string;
@@ -104,6 +116,12 @@ export function aggregate(run: TargetRun): VersionResult {
   const clients = run.workers.flatMap((w) => w.clients);
   const sentByRoom: Record<string, number> = {};
   for (const w of run.workers) for (const [room, n] of Object.entries(w.sentByRoom)) sentByRoom[room] = (sentByRoom[room] ?? 0) + n;
+  if (run.http && run.statsBefore && run.statsAfter) {
+    // What HTTP pushed is what the server accepted beyond the WebSocket senders' messages.
+    const wsSent = Object.values(sentByRoom).reduce((a, b) => a + b, 0);
+    const room = roomOf(0, config.rooms);
+    sentByRoom[room] = (sentByRoom[room] ?? 0) + (run.statsAfter.received - run.statsBefore.received - wsSent);
+  }
 
   const merged = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].corrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
   const mergedRaw = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].uncorrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
@@ -165,9 +183,11 @@ export function aggregate(run: TargetRun): VersionResult {
       workers: run.workers.map((w) => w.health),
       framesReceived: sum(run.workers, (w) => w.framesReceived),
       connectP99Ms: summarize(mergeEncoded(run.workers.map((w) => w.connectUs))).p99,
+      connectsPerSecond: run.connectSeconds > 0 ? Math.round((config.clients + config.churnClients) / run.connectSeconds) : 0,
       connectFailures: failures.slice(0, 5),
     },
     churn: { joins: sum(run.workers, (w) => w.churn.joins), leaves: sum(run.workers, (w) => w.churn.leaves) },
+    http: run.http,
     verdict: '',
   };
   result.verdict = verdict(result, config.slow);
@@ -183,6 +203,7 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
     cpuSeconds: round(cpuSeconds, 2),
     cpuPctMean: wall > 0 ? round((cpuSeconds / wall) * 100, 1) : 0,
     peakRssMB: round(Math.max(after.rssBytes, ...s.map((x) => x.rssBytes)) / 1e6, 1),
+    rssPerConnectionKB: after.connections > 0 ? round((after.rssBytes - before.rssBytes) / after.connections / 1000, 2) : 0,
     peakBufferedMB: round(Math.max(after.bufferedBytes, ...s.map((x) => x.bufferedBytes)) / 1e6, 2),
     peakQueueDepth: Math.max(after.queueDepth, ...s.map((x) => x.queueDepth)),
     poolSize: after.poolSize,
@@ -247,6 +268,14 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   if (a.toldDropped > 0 || a.serverDrops > 0) parts.push(`${fmt(a.serverDrops)} messages dropped for slow readers only`);
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
   if (a.unexplained > 0) parts.push(`${fmt(a.unexplained)} deliveries not made by the end of the drain`);
+  if (r.server && r.accounting.receivers >= 5000) {
+    parts.push(`${fmt(r.server.connections)} connections at ${r.server.rssPerConnectionKB} KB of server RSS each, opened at ${fmt(r.generator.connectsPerSecond)}/s`);
+  }
+  if (r.http) {
+    const failed = r.http.non2xx + r.http.errors;
+    const kept = r.http.ok >= r.http.planned * 0.98 ? '' : `, rate not kept: the server took requests slower than they were due`;
+    parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${kept})`);
+  }
   if (r.server) {
     const leak = r.server.poolSize - r.server.connections;
     if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);

@@ -8,6 +8,7 @@ import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-cl
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
 import { nowUs } from '../auto-client/probe.ts';
 import type { ScenarioConfig } from './scenarios.ts';
+import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { ROOT, startServerProcess, stopProcessGroup, type ServerProcess } from './server-process.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
@@ -20,6 +21,8 @@ const START_DELAY_US = 500_000;
 const SAMPLE_INTERVAL_MS = 1000;
 /** A gap between deliveries is a stall when longer than this, or 10 schedule gaps if that is longer. */
 export const STALL_MIN_MS = 250;
+/** The same with autocannon as a sender: its rate limiter releases each second's requests at once. */
+const HTTP_STALL_MIN_MS = 1500;
 
 export interface Target {
   /** 'v1', 'v3-kick', or 'external'. */
@@ -57,12 +60,17 @@ export interface TargetRun {
   statsAfter: RawStats | null;
   stallThresholdMs: number;
   serverOutput: string[];
+  /** http-push: what autocannon saw (null when no HTTP sender ran). */
+  http: HttpPushResult | null;
+  /** From the plan to every worker reporting its clients connected (worker start-up included). */
+  connectSeconds: number;
 }
 
 export interface RawStats {
   describe: string;
   connections: number;
   poolSize: number;
+  received: number;
   deliveries: number;
   drops: number;
   kicks: number;
@@ -120,9 +128,13 @@ export function workerOf(spec: ClientSpec, workers: number): number {
 }
 
 export function stallThresholdMs(config: ScenarioConfig): number {
-  const sendersPerRoom = config.senders / config.rooms;
-  const roomGapMs = 1000 / (sendersPerRoom * config.rate);
-  return Math.max(STALL_MIN_MS, 10 * roomGapMs * config.burst);
+  // The slowest room's message rate: WebSocket senders spread over the rooms, HTTP into room 0 only.
+  const perRoom = Math.floor(config.senders / config.rooms) * config.rate + (config.rooms === 1 ? config.httpRate : 0);
+  if (!(perRoom > 0)) throw new RangeError('every room needs a sender (senders >= rooms, or httpRate with one room)');
+  const roomGapMs = 1000 / perRoom;
+  // autocannon spends each second's request budget in a burst: gaps of up to a second are its own.
+  const floorMs = config.httpRate > 0 ? HTTP_STALL_MIN_MS : STALL_MIN_MS;
+  return Math.max(floorMs, 10 * roomGapMs * config.burst);
 }
 
 export async function runTarget(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<TargetRun> {
@@ -171,8 +183,10 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       workers.push(child);
       return { child, plan, ...workerChannel(child) };
     });
+    const connectStart = nowUs(epochNs);
     for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
     await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
+    const connectSeconds = (nowUs(epochNs) - connectStart) / 1e6;
 
     const start = nowUs(epochNs) + START_DELAY_US;
     const timing: SwarmTiming = {
@@ -212,6 +226,13 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     // The server as the clients leave it: read just before the drain ends, while they are connected.
     const statsAfterP = statsUrl ? sleep((timing.drainEndUs - nowUs(epochNs)) / 1000 - 150).then(() => fetchStats(statsUrl)) : Promise.resolve(null);
     statsAfterP.catch(() => {});
+    const httpP =
+      config.httpRate > 0 && server
+        ? sleep((timing.sendStartUs - nowUs(epochNs)) / 1000).then(() =>
+            pushOverHttp(`${server!.info.url}api/send`, roomOf(0, config.rooms), config.httpRate, config.warmupS + config.durationS, config.size, epochNs),
+          )
+        : Promise.resolve(null);
+    httpP.catch(() => {});
     const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;
     const ticker = setInterval(() => {
       const t = (nowUs(epochNs) - timing.sendStartUs) / 1e6;
@@ -227,7 +248,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     }
     onProgress(label, 'stop', 1);
     const statsAfter = await statsAfterP;
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [] };
+    const http = await httpP;
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds };
   } finally {
     if (sampler) clearInterval(sampler);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));

@@ -2,7 +2,7 @@
 // machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
 // in about five minutes here.
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'capacity'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -28,6 +28,8 @@ export interface ScenarioConfig {
   churnPeriodMs: number;
   /** Senders send in bursts: this many messages at once, at the same average rate (1: steady). */
   burst: number;
+  /** POST /api/send requests per second from autocannon into the first room (0: none). */
+  httpRate: number;
   poisson: boolean;
   warmupS: number;
   durationS: number;
@@ -43,7 +45,7 @@ export const CAPACITY_LIMITS = {
   ladder: [50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000, 3_200_000],
 } as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, poisson: false, warmupS: 2, drainS: 3, workers: 2 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2 } as const;
 
 export const SCENARIOS: Record<ScenarioName, { describe: string; config: ScenarioConfig }> = {
   baseline: {
@@ -66,6 +68,14 @@ export const SCENARIOS: Record<ScenarioName, { describe: string; config: Scenari
     describe: '1,000 clients in 50 rooms, 2 senders each: isolation and fairness',
     config: { ...COMMON, scenario: 'rooms', clients: 1000, senders: 100, rate: 5, size: 256, rooms: 50, durationS: 8 },
   },
+  'http-push': {
+    describe: 'autocannon POSTs 200 messages/s to /api/send; 300 clients in the room measure the fan-out',
+    config: { ...COMMON, scenario: 'http-push', clients: 300, senders: 0, rate: 1, size: 256, httpRate: 200, durationS: 8 },
+  },
+  connections: {
+    describe: '19,900 mostly idle clients on one server process (it may open 20,000 files): connect rate and RSS per connection',
+    config: { ...COMMON, scenario: 'connections', clients: 19_900, senders: 1, rate: 1, size: 64, warmupS: 1, durationS: 3, drainS: 1, workers: 3 },
+  },
   capacity: {
     describe: `1,000 clients in one room; the send rate doubles each step until p99 passes ${CAPACITY_LIMITS.p99Ms} ms, a delivery is lost, or the generator saturates`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it.
@@ -87,7 +97,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new RangeError(`${k} must be an integer >= ${min}`);
   };
   positiveInt('clients');
-  positiveInt('senders');
+  positiveInt('senders', c.httpRate > 0 ? 0 : 1);
   positiveInt('rooms');
   positiveInt('workers');
   positiveInt('slow', 0);
@@ -96,7 +106,8 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.rate > 0)) throw new RangeError('rate must be > 0');
   if (!Number.isInteger(c.size) || c.size < 32 || c.size > 16_000) throw new RangeError('size must be an integer from 32 to 16000 (the content limit)');
   if (c.senders + c.slow > c.clients) throw new RangeError('senders + slow must not exceed clients');
-  if (c.senders < c.rooms) throw new RangeError('senders must be at least rooms, so every room has a sender');
+  if (c.senders < c.rooms && !(c.httpRate > 0 && c.rooms === 1)) throw new RangeError('senders must be at least rooms, so every room has a sender');
+  if (!(c.httpRate >= 0)) throw new RangeError('httpRate must be >= 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');

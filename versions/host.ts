@@ -147,7 +147,11 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   }
 
   function sendJoined(conn: Connection): void {
-    const members = [...(roster.get(conn.room) ?? [])].slice(0, MEMBERS_LISTED).map((c) => c.name);
+    const members: string[] = [];
+    for (const c of roster.get(conn.room) ?? []) {
+      if (members.length === MEMBERS_LISTED) break; // a 20k-member room must not cost O(N) per join
+      members.push(c.name);
+    }
     strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: info });
   }
 

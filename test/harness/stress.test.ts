@@ -95,4 +95,25 @@ describe('npm run stress, small', () => {
       expect(r.server!.poolSize).toBe(r.server!.connections);
     }
   });
+
+  it('http-push: autocannon POSTs /api/send and every client receives every accepted message', async () => {
+    const { report } = await runStress({
+      versions: ['v3'],
+      scenarios: ['http-push'],
+      overrides: { clients: 20, httpRate: 100, warmupS: 1, durationS: 2, drainS: 1, workers: 1 },
+      outDir: out,
+      command: 'test',
+    });
+    const r = report.scenarios[0]!.results[0]!;
+    expect(r.valid, r.invalidReasons.join('; ')).toBe(true);
+    expect(r.http!.ok).toBeGreaterThan(200);
+    expect(r.http!.non2xx).toBe(0);
+    expectExactAccounting(r);
+    expect(r.accounting.lost).toBe(0);
+    // Every accepted request reached all 20 clients (one more may have been accepted as autocannon stopped).
+    expect(r.accounting.expected).toBeGreaterThanOrEqual(r.http!.ok * 20);
+    expect(r.accounting.expected).toBeLessThanOrEqual((r.http!.ok + 1) * 20);
+    expect(r.stalls.healthy.stalled).toBe(0);
+    expect(r.verdict).toMatch(/POST \/api\/send answered in p99 [\d.]+ ms \(autocannon, [\d,]+ accepted of 300 due/);
+  });
 });
