@@ -1,7 +1,9 @@
 // Test helpers: a WebSocket client that records every frame and exposes its raw socket, so a
 // test can stop reading it (a slow reader) and let backpressure reach the server.
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { ROOT } from '../harness/server-process.ts';
 import type { ChatServer } from '../versions/host.ts';
 import type { ServerMessage } from '../versions/protocol.ts';
 import type { ServerStats } from '../versions/metrics.ts';
@@ -134,4 +136,16 @@ export async function eventually(done: () => boolean | Promise<boolean>, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(25);
   }
+}
+
+/** Runs one of the project's TypeScript CLIs to the end; resolves with its exit code and output. */
+export function runCli(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }

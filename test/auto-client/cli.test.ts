@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT } from '../../harness/server-process.ts';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
+import { runCli } from '../helpers.ts';
 
 let server: ChatServer | null = null;
 afterEach(async () => {
@@ -10,16 +9,7 @@ afterEach(async () => {
   server = null;
 });
 
-function client(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'auto-client/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const client = (args: string[]): ReturnType<typeof runCli> => runCli('auto-client/cli.ts', args);
 
 describe('npm run client', () => {
   it('joins, sends on its schedule, measures its own round trips and another client’s one-way latency', async () => {

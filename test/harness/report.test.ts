@@ -1,12 +1,11 @@
 // Renderers against a fixture result, and the stress CLI's output line by line.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../../harness/render-html.ts';
 import { renderMarkdown, renderTerminal, type StressReport } from '../../harness/report.ts';
-import { ROOT } from '../../harness/server-process.ts';
+import { runCli } from '../helpers.ts';
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
 const scenario = fixture.scenarios[0]!;
@@ -62,12 +61,7 @@ describe('npm run stress (the CLI)', () => {
     const out = await mkdtemp(join(tmpdir(), 'stress-cli-'));
     try {
       const args = ['--versions', 'v3', '--scenario', 'baseline', '--clients', '20', '--senders', '2', '--warmup', '0', '--duration', '1', '--drain', '1', '--workers', '1', '--out', out, '--json'];
-      const child = spawn(process.execPath, ['--import', 'tsx', 'harness/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const { code, stdout, stderr } = await runCli('harness/cli.ts', args);
       expect(code, stderr).toBe(0);
       const lines = stderr.split('\n');
       expect(lines[0]).toBe('chatroom-evolution stress: baseline × v3');
@@ -86,13 +80,10 @@ describe('npm run stress (the CLI)', () => {
   });
 
   it('refuses a target off loopback and a bad scenario size with a clear message and exit 1', async () => {
-    const run = (args: string[]): Promise<[number | null, string]> =>
-      new Promise((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'harness/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-        let err = '';
-        child.stderr.on('data', (d: Buffer) => (err += d));
-        child.on('exit', (code) => resolve([code, err]));
-      });
+    const run = async (args: string[]): Promise<[number | null, string]> => {
+      const r = await runCli('harness/cli.ts', args);
+      return [r.code, r.stderr];
+    };
     const [c1, e1] = await run(['--target', 'ws://10.0.0.1:80/chatroom']);
     expect(c1).toBe(1);
     expect(e1).toContain('stress failed: target must be on loopback');
