@@ -4,7 +4,7 @@ import { Swarm, type SwarmPlan, type SwarmResult, type SwarmTiming } from './swa
 
 export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'go'; timing: SwarmTiming };
 export type FromWorker =
-  | { type: 'ready'; connected: number; failures: string[] }
+  | { type: 'ready'; connected: number }
   | { type: 'progress'; connected: number; received: number }
   | { type: 'result'; result: SwarmResult }
   | { type: 'error'; message: string };
@@ -30,7 +30,7 @@ async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'plan') {
     swarm = new Swarm(msg.plan);
     await swarm.connectAll();
-    send({ type: 'ready', connected: swarm.connectedCount(), failures: [] });
+    send({ type: 'ready', connected: swarm.connectedCount() }); // failures travel in the result
     return;
   }
   if (!swarm) throw new Error('go before plan');

@@ -1,6 +1,6 @@
 // Turns one target's raw run (worker results, server samples) into the numbers a report shows:
 // merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
-import { decodeHistogram, encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
+import { encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
 import type { ClientKind, ClientReport, WorkerHealth } from '../auto-client/swarm.ts';
 import type { HttpPushResult } from './http-push.ts';
 import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
@@ -303,4 +303,3 @@ export function fmt(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export { decodeHistogram };

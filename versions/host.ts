@@ -20,7 +20,7 @@ import {
   type ProtocolLimits,
   type ServerInfo,
 } from './protocol.ts';
-import { ServerCounters, type Connection, type Strategy } from './strategy.ts';
+import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
 export const WS_PATH = '/chatroom';
 /** How often the heartbeat pings; a client that has not answered the previous ping by then is dropped. */
@@ -377,4 +377,3 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> 
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-export { ServerCounters };

@@ -136,6 +136,18 @@ describe('the browser page', () => {
     await expect.poll(() => chatTexts(ann)).toHaveLength(20);
   });
 
+  it('fits a phone: no horizontal scrolling at 390 px, and Enter still sends', async () => {
+    const v3 = await start('v3');
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    await page.goto(v3.url);
+    await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
+    await expect.poll(() => page.textContent('#server-select')).toContain('up (v3');
+    await say(page, 'hello from a phone');
+    await expect.poll(() => chatTexts(page)).toEqual(['hello from a phone']);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBe(0);
+  });
+
   it('reconnects by itself after the server goes away and comes back', async () => {
     const v3 = await start('v3');
     const ann = await openPage(v3, 'ann');
