@@ -13,6 +13,8 @@ export const GENERATOR_LIMITS = {
   loopDelayP99Ms: 200,
   /** CPU of one worker, in % of one core. */
   cpuPct: 95,
+  /** All cores together during the measured window: past this, server and generator fight for CPU. */
+  machineBusyPct: 95,
 } as const;
 
 export interface Accounting {
@@ -81,6 +83,8 @@ export interface VersionResult {
     connectP99Ms: number;
     /** Clients connected (and greeted) per second during the ramp. */
     connectsPerSecond: number;
+    /** Share of all cores busy during the measured window, anything on the machine included. */
+    machineBusyPct: number | null;
     connectFailures: string[];
   };
   churn: { joins: number; leaves: number };
@@ -160,6 +164,9 @@ export function aggregate(run: TargetRun): VersionResult {
     if (h.loopDelayP99Ms > GENERATOR_LIMITS.loopDelayP99Ms) invalidReasons.push(`${id} event-loop delay p99 ${h.loopDelayP99Ms.toFixed(0)} ms > ${GENERATOR_LIMITS.loopDelayP99Ms} ms`);
     if (h.cpuPct > GENERATOR_LIMITS.cpuPct) invalidReasons.push(`${id} CPU ${h.cpuPct}% > ${GENERATOR_LIMITS.cpuPct}% of a core`);
   }
+  if (run.machineBusyPct !== null && run.machineBusyPct > GENERATOR_LIMITS.machineBusyPct) {
+    invalidReasons.push(`the machine was ${run.machineBusyPct}% busy (> ${GENERATOR_LIMITS.machineBusyPct}%): server and generator competed for the cores`);
+  }
   const failures = run.workers.flatMap((w) => w.connectFailures);
   if (failures.length > 0) invalidReasons.push(`${failures.length} clients failed to connect (${failures[0]})`);
 
@@ -183,6 +190,7 @@ export function aggregate(run: TargetRun): VersionResult {
       workers: run.workers.map((w) => w.health),
       framesReceived: sum(run.workers, (w) => w.framesReceived),
       connectP99Ms: summarize(mergeEncoded(run.workers.map((w) => w.connectUs))).p99,
+      machineBusyPct: run.machineBusyPct,
       connectsPerSecond: run.connectSeconds > 0 ? Math.round((config.clients + config.churnClients) / run.connectSeconds) : 0,
       connectFailures: failures.slice(0, 5),
     },

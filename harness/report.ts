@@ -121,7 +121,7 @@ export function renderMarkdown(report: StressReport): string {
     '',
     '- **expected** counts, for every client connected from before the first send to the end of the drain, the messages sent into its room: who was there when each was sent. **lost** = expected − received; **told dropped** is what the server told those clients it dropped for them (v3 drop); **unexplained** = lost − told dropped, messages neither delivered by the end of the drain nor accounted for by the server.',
     '- **stalled**: healthy clients that saw a gap between deliveries far longer than the schedule explains, and the median of their total stalled time.',
-    `- **generator**: a run is INVALID when a worker's schedule lag p99 exceeds ${GENERATOR_LIMITS.scheduleLagP99Ms} ms, its event-loop delay p99 ${GENERATOR_LIMITS.loopDelayP99Ms} ms, or its CPU ${GENERATOR_LIMITS.cpuPct}% of a core: then the generator, not the server, may have been the bottleneck.`,
+    `- **generator**: a run is INVALID when a worker's schedule lag p99 exceeds ${GENERATOR_LIMITS.scheduleLagP99Ms} ms, its event-loop delay p99 ${GENERATOR_LIMITS.loopDelayP99Ms} ms, or its CPU ${GENERATOR_LIMITS.cpuPct}% of a core, or when the whole machine was more than ${GENERATOR_LIMITS.machineBusyPct}% busy during the measured window: then the generator, not the server, may have been the bottleneck.`,
     '',
   );
   return out.join('\n');

@@ -3,6 +3,7 @@
 // ramps up, warms up, measures a fixed window, drains, samples the server every second, and
 // stops everything it started in a finally.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
@@ -64,6 +65,8 @@ export interface TargetRun {
   http: HttpPushResult | null;
   /** From the plan to every worker reporting its clients connected (worker start-up included). */
   connectSeconds: number;
+  /** Share of all cores busy during the measured window (server, generator and anything else), or null off Linux. */
+  machineBusyPct: number | null;
 }
 
 export interface RawStats {
@@ -226,6 +229,14 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     // The server as the clients leave it: read just before the drain ends, while they are connected.
     const statsAfterP = statsUrl ? sleep((timing.drainEndUs - nowUs(epochNs)) / 1000 - 150).then(() => fetchStats(statsUrl)) : Promise.resolve(null);
     statsAfterP.catch(() => {});
+    // The whole machine over the measured window: server and generator share its cores.
+    const machineP = sleep((timing.measureStartUs - nowUs(epochNs)) / 1000)
+      .then(() => readCpuTimes())
+      .then(async (start) => {
+        await sleep((timing.measureEndUs - nowUs(epochNs)) / 1000);
+        return busyPct(start, await readCpuTimes());
+      })
+      .catch(() => null);
     const httpP =
       config.httpRate > 0 && server
         ? sleep((timing.sendStartUs - nowUs(epochNs)) / 1000).then(() =>
@@ -249,7 +260,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     onProgress(label, 'stop', 1);
     const statsAfter = await statsAfterP;
     const http = await httpP;
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds };
+    const machineBusyPct = await machineP;
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct };
   } finally {
     if (sampler) clearInterval(sampler);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));
@@ -289,6 +301,26 @@ function workerChannel(child: ChildProcess): { next(type: FromWorker['type'], ti
       });
     },
   };
+}
+
+interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** Aggregate CPU times of all cores, from the first line of /proc/stat. */
+async function readCpuTimes(): Promise<CpuTimes> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+  const [, ...fields] = line.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  const v = fields.slice(0, 8).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
+}
+
+function busyPct(a: CpuTimes, b: CpuTimes): number | null {
+  const total = b.total - a.total;
+  return total > 0 ? Math.round(((b.busy - a.busy) / total) * 1000) / 10 : null;
 }
 
 function sleep(ms: number): Promise<void> {
