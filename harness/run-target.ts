@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
 import { nowUs } from '../auto-client/probe.ts';
+import type { ServerStats } from '../versions/metrics.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { ROOT, startServerProcess, stopProcessGroup, type ServerProcess } from './server-process.ts';
@@ -69,22 +70,8 @@ export interface TargetRun {
   machineBusyPct: number | null;
 }
 
-export interface RawStats {
-  describe: string;
-  connections: number;
-  poolSize: number;
-  received: number;
-  deliveries: number;
-  drops: number;
-  kicks: number;
-  queueDepth: number;
-  bufferedBytes: number;
-  rssBytes: number;
-  cpuUserUs: number;
-  cpuSystemUs: number;
-  uptimeS: number;
-  loopDelayMs: { p99: number };
-}
+/** What /api/stats answers: the host's JSON contract, shared with the page. */
+export type RawStats = ServerStats;
 
 export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop';
 export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
