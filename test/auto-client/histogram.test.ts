@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHistogram, encodeHistogram, mergeEncoded, recordUs, summarize } from '../../auto-client/histogram.ts';
+import { createHistogram, encodeHistogram, LatencyRecorder, mergeEncoded, recordUs, summarize } from '../../auto-client/histogram.ts';
+import { rng } from '../../auto-client/swarm.ts';
 
 describe('histograms', () => {
   it('merge across workers from their encoded form, percentiles computed last', () => {
@@ -22,5 +23,33 @@ describe('histograms', () => {
     recordUs(h, 1e12);
     expect(h.totalCount).toBe(2);
     expect(summarize(h).max).toBeGreaterThanOrEqual(600_000);
+  });
+});
+
+describe('LatencyRecorder', () => {
+  it('becomes the very histogram hdr-histogram-js builds from the same values: same buckets, exact min and max', () => {
+    const direct = createHistogram();
+    const recorder = new LatencyRecorder();
+    const random = rng(7);
+    // Spread over every bucket, from below the lowest value to past the highest.
+    for (let i = 0; i < 100_000; i++) {
+      const us = Math.exp(random() * Math.log(1e9)) - 0.5;
+      recordUs(direct, us);
+      recorder.record(us);
+    }
+    expect(recorder.count).toBe(100_000);
+    expect(recorder.encode()).toBe(encodeHistogram(direct));
+    const h = recorder.toHistogram();
+    expect(h.maxValue).toBe(direct.maxValue);
+    expect(h.minNonZeroValue).toBe(direct.minNonZeroValue);
+    expect(summarize(h)).toEqual(summarize(direct));
+  });
+
+  it('keeps a single value exact, and an empty recorder encodes an empty histogram', () => {
+    const one = new LatencyRecorder();
+    one.record(123_457);
+    expect(one.toHistogram().maxValue).toBe(123_457);
+    expect(one.toHistogram().minNonZeroValue).toBe(123_457);
+    expect(new LatencyRecorder().toHistogram().totalCount).toBe(0);
   });
 });
