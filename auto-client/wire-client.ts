@@ -1,10 +1,12 @@
 // A lean WebSocket client for the load generator (RFC 6455, no extensions). The `ws` client as a
 // generator reached about half of what a minimal frame parser does on this machine, and a
-// generator slower than the server measures itself. It handles every frame shape a server
-// sends: fragmented text, ping (answered with pong), pong, close (answered, then ended).
-// Text payloads are handed over as (buffer, start, end), without a copy where possible.
-import { randomBytes } from 'node:crypto';
+// generator slower than the server measures itself. Reads land in one buffer shared by every
+// client of the process (net's `onread`), so a read allocates nothing and skips the stream
+// machinery; frame-parser.ts copies only a frame cut by the end of a read. It handles every
+// frame shape a server sends: fragmented text, ping (answered with pong), pong, close.
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { FrameParser, OPCODES } from './frame-parser.ts';
 
 export interface WireClientOptions {
   /** ws://host:port/path?query */
@@ -19,67 +21,89 @@ export interface WireClientOptions {
   onClose?(code: number, reason: string): void;
 }
 
-const OP_CONT = 0x0;
-const OP_TEXT = 0x1;
-const OP_BINARY = 0x2;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
-/** Largest message we accept, in bytes; a server sending more is broken. */
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** The GUID of RFC 6455 §1.3 that the server's accept key is derived with. */
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** One read's worth: every client of this process reads into this buffer, one at a time. */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+/** An upgrade response longer than this is not one. */
+const MAX_HANDSHAKE_BYTES = 16 * 1024;
 
 export class WireClient {
   readonly socket: Socket;
   closeCode: number | null = null;
-  private buf: Buffer = Buffer.alloc(0);
-  private fragments: Buffer[] = [];
-  private fragmentOp = -1;
   private open = false;
   private readonly mask = randomBytes(4);
+  private readonly parser: FrameParser;
+  /** The upgrade response so far, until it is complete; then null and reads go to the parser. */
+  private handshakeBytes: Buffer | null = Buffer.alloc(0);
+  private onHandshake: ((err: Error | null) => void) | null = null;
 
-  private constructor(private readonly options: WireClientOptions, socket: Socket) {
-    this.socket = socket;
+  private constructor(private readonly options: WireClientOptions, url: URL) {
+    this.parser = new FrameParser({
+      onText: options.onText,
+      onPing: (payload) => {
+        if (this.open) this.socket.write(this.frame(OPCODES.PONG, payload));
+      },
+      onClose: (code, reason) => {
+        if (this.open) {
+          const body = Buffer.alloc(2);
+          body.writeUInt16BE(code === 1005 ? 1000 : code);
+          this.socket.write(this.frame(OPCODES.CLOSE, body));
+        }
+        this.finish(code, reason);
+        this.socket.end();
+      },
+      onProtocolError: () => {
+        this.finish(1002, 'protocol error');
+        this.socket.destroy();
+      },
+    });
+    this.socket = connect({
+      host: url.hostname,
+      port: Number(url.port || 80),
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      onread: { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) },
+    });
+    this.socket.setNoDelay(true);
   }
 
   /** Connects and completes the upgrade; rejects with the HTTP status line on refusal. */
   static connect(options: WireClientOptions): Promise<WireClient> {
     const url = new URL(options.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
-    socket.setNoDelay(true);
-    const client = new WireClient(options, socket);
-    return client.handshake(url);
+    return new WireClient(options, url).handshake(url);
   }
 
   private handshake(url: URL): Promise<WireClient> {
     const key = randomBytes(16).toString('base64');
+    const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
     return new Promise((resolve, reject) => {
-      let head = Buffer.alloc(0);
-      const timer = setTimeout(() => fail(new Error('handshake timed out')), HANDSHAKE_TIMEOUT_MS);
-      const fail = (err: Error): void => {
+      const timer = setTimeout(() => done(new Error('handshake timed out')), HANDSHAKE_TIMEOUT_MS);
+      const done = (err: Error | null): void => {
+        if (!this.onHandshake) return;
+        this.onHandshake = null;
         clearTimeout(timer);
-        this.socket.destroy();
-        reject(err);
-      };
-      const onData = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        this.socket.off('data', onData);
-        this.socket.off('error', fail);
-        clearTimeout(timer);
-        const status = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
-        if (!/^HTTP\/1\.1 101 /.test(status)) return fail(new Error(`upgrade refused: ${status}`));
-        this.open = true;
-        this.socket.on('data', (d: Buffer) => this.onData(d));
+        this.socket.off('error', done);
+        if (err) {
+          this.socket.destroy();
+          return reject(err);
+        }
         this.socket.on('error', () => {}); // 'close' follows and reports
         this.socket.on('close', () => this.finish(1006, ''));
-        const rest = head.subarray(end + 4);
-        if (rest.length > 0) this.onData(rest);
         resolve(this);
       };
-      this.socket.on('data', onData);
-      this.socket.once('error', fail);
+      this.onHandshake = (err) => {
+        if (err) return done(err);
+        const head = (this.handshakeBytes as Buffer).toString('latin1');
+        const status = head.slice(0, head.indexOf('\r\n'));
+        if (!/^HTTP\/1\.1 101 /.test(status)) return done(new Error(`upgrade refused: ${status}`));
+        const got = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(head)?.[1];
+        if (got !== accept) return done(new Error(`upgrade answered with a wrong Sec-WebSocket-Accept (${got ?? 'none'})`));
+        this.open = true;
+        done(null);
+      };
+      this.socket.once('error', done);
+      this.socket.once('close', () => done(new Error('connection closed during the upgrade')));
       this.socket.once('connect', () => {
         this.socket.write(
           `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -95,7 +119,7 @@ export class WireClient {
 
   sendText(text: string): void {
     if (!this.open) return;
-    this.socket.write(this.frame(OP_TEXT, Buffer.from(text, 'utf8')));
+    this.socket.write(this.frame(OPCODES.TEXT, Buffer.from(text, 'utf8')));
   }
 
   /** Starts the closing handshake; the socket ends when the server answers. */
@@ -103,7 +127,7 @@ export class WireClient {
     if (!this.open) return;
     const body = Buffer.alloc(2);
     body.writeUInt16BE(code);
-    this.socket.write(this.frame(OP_CLOSE, body));
+    this.socket.write(this.frame(OPCODES.CLOSE, body));
     this.open = false;
     setTimeout(() => this.socket.destroy(), 2_000).unref();
   }
@@ -132,83 +156,29 @@ export class WireClient {
     return out;
   }
 
-  private onData(chunk: Buffer): void {
-    this.options.onChunk?.();
-    const buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    let pos = 0;
-    while (buf.length - pos >= 2) {
-      const b0 = buf[pos] as number;
-      const b1 = buf[pos + 1] as number;
-      let len = b1 & 0x7f;
-      let off = pos + 2;
-      if (len === 126) {
-        if (buf.length - pos < 4) break;
-        len = buf.readUInt16BE(pos + 2);
-        off = pos + 4;
-      } else if (len === 127) {
-        if (buf.length - pos < 10) break;
-        len = Number(buf.readBigUInt64BE(pos + 2));
-        off = pos + 10;
-      }
-      if (b1 & 0x80) off += 4; // servers must not mask; skip a mask key if one came anyway
-      if (len > MAX_MESSAGE_BYTES) return this.protocolError();
-      if (buf.length < off + len) break;
-      this.onFrame(b0 & 0x80, b0 & 0x0f, buf, off, off + len);
-      pos = off + len;
-      if (this.closeCode !== null) return;
+  /** Bytes [0, n) of READ_BUFFER were read; it is reused once this returns. True: keep reading. */
+  private onRead(n: number): true {
+    if (this.handshakeBytes === null) {
+      this.options.onChunk?.();
+      this.parser.feed(READ_BUFFER, 0, n);
+      return true;
     }
-    this.buf = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
-    // Do not let a small leftover pin a large chunk.
-    if (this.buf.length > 0 && this.buf.length < 4096 && buf.length > 65536) this.buf = Buffer.from(this.buf);
-  }
-
-  private onFrame(fin: number, op: number, buf: Buffer, start: number, end: number): void {
-    switch (op) {
-      case OP_TEXT:
-      case OP_BINARY:
-        if (fin) {
-          if (op === OP_TEXT) this.options.onText(buf, start, end);
-        } else {
-          this.fragmentOp = op;
-          this.fragments = [Buffer.from(buf.subarray(start, end))];
-        }
-        return;
-      case OP_CONT: {
-        if (this.fragmentOp < 0) return this.protocolError();
-        this.fragments.push(Buffer.from(buf.subarray(start, end)));
-        if (!fin) return;
-        const whole = Buffer.concat(this.fragments);
-        const wasText = this.fragmentOp === OP_TEXT;
-        this.fragments = [];
-        this.fragmentOp = -1;
-        if (wasText) this.options.onText(whole, 0, whole.length);
-        return;
-      }
-      case OP_PING:
-        if (this.open) this.socket.write(this.frame(OP_PONG, Buffer.from(buf.subarray(start, end))));
-        return;
-      case OP_PONG:
-        return;
-      case OP_CLOSE: {
-        const code = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
-        const reason = end - start > 2 ? buf.subarray(start + 2, end).toString('utf8') : '';
-        if (this.open) {
-          const body = Buffer.alloc(2);
-          body.writeUInt16BE(code === 1005 ? 1000 : code);
-          this.socket.write(this.frame(OP_CLOSE, body));
-        }
-        this.finish(code, reason);
-        this.socket.end();
-        return;
-      }
-      default:
-        this.protocolError();
+    const head = Buffer.concat([this.handshakeBytes, READ_BUFFER.subarray(0, n)]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      this.handshakeBytes = head;
+      if (head.length > MAX_HANDSHAKE_BYTES) this.onHandshake?.(new Error('upgrade response too long'));
+      return true;
     }
-  }
-
-  private protocolError(): void {
-    this.finish(1002, 'protocol error');
-    this.socket.destroy();
+    this.handshakeBytes = head.subarray(0, end + 4);
+    this.onHandshake?.(null);
+    this.handshakeBytes = null;
+    // Frames the server sent right behind its 101 response.
+    if (this.open && head.length > end + 4) {
+      this.options.onChunk?.();
+      this.parser.feed(head, end + 4, head.length);
+    }
+    return true;
   }
 
   private finish(code: number, reason: string): void {
