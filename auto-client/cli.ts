@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { createHistogram, recordUs, summarize } from './histogram.ts';
 import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
-import { SeqTracker } from './swarm.ts';
+import { SeqTracker } from './delivery-meter.ts';
 import { WireClient } from './wire-client.ts';
 
 /** A single client never runs longer than this, whatever --duration says. */

@@ -3,11 +3,12 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createHistogram, encodeHistogram, recordUs, type Histogram } from './histogram.ts';
-import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
+import { DeliveryMeter, meteredClient, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
+import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
+import { encodeProbe, nowUs } from './probe.ts';
 import { WireClient } from './wire-client.ts';
 
-export type ClientKind = 'healthy' | 'slow' | 'churn';
+export type { ClientKind, ClientReport } from './delivery-meter.ts';
 
 export interface SlowSpec {
   /** stuck: stop reading between fromUs and untilUs (µs after sending starts). throttle: read at most bytesPerSec then. */
@@ -29,13 +30,7 @@ export interface ClientSpec {
   url: string;
 }
 
-export interface SwarmTiming {
-  /** All times are µs since the run epoch (CLOCK_MONOTONIC). Senders start here. */
-  sendStartUs: number;
-  /** Latency is recorded for messages intended from here... */
-  measureStartUs: number;
-  /** ...to here, where senders stop. */
-  measureEndUs: number;
+export interface SwarmTiming extends MeterTiming {
   /** Receivers stop counting here and the swarm reports. */
   drainEndUs: number;
 }
@@ -63,23 +58,6 @@ export interface SwarmPlan {
   connectConcurrency: number;
 }
 
-export interface ClientReport {
-  id: number;
-  room: string;
-  kind: ClientKind;
-  /** Unique messages received (all phases). */
-  received: number;
-  duplicates: number;
-  reordered: number;
-  stalls: number;
-  stalledMs: number;
-  /** Connected from before sending started until the end of the drain. */
-  stayed: boolean;
-  closeCode: number | null;
-  /** What the server told this client it dropped for it (v3 drop). */
-  droppedByServer: number;
-}
-
 export interface WorkerHealth {
   cpuPct: number;
   loopDelayP99Ms: number;
@@ -104,37 +82,12 @@ export interface SwarmResult {
   health: WorkerHealth;
 }
 
-interface LiveClient {
+interface LiveClient extends MeteredClient {
   spec: ClientSpec;
   wire: WireClient | null;
   joined: boolean;
   connectedAtUs: number;
-  report: ClientReport;
-  seen: Map<number, SeqTracker>;
-  lastArrivalUs: number;
   throttleBytes: number;
-}
-
-/** Which sequence numbers of one sender a receiver has seen. */
-export class SeqTracker {
-  bits = new Uint8Array(64);
-  highest = -1;
-
-  /** 0 new in order, 1 new but out of order, 2 duplicate. */
-  see(seq: number): 0 | 1 | 2 {
-    const byte = seq >> 3;
-    if (byte >= this.bits.length) {
-      const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
-      grown.set(this.bits);
-      this.bits = grown;
-    }
-    const bit = 1 << (seq & 7);
-    if ((this.bits[byte] as number) & bit) return 2;
-    this.bits[byte] = (this.bits[byte] as number) | bit;
-    if (seq < this.highest) return 1;
-    this.highest = seq;
-    return 0;
-  }
 }
 
 /** A small seeded PRNG (mulberry32), so a run's Poisson schedule is reproducible. */
@@ -156,36 +109,24 @@ export class Swarm {
   private readonly clients: LiveClient[];
   /** The clients with a slow-reader spec: the only ones the per-tick slow logic needs to visit. */
   private readonly slowClients: LiveClient[];
-  private readonly latency: Record<ClientKind, { corrected: Histogram; uncorrected: Histogram }>;
+  private readonly meter: DeliveryMeter;
   private readonly connectHist = createHistogram();
   private readonly lagHist = createHistogram();
   private readonly connectFailures: string[] = [];
-  private readonly perSecond: number[] = [];
-  private readonly probe: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
   private timing: SwarmTiming | null = null;
-  private framesReceived = 0;
-  /** The clock read for the chunk being parsed (-1: not read yet); frames of one read arrived together. */
-  private chunkNowUs = -1;
   private churn = { joins: 0, leaves: 0 };
-  private running = false;
 
   constructor(private readonly plan: SwarmPlan) {
     this.epoch = BigInt(plan.epochNs);
-    this.latency = {
-      healthy: { corrected: createHistogram(), uncorrected: createHistogram() },
-      slow: { corrected: createHistogram(), uncorrected: createHistogram() },
-      churn: { corrected: createHistogram(), uncorrected: createHistogram() },
-    };
+    this.meter = new DeliveryMeter(this.epoch, plan.stallThresholdUs);
     this.clients = plan.clients.map((spec) => ({
+      ...meteredClient(spec.id, spec.room, spec.kind),
       spec,
       wire: null,
       joined: false,
       connectedAtUs: 0,
-      seen: new Map(),
-      lastArrivalUs: 0,
       throttleBytes: 0,
-      report: { id: spec.id, room: spec.room, kind: spec.kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, droppedByServer: 0 },
     }));
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
@@ -225,10 +166,10 @@ export class Swarm {
       c.wire = await WireClient.connect({
         url: url.toString(),
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
-        onText: (buf, start, end) => this.onText(c, buf, start, end),
-        onChunk: () => {
-          this.chunkNowUs = -1;
+        onText: (buf, start, end) => {
+          if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf.toString('utf8', start, end));
         },
+        onChunk: () => this.meter.beginChunk(),
         onClose: (code) => {
           c.report.closeCode = code;
           c.joined = false;
@@ -247,46 +188,6 @@ export class Swarm {
     }
   }
 
-  private onText(c: LiveClient, buf: Buffer, start: number, end: number): void {
-    const p = this.probe;
-    if (!readProbe(buf, start, end, p)) return this.onControl(c, buf.toString('utf8', start, end));
-    this.framesReceived++;
-    const t = this.timing;
-    if (!t || !this.running) return;
-    if (this.chunkNowUs < 0) this.chunkNowUs = nowUs(this.epoch);
-    const now = this.chunkNowUs;
-    let tracker = c.seen.get(p.sender);
-    if (!tracker) c.seen.set(p.sender, (tracker = new SeqTracker()));
-    const seen = tracker.see(p.seq);
-    if (seen === 2) {
-      c.report.duplicates++;
-      return;
-    }
-    if (seen === 1) c.report.reordered++;
-    c.report.received++;
-    const second = Math.floor((now - t.sendStartUs) / 1e6);
-    if (second >= 0) this.perSecond[second] = (this.perSecond[second] ?? 0) + 1;
-    if (p.intendedUs >= t.measureStartUs && p.intendedUs < t.measureEndUs) {
-      const h = this.latency[c.spec.kind];
-      recordUs(h.corrected, now - p.intendedUs);
-      recordUs(h.uncorrected, now - p.sentUs);
-    }
-    this.noteArrival(c, now);
-  }
-
-  private noteArrival(c: LiveClient, now: number): void {
-    const t = this.timing as SwarmTiming;
-    const from = Math.max(c.lastArrivalUs, t.measureStartUs);
-    if (now > from) {
-      const gap = now - from;
-      if (gap > this.plan.stallThresholdUs && c.lastArrivalUs > 0) {
-        c.report.stalls++;
-        c.report.stalledMs += gap / 1000;
-      }
-    }
-    c.lastArrivalUs = now;
-  }
-
   private onControl(c: LiveClient, text: string): void {
     let msg: { type?: string; total?: number };
     try {
@@ -301,7 +202,7 @@ export class Swarm {
   /** Sends on schedule and measures until drainEnd; resolves with the result. */
   async run(timing: SwarmTiming): Promise<SwarmResult> {
     this.timing = timing;
-    this.running = true;
+    this.meter.start(timing);
     this.loop.enable();
     const cpuStart = process.cpuUsage();
     const wallStart = nowUs(this.epoch);
@@ -343,23 +244,19 @@ export class Swarm {
       };
       tick();
     });
-    this.running = false;
+    this.meter.stop();
     const cpu = process.cpuUsage(cpuStart);
     const wallUs = nowUs(this.epoch) - wallStart;
     this.loop.disable();
 
     for (const c of this.clients) {
-      // A healthy receiver that never heard again after a stall: count the silence up to the end of sending.
-      if (c.spec.kind !== 'churn' && c.lastArrivalUs > 0 && timing.measureEndUs - c.lastArrivalUs > this.plan.stallThresholdUs) {
-        c.report.stalls++;
-        c.report.stalledMs += (timing.measureEndUs - c.lastArrivalUs) / 1000;
-      }
+      // A receiver that never heard again after a stall: the silence up to the end of sending counts.
+      if (c.spec.kind !== 'churn') this.meter.finish(c, timing.measureEndUs);
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
-      c.report.stalledMs = Math.round(c.report.stalledMs);
     }
     const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({
-      corrected: encodeHistogram(this.latency[k].corrected),
-      uncorrected: encodeHistogram(this.latency[k].uncorrected),
+      corrected: this.meter.latency[k].corrected.encode(),
+      uncorrected: this.meter.latency[k].uncorrected.encode(),
     });
     return {
       workerId: this.plan.workerId,
@@ -369,8 +266,8 @@ export class Swarm {
       connectUs: encodeHistogram(this.connectHist),
       connectFailures: this.connectFailures,
       churn: this.churn,
-      deliveriesPerSecond: Array.from(this.perSecond, (v) => v ?? 0),
-      framesReceived: this.framesReceived,
+      deliveriesPerSecond: Array.from(this.meter.perSecond, (v) => v ?? 0),
+      framesReceived: this.meter.framesReceived,
       health: {
         cpuPct: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10,
         loopDelayP99Ms: Math.max(0, this.loop.percentile(99) / 1e6 - 10),

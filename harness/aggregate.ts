@@ -1,7 +1,8 @@
 // Turns one target's raw run (worker results, server samples) into the numbers a report shows:
 // merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
 import { encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
-import type { ClientKind, ClientReport, WorkerHealth } from '../auto-client/swarm.ts';
+import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
+import type { WorkerHealth } from '../auto-client/swarm.ts';
 import type { HttpPushResult } from './http-push.ts';
 import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
 

@@ -92,7 +92,24 @@ describe('probe', () => {
     const frame = Buffer.from(JSON.stringify({ type: 'chat', room: 'lobby', from: 'c42', content }));
     const out: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
     expect(readProbe(frame, 0, frame.length, out)).toBe(true);
-    expect(out).toEqual(p);
+    expect(out).toEqual({ ...p, at: frame.indexOf('~ce1|') });
+  });
+
+  it('finds the probe where the last one was, and by scanning when the frame is laid out otherwise', () => {
+    const out: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
+    const framed = (from: string, seq: number): Buffer =>
+      Buffer.from(JSON.stringify({ type: 'chat', from, content: encodeProbe({ sender: 1, seq, intendedUs: 5, sentUs: 6 }, 64) }));
+    const short = framed('a', 1);
+    const long = framed('a much longer name ~ce1 with a tilde', 2);
+    expect(readProbe(short, 0, short.length, out)).toBe(true);
+    expect(out.at).toBe(short.indexOf('~ce1|'));
+    expect(readProbe(long, 0, long.length, out)).toBe(true); // the hint points at the wrong bytes
+    expect(out.seq).toBe(2);
+    expect(out.at).toBe(long.indexOf('~ce1|'));
+    // The same frame inside a larger buffer, at an offset: positions are relative to its start.
+    const padded = Buffer.concat([Buffer.from('junk'), short]);
+    expect(readProbe(padded, 4, padded.length, out)).toBe(true);
+    expect(out).toMatchObject({ seq: 1, at: short.indexOf('~ce1|') });
   });
 
   it('finds no probe in other frames, or past the end it is given', () => {
