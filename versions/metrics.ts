@@ -21,6 +21,8 @@ export interface ServerStats {
   drops: number;
   kicks: number;
   controlFrames: number;
+  /** Socket writes: deliveries per write is how much the version batches. */
+  writes: number;
   queueDepth: number;
   queueDepthMax: number;
   bufferedBytes: number;
@@ -81,6 +83,7 @@ export class ServerMetrics {
     counter('chat_drops_total', 'Chat messages not delivered to a slow client (v3 drop, kick).', () => counters.drops);
     counter('chat_kicks_total', 'Clients closed for being slow (v3 kick).', () => counters.kicks);
     counter('chat_control_frames_total', 'Non-chat frames sent: joined, presence, error, dropped.', () => counters.controlFrames);
+    counter('chat_socket_writes_total', 'Socket writes: one per frame in v1 and v2, one per queue flush in v3.', () => counters.writes);
     new client.Counter({
       name: 'chat_bad_input_total',
       help: 'Bad input from clients, by error code.',
@@ -108,6 +111,7 @@ export class ServerMetrics {
       drops: this.counters.drops,
       kicks: this.counters.kicks,
       controlFrames: this.counters.controlFrames,
+      writes: this.counters.writes,
       queueDepth: s.queueDepth,
       queueDepthMax: s.queueDepthMax,
       bufferedBytes: this.host.bufferedBytes(),

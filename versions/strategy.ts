@@ -27,6 +27,11 @@ export class ServerCounters {
   kicks = 0;
   /** Non-chat frames sent (joined, presence, error, dropped notices). */
   controlFrames = 0;
+  /**
+   * Socket writes made: one per frame in v1 and v2, one per flush of a client's queue in v3.
+   * Deliveries per write is how much a version batches; a write is what costs (a system call).
+   */
+  writes = 0;
   readonly badInput = new Map<ErrorCode, number>();
 
   countBadInput(code: ErrorCode): void {

@@ -18,14 +18,17 @@ export interface VersionOptions {
   queue: number;
   /** v3: what a full queue does. Default 'drop'. */
   onFull: OnFullPolicy;
+  /** v3: a flush pass that took d ms is followed by flushPacing × d ms of rest. Default 1. */
+  flushPacing: number;
 }
 
-export const DEFAULT_VERSION_OPTIONS: VersionOptions = { holdMs: 0, queue: 128, onFull: 'drop' };
+export const DEFAULT_VERSION_OPTIONS: VersionOptions = { holdMs: 0, queue: 128, onFull: 'drop', flushPacing: 1 };
 
 export function resolveVersionOptions(partial: Partial<VersionOptions> = {}): VersionOptions {
   const o = { ...DEFAULT_VERSION_OPTIONS, ...partial };
   if (!Number.isFinite(o.holdMs) || o.holdMs < 0) throw new RangeError('options.holdMs must be a number >= 0');
   if (!Number.isInteger(o.queue) || o.queue < 1) throw new RangeError('options.queue must be an integer >= 1');
+  if (!Number.isFinite(o.flushPacing) || o.flushPacing < 0 || o.flushPacing > 100) throw new RangeError('options.flushPacing must be a number from 0 to 100');
   if (!ON_FULL_POLICIES.includes(o.onFull)) throw new RangeError(`options.onFull must be one of ${ON_FULL_POLICIES.join(', ')}`);
   return o;
 }
@@ -44,7 +47,7 @@ export function createStrategy(version: VersionName, counters: ServerCounters, p
     case 'v2':
       return new MutexPool(counters, { holdMs: o.holdMs });
     case 'v3':
-      return new Hub(counters, { queue: o.queue, onFull: o.onFull });
+      return new Hub(counters, { queue: o.queue, onFull: o.onFull, flushPacing: o.flushPacing });
   }
 }
 

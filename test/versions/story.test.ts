@@ -183,3 +183,70 @@ describe('v3 heartbeat', () => {
     expect(ok!.closed).toBeNull();
   });
 });
+
+describe('v3 batching', () => {
+  const BURST = 400;
+
+  /** Two senders burst BURST chats each into a room of 12; resolves once everyone has them all. */
+  async function burst(s: ChatServer): Promise<TestClient[]> {
+    const room = await open(s, 12);
+    for (let i = 0; i < BURST; i++) for (const sender of room.slice(0, 2)) sender.send({ type: 'chat', content: `m${i}` });
+    for (const c of room) await c.waitFor(() => c.chats().length === 2 * BURST, 'the whole burst');
+    return room;
+  }
+
+  it.each(['v1', 'v2'] as const)('%s writes to a socket once per frame', async (version) => {
+    const s = await start(version);
+    await burst(s);
+    const st = await stats(s);
+    expect(st.deliveries).toBe(12 * 2 * BURST);
+    expect(st.writes).toBe(st.deliveries + st.controlFrames);
+  });
+
+  it('v3 writes what a client has queued in one write: a burst takes far fewer writes than frames', async () => {
+    const s = await start('v3');
+    await burst(s);
+    const st = await stats(s);
+    expect(st.deliveries).toBe(12 * 2 * BURST);
+    expect(st.writes).toBeLessThan(st.deliveries / 10);
+    expect(await metricValue(s, 'chat_socket_writes_total')).toBe(st.writes);
+  });
+
+  it('v3 movers get one room, then the other, in order and with nothing lost, while both rooms burst', async () => {
+    const s = await start('v3');
+    const inA = await open(s, 5);
+    const movers = await open(s, 3);
+    const inB = await open(s, 4);
+    await Promise.all(inB.map((c) => c.join('b')));
+    const [senderA, senderB] = [inA[0]!, inB[0]!];
+    const ROUNDS = 20;
+    const PER_ROUND = 25;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (let i = 0; i < PER_ROUND; i++) {
+        senderA.send({ type: 'chat', content: `a:${r * PER_ROUND + i}` });
+        senderB.send({ type: 'chat', content: `b:${r * PER_ROUND + i}` });
+      }
+      // Each mover switches rooms in a different round, between two bursts still in flight.
+      const mover = r % 5 === 0 ? movers[r / 5 - 1] : undefined;
+      mover?.send({ type: 'join', room: 'b' });
+      await delay(1);
+    }
+    const total = ROUNDS * PER_ROUND;
+    const all = (room: string): string[] => Array.from({ length: total }, (_, i) => `${room}:${i}`);
+    for (const c of inA) await c.waitFor(() => c.chats().length === total, 'all of room a');
+    for (const c of inB) await c.waitFor(() => c.chats().length === total, 'all of room b');
+    for (const c of inA) expect(c.chats().map((m) => m.content)).toEqual(all('a'));
+    for (const c of inB) expect(c.chats().map((m) => m.content)).toEqual(all('b'));
+    for (const m of movers) {
+      await m.waitFor(() => m.chats().at(-1)?.content === `b:${total - 1}`, 'the last of room b');
+      const got = m.chats().map((x) => x.content);
+      const firstB = got.findIndex((x) => x.startsWith('b:'));
+      const fromA = got.slice(0, firstB);
+      const fromB = got.slice(firstB);
+      // Room a from its first message to the move, then room b from the move to its last: no gap, no mix.
+      expect(fromA).toEqual(all('a').slice(0, fromA.length));
+      expect(fromB).toEqual(all('b').slice(total - fromB.length));
+      expect(fromA.length).toBeGreaterThan(0);
+    }
+  });
+});

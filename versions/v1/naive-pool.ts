@@ -62,6 +62,7 @@ export class NaivePool implements Strategy {
     if (!isOpen(conn)) return;
     conn.ws.send(encodeServerMessage(msg));
     this.counters.controlFrames++;
+    this.counters.writes++;
   }
 
   private broadcast(room: string, msg: ServerMessage): void {
@@ -71,6 +72,7 @@ export class NaivePool implements Strategy {
       // Sending to a closed socket is a no-op error in ws; v1 keeps trying anyway.
       if (!isOpen(entry.conn)) continue;
       entry.conn.ws.send(encodeServerMessage(msg)); // re-encoded per client, as the article does
+      this.counters.writes++;
       if (isChat) this.counters.deliveries++;
       else this.counters.controlFrames++;
     }

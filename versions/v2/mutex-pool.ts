@@ -64,6 +64,7 @@ export class MutexPool implements Strategy {
     if (!isOpen(conn)) return;
     conn.ws.send(encodeServerMessage(msg));
     this.counters.controlFrames++;
+    this.counters.writes++;
   }
 
   private async broadcast(room: string, msg: ServerMessage): Promise<void> {
@@ -73,6 +74,7 @@ export class MutexPool implements Strategy {
       if (entry.room !== room || !isOpen(entry.conn)) continue;
       // Resolves when the bytes reach the kernel; a full socket buffer holds the lock here.
       await new Promise<void>((resolve) => entry.conn.ws.send(encodeServerMessage(msg), () => resolve()));
+      this.counters.writes++;
       if (isChat) this.counters.deliveries++;
       else this.counters.controlFrames++;
     }

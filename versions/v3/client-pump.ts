@@ -4,14 +4,28 @@
 import { encodeServerMessage, frameText } from '../protocol.ts';
 import type { Connection, ServerCounters } from '../strategy.ts';
 
+/**
+ * One flush pass's concatenations, by first frame and frame count. A queue that has only room
+ * frames, taken in one room with nothing dropped since its last flush, holds a contiguous run of
+ * what that room published; two such runs with the same first frame and the same length are the
+ * same bytes, so in a room of N one concatenation serves every member instead of N copies.
+ * A queue that moved rooms, took a frame of its own or lost one is never shared (`own`), even
+ * where its length alone would already tell it apart.
+ */
+export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
+
 export class ClientPump {
   room: string | null = null;
+  /** Waiting in the hub's list for the next flush pass. */
+  dirty = false;
   /** Chat messages dropped for this client since it was last told, and in all. */
   private dropsUntold = 0;
   private dropsTotal = 0;
   private frames: Buffer[] = [];
   /** How many of `frames` are chat messages (the rest are control frames). */
   private chatsQueued = 0;
+  /** Since the last flush the queue took a frame of its own, a drop or a room change: its batch is not shared. */
+  private own = false;
   private closed = false;
   private waiters: Array<() => void> = [];
 
@@ -45,10 +59,10 @@ export class ClientPump {
    * Queues one frame. When the queue is full the pump first tries to hand it to the socket;
    * false means the queue is full and the socket is not taking more: the policy decides.
    */
-  offer(frame: Buffer, chat: boolean): boolean {
+  offer(frame: Buffer, chat: boolean, shared?: SharedBatches): boolean {
     if (this.closed) return true; // leaving: nothing to deliver, nothing to count
     if (this.frames.length >= this.capacity) {
-      this.flush();
+      this.flush(shared);
       if (this.frames.length >= this.capacity) return false;
     }
     this.frames.push(frame);
@@ -56,10 +70,23 @@ export class ClientPump {
     return true;
   }
 
+  /** Queues a frame for this client alone (a reply, an error); false as for offer. */
+  offerOwn(frame: Buffer): boolean {
+    const queued = this.offer(frame, false); // (a full queue is flushed first, which clears `own`)
+    if (queued) this.own = true;
+    return queued;
+  }
+
+  /** The hub moved this client to another room: what is queued now mixes two rooms' runs. */
+  moved(): void {
+    if (this.frames.length > 0) this.own = true;
+  }
+
   /** Counts a chat message the hub dropped for this client; it is told once it catches up. */
   noteDrop(): void {
     this.dropsUntold++;
     this.dropsTotal++;
+    this.own = true;
   }
 
   /**
@@ -67,7 +94,7 @@ export class ClientPump {
    * last one. One write per client per event-loop turn is what lets v3 reach millions of
    * deliveries per second where one write per message tops out near 100k (DESIGN.md).
    */
-  flush(): void {
+  flush(shared?: SharedBatches): void {
     const socket = this.conn.socket;
     // Still holding a full buffer from the last write: the kernel is not taking more (a slow reader).
     // (writableNeedDrain would also be true right after a write the kernel took whole, until the next tick.)
@@ -78,11 +105,14 @@ export class ClientPump {
     }
     const frames = this.frames;
     const chats = this.chatsQueued;
+    const own = this.own;
     this.frames = [];
     this.chatsQueued = 0;
-    socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
+    this.own = false;
+    socket.write(frames.length === 1 ? (frames[0] as Buffer) : own || !shared ? Buffer.concat(frames) : joinShared(shared, frames));
     this.counters.deliveries += chats;
     this.counters.controlFrames += frames.length - chats;
+    this.counters.writes++;
   }
 
   /** Resolves when the queue has room again or the client is gone. */
@@ -107,4 +137,13 @@ export class ClientPump {
     this.waiters = [];
     for (const w of waiters) w();
   }
+}
+
+function joinShared(shared: SharedBatches, frames: Buffer[]): Buffer {
+  const first = frames[0] as Buffer;
+  let byLength = shared.get(first);
+  if (!byLength) shared.set(first, (byLength = new Map()));
+  let joined = byLength.get(frames.length);
+  if (!joined) byLength.set(frames.length, (joined = Buffer.concat(frames)));
+  return joined;
 }

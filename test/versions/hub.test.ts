@@ -1,0 +1,113 @@
+// The v3 hub on a fake transport that captures writes (as centrifuge tests its hub): the order of
+// commands is exact, so what a flush pass writes to each socket can be checked frame by frame.
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { FrameParser } from '../../auto-client/frame-parser.ts';
+import type { ServerMessage } from '../../versions/protocol.ts';
+import { ServerCounters, type Connection } from '../../versions/strategy.ts';
+import { Hub, type HubOptions } from '../../versions/v3/hub.ts';
+
+/** Just what a ClientPump uses of a net.Socket; every write is kept. */
+class FakeSocket extends EventEmitter {
+  readonly writes: Buffer[] = [];
+  writable = true;
+  writableLength = 0;
+  writableHighWaterMark = 16 * 1024;
+  write(buf: Buffer): boolean {
+    this.writes.push(buf);
+    return true;
+  }
+
+  /** Every text message written, in order. */
+  messages(): Array<Record<string, unknown>> {
+    const out: Array<Record<string, unknown>> = [];
+    const parser = new FrameParser({
+      onText: (b, start, end) => out.push(JSON.parse(b.toString('utf8', start, end)) as Record<string, unknown>),
+      onPing: () => {},
+      onClose: () => {},
+      onProtocolError: (reason) => {
+        throw new Error(reason);
+      },
+    });
+    for (const w of this.writes) parser.feed(w);
+    return out;
+  }
+
+  contents(): string[] {
+    return this.messages().filter((m) => m.type === 'chat').map((m) => m.content as string);
+  }
+}
+
+let nextId = 1;
+function fakeConnection(room: string): Connection & { socket: FakeSocket } {
+  const socket = new FakeSocket();
+  const ws = { close: () => socket.emit('close') };
+  return { id: nextId++, name: `c${nextId}`, room, socket, ws } as unknown as Connection & { socket: FakeSocket };
+}
+
+const chat = (room: string, content: string): ServerMessage => ({ type: 'chat', room, from: 'x', content, ts: 0 });
+const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5)); // the hub runs on setImmediate
+
+async function hubWith(options: Partial<HubOptions>, rooms: Record<string, number>): Promise<{ hub: Hub; counters: ServerCounters; conns: Record<string, Array<Connection & { socket: FakeSocket }>> }> {
+  const counters = new ServerCounters();
+  const hub = new Hub(counters, { queue: 128, onFull: 'drop', flushPacing: 1, ...options });
+  const conns: Record<string, Array<Connection & { socket: FakeSocket }>> = {};
+  for (const [room, n] of Object.entries(rooms)) {
+    conns[room] = Array.from({ length: n }, () => fakeConnection(room));
+    await Promise.all(conns[room]!.map((c) => hub.add(c)));
+  }
+  return { hub, counters, conns };
+}
+
+describe('v3 hub, on a fake transport', () => {
+  it('writes each client one batch per flush pass, holding the frames in publish order', async () => {
+    const { hub, counters, conns } = await hubWith({}, { a: 4 });
+    for (let i = 0; i < 50; i++) hub.publish('a', chat('a', `m${i}`));
+    await turn();
+    for (const c of conns.a!) {
+      expect(c.socket.writes).toHaveLength(1);
+      expect(c.socket.contents()).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    }
+    expect(counters.writes).toBe(4);
+    expect(counters.deliveries).toBe(200);
+    hub.close();
+  });
+
+  it('shares one batch among a room, and never hands a mover the batch of the room it left', async () => {
+    const { hub, conns } = await hubWith({}, { a: 3, b: 3 });
+    const mover = conns.a![0]!;
+    // One hub turn, interleaved: the mover's queue gets a1 then b2, as long as a stayer's [a1, a2].
+    hub.publish('a', chat('a', 'a1'));
+    hub.publish('b', chat('b', 'b1'));
+    void hub.move(mover, 'b');
+    hub.publish('a', chat('a', 'a2'));
+    hub.publish('b', chat('b', 'b2'));
+    await turn();
+    expect(mover.socket.contents()).toEqual(['a1', 'b2']);
+    for (const c of conns.a!.slice(1)) expect(c.socket.contents()).toEqual(['a1', 'a2']);
+    for (const c of conns.b!) expect(c.socket.contents()).toEqual(['b1', 'b2']);
+    // The stayers of each room were written the very same bytes.
+    expect(conns.a![1]!.socket.writes[0]).toBe(conns.a![2]!.socket.writes[0]);
+    expect(conns.b![0]!.socket.writes[0]).toBe(conns.b![2]!.socket.writes[0]);
+    hub.close();
+  });
+
+  it('writes a reply and a drop notice only to their own client, in order with the room around them', async () => {
+    const { hub, counters, conns } = await hubWith({ queue: 3 }, { a: 3 });
+    const [replied, stuck, plain] = conns.a!;
+    stuck!.socket.writableLength = stuck!.socket.writableHighWaterMark; // its socket takes nothing more
+    hub.publish('a', chat('a', 'x1'));
+    hub.sendTo(replied!, { type: 'error', code: 'BAD_JSON', message: 'the frame is not valid JSON' });
+    for (const x of ['x2', 'x3', 'x4']) hub.publish('a', chat('a', x)); // x4 finds stuck's queue of 3 full
+    await turn();
+    expect(stuck!.socket.writes).toHaveLength(0);
+    stuck!.socket.writableLength = 0;
+    stuck!.socket.emit('drain');
+    const seen = (c: Connection & { socket: FakeSocket }): unknown[] => c.socket.messages().map((m) => (m.type === 'chat' ? m.content : m.type === 'error' ? m.code : `${m.type} ${m.count}/${m.total}`));
+    expect(seen(replied!)).toEqual(['x1', 'BAD_JSON', 'x2', 'x3', 'x4']);
+    expect(seen(plain!)).toEqual(['x1', 'x2', 'x3', 'x4']);
+    expect(seen(stuck!)).toEqual(['x1', 'x2', 'x3', 'dropped 1/1']);
+    expect(counters.drops).toBe(1);
+    hub.close();
+  });
+});
