@@ -103,6 +103,26 @@ export function rng(seed: number): () => number {
 }
 
 const TICK_MS = 1;
+/** Senders start the warm-up at this share of their rate and reach the full rate when measuring starts. */
+export const RAMP_FROM = 0.1;
+
+/**
+ * When a sender's n-th scheduled instant falls, in µs after sendStart: n instants take n × gapUs
+ * at the full rate, and during the warm-up the rate ramps linearly from RAMP_FROM to 1, so a cold
+ * server (JIT, heap, TCP windows) is not buried under a backlog that would spill into the measured
+ * window. The cumulative schedule is inverted exactly (a quadratic during the ramp), so a sender
+ * of one message a second keeps its schedule as well as one of a thousand. n need not be whole:
+ * a random start phase, and exponential steps for Poisson arrivals.
+ */
+export function scheduleOffsetUs(n: number, gapUs: number, warmUs: number): number {
+  const fullRateUs = n * gapUs; // how long n instants take at the full rate
+  if (warmUs <= 0) return fullRateUs;
+  const rampUs = (warmUs * (1 + RAMP_FROM)) / 2; // full-rate time the ramp's instants take
+  if (fullRateUs >= rampUs) return warmUs + (fullRateUs - rampUs);
+  // Solve (1 − a) / (2W) · τ² + a · τ = fullRateUs for the time τ into the ramp.
+  const k = (1 - RAMP_FROM) / (2 * warmUs);
+  return (-RAMP_FROM + Math.sqrt(RAMP_FROM * RAMP_FROM + 4 * k * fullRateUs)) / (2 * k);
+}
 
 export class Swarm {
   private readonly epoch: bigint;
@@ -209,9 +229,14 @@ export class Swarm {
     const random = rng(this.plan.seed + this.plan.workerId * 7919);
     const burst = this.plan.burst;
     const periodUs = (1e6 / this.plan.ratePerSender) * burst;
+    const warmUs = timing.measureStartUs - timing.sendStartUs;
+    const at = (n: number): number => timing.sendStartUs + scheduleOffsetUs(n, periodUs, warmUs);
     const senders = this.clients
       .filter((c) => c.spec.sends && c.wire)
-      .map((c) => ({ c, seq: 0, nextUs: timing.sendStartUs + random() * periodUs }));
+      .map((c) => {
+        const n = random(); // each sender's own phase
+        return { c, seq: 0, n, nextUs: at(n) };
+      });
     const sentByRoom: Record<string, number> = {};
     const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
     const churners = this.clients.filter((c) => c.spec.kind === 'churn');
@@ -229,7 +254,8 @@ export class Swarm {
               sentByRoom[s.c.spec.room] = (sentByRoom[s.c.spec.room] ?? 0) + 1;
               recordUs(this.lagHist, now - s.nextUs);
             }
-            s.nextUs += this.plan.poisson ? -Math.log(1 - random()) * periodUs : periodUs;
+            s.n += this.plan.poisson ? -Math.log(1 - random()) : 1;
+            s.nextUs = at(s.n);
           }
         }
         this.applySlow(now);
