@@ -76,6 +76,8 @@ export interface VersionResult {
     loopDelayP99MaxMs: number;
     /** Deliveries per server CPU-second over the run. */
     deliveriesPerCpuSecond: number;
+    /** Deliveries per socket write: how much the version batches (1 for v1 and v2). */
+    deliveriesPerWrite: number;
   } | null;
   samples: ServerSample[];
   generator: {
@@ -104,6 +106,9 @@ export interface CapacityStep {
   valid: boolean;
   serverCpuPct: number;
   deliveriesPerCpuSecond: number;
+  deliveriesPerWrite: number;
+  /** Share of all cores busy during the window (null off Linux). */
+  machineBusyPct: number | null;
 }
 
 export interface CapacityResult {
@@ -208,6 +213,7 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
   const cpuSeconds = (after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1e6;
   const wall = after.uptimeS - before.uptimeS;
   const deliveries = after.deliveries - before.deliveries;
+  const writes = after.writes - before.writes;
   return {
     cpuSeconds: round(cpuSeconds, 2),
     cpuPctMean: wall > 0 ? round((cpuSeconds / wall) * 100, 1) : 0,
@@ -219,6 +225,7 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
     connections: after.connections,
     loopDelayP99MaxMs: round(Math.max(0, ...s.map((x) => x.loopDelayP99Ms)), 1),
     deliveriesPerCpuSecond: cpuSeconds > 0 ? Math.round(deliveries / cpuSeconds) : 0,
+    deliveriesPerWrite: writes > 0 ? round(deliveries / writes, 1) : 0,
   };
 }
 
@@ -241,12 +248,14 @@ export function capacityStep(r: VersionResult, targetPerSecond: number): Capacit
     valid: r.valid,
     serverCpuPct: r.server?.cpuPctMean ?? 0,
     deliveriesPerCpuSecond: r.server?.deliveriesPerCpuSecond ?? 0,
+    deliveriesPerWrite: r.server?.deliveriesPerWrite ?? 0,
+    machineBusyPct: r.generator.machineBusyPct,
   };
 }
 
 /** Why a capacity step does not count as sustained, or null if it does. */
 export function capacityBreak(step: CapacityStep, p99LimitMs: number, reasons: string[]): string | null {
-  if (!step.valid) return `generator saturated (${reasons[0] ?? 'invalid'})`;
+  if (!step.valid) return `not measurable: ${reasons[0] ?? 'invalid'}`;
   if (step.lost > 0) return `${fmt(step.lost)} deliveries lost`;
   if (step.p99Ms > p99LimitMs) return `p99 ${step.p99Ms.toFixed(0)} ms > ${p99LimitMs} ms`;
   return null;
@@ -255,7 +264,7 @@ export function capacityBreak(step: CapacityStep, p99LimitMs: number, reasons: s
 export function capacityVerdict(label: string, c: CapacityResult): string {
   const best = c.steps.find((s) => s.deliveryRate === c.sustainedPerSecond && c.sustainedPerSecond > 0);
   const head = best
-    ? `${label}: sustained ${fmt(best.deliveryRate)} deliveries/s (p99 ${best.p99Ms.toFixed(1)} ms, ${fmt(best.deliveriesPerCpuSecond)} per server CPU-second)`
+    ? `${label}: sustained ${fmt(best.deliveryRate)} deliveries/s (p99 ${best.p99Ms.toFixed(1)} ms, ${fmt(best.deliveriesPerCpuSecond)} per server CPU-second, ${best.deliveriesPerWrite} per socket write)`
     : `${label}: sustained no step`;
   const last = c.steps.at(-1);
   return c.brokeBy && last ? `${head}; at ${fmt(last.targetPerSecond)}/s: ${c.brokeBy}` : head;

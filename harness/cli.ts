@@ -29,6 +29,7 @@ const argv = await yargs(hideBin(process.argv))
     burst: { type: 'number', describe: 'messages a sender sends at once (same average rate)' },
     poisson: { type: 'boolean', describe: 'Poisson arrivals instead of a fixed period' },
     workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
+    'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
     target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays {token, content} to every client' },
     out: { type: 'string', default: DEFAULT_STRESS_OPTIONS.outDir, describe: 'folder for report folders' },
     json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
@@ -54,6 +55,7 @@ const overrides: Partial<ScenarioConfig> = {
   burst: argv.burst,
   poisson: argv.poisson,
   workers: argv.workers,
+  p99LimitMs: argv['p99-limit'],
 };
 
 const tty = process.stderr.isTTY === true;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
+import { capacityRatios, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
 
 export function loadChartLibrary(): string {
   const require = createRequire(import.meta.url);
@@ -25,10 +25,17 @@ function tableHtml(s: ScenarioReport): string {
   return `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+function capacityLine(s: ScenarioReport): string {
+  const ratios = capacityRatios(s.results.filter((r) => r.capacity));
+  return ratios ? `<li>${escapeHtml(ratios)}</li>` : '';
+}
+
 export function renderHtml(report: StressReport, chartLibrary: string = loadChartLibrary()): string {
   const data = report.scenarios.map((s) => ({
     scenario: s.scenario,
+    p99LimitMs: s.config.p99LimitMs,
     results: s.results.map((r) => ({
+      steps: r.capacity?.steps.map((st) => ({ x: st.deliveryRate, y: st.p99Ms, valid: st.valid })) ?? null,
       label: r.label,
       spectrum: r.spectrum.healthy,
       slowSpectrum: r.spectrum.slow,
@@ -48,8 +55,12 @@ export function renderHtml(report: StressReport, chartLibrary: string = loadChar
   <h2>${escapeHtml(s.scenario)}</h2>
   <p>${escapeHtml(s.describe)}</p>
   ${tableHtml(s)}
-  <ul class="verdicts">${s.results.map((r) => `<li${r.valid ? '' : ' class="invalid"'}>${escapeHtml(r.verdict)}</li>`).join('')}</ul>
-  <div class="charts">
+  <ul class="verdicts">${s.results.map((r) => `<li${r.valid ? '' : ' class="invalid"'}>${escapeHtml(r.verdict)}</li>`).join('')}${capacityLine(s)}</ul>
+  <div class="charts">${
+    s.results.some((r) => r.capacity)
+      ? `\n    <figure><figcaption>Capacity: p99 of each step by deliveries per second (log-log; hollow: not measurable; dashed: the limit)</figcaption><canvas id="capacity-${i}"></canvas></figure>`
+      : ''
+  }
     <figure><figcaption>Latency percentile spectrum, healthy receivers (ms, log)</figcaption><canvas id="spectrum-${i}"></canvas></figure>
     <figure><figcaption>Deliveries per second, seen by clients</figcaption><canvas id="rate-${i}"></canvas></figure>
     <figure><figcaption>Server RSS (MB)</figcaption><canvas id="rss-${i}"></canvas></figure>
@@ -102,6 +113,20 @@ function line(id, datasets, xTitle, yLog, xTicks) {
 }
 DATA.forEach((s, i) => {
   const color = (j) => COLORS[j % COLORS.length];
+  if (document.getElementById('capacity-' + i)) {
+    const ladders = s.results.map((r, j) => ({ label: r.label, borderColor: color(j), backgroundColor: color(j), showLine: true,
+      pointStyle: (ctx) => (ctx.raw && ctx.raw.valid === false ? 'crossRot' : 'circle'), pointRadius: 4, data: r.steps ?? [] }));
+    const xs = s.results.flatMap((r) => (r.steps ?? []).map((p) => p.x)).filter((x) => x > 0);
+    const limit = { label: 'p99 limit', borderColor: '#777', borderDash: [6, 4], pointRadius: 0,
+      data: xs.length ? [{ x: Math.min(...xs), y: s.p99LimitMs }, { x: Math.max(...xs), y: s.p99LimitMs }] : [] };
+    new Chart(document.getElementById('capacity-' + i), {
+      type: 'scatter',
+      data: { datasets: [...ladders, { ...limit, showLine: true }] },
+      options: { animation: false, parsing: false, scales: {
+        x: { type: 'logarithmic', title: { display: true, text: 'deliveries per second' } },
+        y: { type: 'logarithmic', title: { display: true, text: 'p99 ms' } } }, plugins: { legend: { position: 'bottom' } } },
+    });
+  }
   line('spectrum-' + i, s.results.map((r, j) => ({ label: r.label, borderColor: color(j), pointRadius: 2,
     data: r.spectrum.map(([p, ms]) => ({ x: nines(p), y: Math.max(ms, 0.01) })) })), 'percentile', true, ninesLabel);
   line('rate-' + i, s.results.map((r, j) => ({ label: r.label, borderColor: color(j), pointRadius: 0,

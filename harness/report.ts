@@ -73,6 +73,8 @@ export function renderTerminal(s: ScenarioReport, color = false): string {
   for (const r of s.results) table.push(tableRow(r));
   const lines = [`${s.scenario}: ${s.describe}`, 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
   for (const r of s.results) lines.push(`  ${r.verdict}`);
+  const ratios = capacityRatios(s.results.filter((r) => r.capacity));
+  if (ratios) lines.push(`  ${ratios}`);
   return lines.join('\n');
 }
 
@@ -97,22 +99,26 @@ export function renderMarkdown(report: StressReport): string {
     out.push(`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map(() => '---').join('|')}|`);
     for (const r of s.results) out.push(`| ${tableRow(r).join(' | ')} |`);
     out.push('', 'Latency: healthy receivers, one-way, from the intended send time. Uncorrected p99 (from the actual send time) beside it:', '');
-    out.push('| version | p99 corrected | p99 uncorrected | slow readers p99 | expected | received | lost | told dropped | unexplained | kicked | pool − open | srv deliveries/CPU-s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push('| version | p99 corrected | p99 uncorrected | slow readers p99 | expected | received | lost | told dropped | unexplained | kicked | pool − open | srv deliveries/CPU-s | deliveries/write |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const r of s.results) {
       const a = r.accounting;
       out.push(
-        `| ${r.label} | ${ms(r.latency.healthy.p99)} | ${ms(r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} |`,
+        `| ${r.label} | ${ms(r.latency.healthy.p99)} | ${ms(r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} | ${r.server?.deliveriesPerWrite ?? '–'} |`,
       );
     }
     const ladders = s.results.filter((r) => r.capacity);
     if (ladders.length > 0) {
-      out.push('', 'Capacity steps (each a fresh run; a step counts when p99 stays under the limit, nothing is lost and the generator keeps its schedule):', '');
-      out.push('| version | target/s | delivered/s | p99 | lost | generator | server CPU | deliveries per CPU-s |', '|---|---|---|---|---|---|---|---|');
+      out.push('', `Capacity steps (each a fresh run; a step counts when p99 stays under ${s.config.p99LimitMs} ms, nothing is lost and the run is measurable):`, '');
+      out.push('| version | target/s | delivered/s | p99 | lost | measurable | machine busy | server CPU | deliveries per CPU-s | deliveries per write |', '|---|---|---|---|---|---|---|---|---|---|');
       for (const r of ladders) {
         for (const st of r.capacity!.steps) {
-          out.push(`| ${r.label} | ${fmt(st.targetPerSecond)} | ${fmt(st.deliveryRate)} | ${ms(st.p99Ms)} | ${fmt(st.lost)} | ${st.valid ? 'ok' : 'INVALID'} | ${st.serverCpuPct}% | ${fmt(st.deliveriesPerCpuSecond)} |`);
+          out.push(
+            `| ${r.label} | ${fmt(st.targetPerSecond)} | ${fmt(st.deliveryRate)} | ${ms(st.p99Ms)} | ${fmt(st.lost)} | ${st.valid ? 'yes' : 'INVALID'} | ${st.machineBusyPct ?? '–'}% | ${st.serverCpuPct}% | ${fmt(st.deliveriesPerCpuSecond)} | ${st.deliveriesPerWrite} |`,
+          );
         }
       }
+      const ratios = capacityRatios(ladders);
+      if (ratios) out.push('', ratios);
     }
     out.push('', ...s.results.map((r) => `- ${r.verdict}`), '');
   }
@@ -125,4 +131,14 @@ export function renderMarkdown(report: StressReport): string {
     '',
   );
   return out.join('\n');
+}
+
+/** "v3 sustained 24.5× v1 and 31.0× v2 (one run)": how far the versions' sustained rates lie apart. */
+export function capacityRatios(results: VersionResult[]): string | null {
+  const sustained = results.filter((r) => (r.capacity?.sustainedPerSecond ?? 0) > 0);
+  if (sustained.length < 2) return null;
+  const best = sustained.reduce((a, b) => ((b.capacity?.sustainedPerSecond ?? 0) > (a.capacity?.sustainedPerSecond ?? 0) ? b : a));
+  const others = sustained.filter((r) => r !== best);
+  const top = best.capacity?.sustainedPerSecond ?? 0;
+  return `${best.label} sustained ${others.map((r) => `${(top / (r.capacity?.sustainedPerSecond ?? 1)).toFixed(1)}× ${r.label}`).join(' and ')} (one run)`;
 }

@@ -4,6 +4,7 @@
 // stops everything it started in a finally.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
@@ -21,6 +22,12 @@ const RESULT_GRACE_MS = 30_000;
 /** Time between the go signal and the first scheduled send, so every worker starts together. */
 const START_DELAY_US = 500_000;
 const SAMPLE_INTERVAL_MS = 1000;
+/**
+ * Workers run at this niceness. Server and generator share the cores; when both want one, the
+ * server gets it. That can only delay the generator, which shows as schedule lag (policed) or
+ * as more latency, never as less: it keeps the measuring from slowing what it measures.
+ */
+export const GENERATOR_NICE = 10;
 /** A gap between deliveries is a stall when longer than this, or 10 schedule gaps if that is longer. */
 export const STALL_MIN_MS = 250;
 /** The same with autocannon as a sender: its rate limiter releases each second's requests at once. */
@@ -171,6 +178,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const channels = plans.map((plan) => {
       const child = fork(WORKER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       workers.push(child);
+      if (child.pid !== undefined) setPriority(child.pid, GENERATOR_NICE);
       return { child, plan, ...workerChannel(child) };
     });
     const connectStart = nowUs(epochNs);

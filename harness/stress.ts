@@ -6,7 +6,7 @@ import { aggregate, capacityBreak, capacityStep, capacityVerdict, type CapacityS
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { runTarget, type ProgressFn, type Target } from './run-target.ts';
-import { CAPACITY_LIMITS, DEFAULT_VERSIONS, SCENARIOS, rateFor, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { CAPACITY_LADDER, DEFAULT_VERSIONS, SCENARIOS, rateFor, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 
 export interface StressOptions {
   /** Labels from DEFAULT_VERSIONS. Default v1, v1.1, v2, v3. Ignored with `target`. */
@@ -72,7 +72,8 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
 }
 
 /**
- * Steps the rate up (CAPACITY_LIMITS.ladder) until p99, loss or the generator breaks a limit.
+ * Steps the rate up (CAPACITY_LADDER) until p99 passes config.p99LimitMs, a delivery is lost, or a
+ * step cannot be measured (the generator or the whole machine past its limits).
  * The result shown is the last sustained step's, with every step attached.
  */
 async function runCapacity(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<VersionResult> {
@@ -80,13 +81,13 @@ async function runCapacity(target: Target, config: ScenarioConfig, seed: number,
   let best: VersionResult | null = null;
   let last: VersionResult | null = null;
   let brokeBy: string | null = null;
-  for (const perSecond of CAPACITY_LIMITS.ladder) {
+  for (const perSecond of CAPACITY_LADDER) {
     const stepConfig = { ...config, rate: rateFor(config, perSecond) };
     const r = aggregate(await runTarget(target, stepConfig, seed, (label, phase, f) => onProgress(`${label}@${fmtShort(perSecond)}`, phase, f)));
     const step = capacityStep(r, perSecond);
     steps.push(step);
     last = r;
-    brokeBy = capacityBreak(step, CAPACITY_LIMITS.p99Ms, r.invalidReasons);
+    brokeBy = capacityBreak(step, config.p99LimitMs, r.invalidReasons);
     if (brokeBy) break;
     best = r;
   }
