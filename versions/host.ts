@@ -29,6 +29,12 @@ export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const PRESENCE_MAX_MEMBERS = 64;
 /** Names listed in a `joined` reply. */
 const MEMBERS_LISTED = 100;
+/**
+ * Connections the kernel may hold before the server accepts them. Node's default, 511, overflows
+ * in a connection storm (thousands of clients joining at once), and an overflowed SYN waits a
+ * second for TCP to retry; the kernel caps this at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 4096;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
 
@@ -91,6 +97,18 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
+/** What the host keeps of one open connection. */
+interface ConnState {
+  readonly conn: Connection;
+  /** The room the host announced it in (null until the version has added it). */
+  joinedRoom: string | null;
+  /** Steps queued behind the version's add or move, and the end of that queue. */
+  pending: number;
+  ready: Promise<void>;
+  /** Answered the last heartbeat ping (versions with a heartbeat). */
+  alive: boolean;
+}
+
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
@@ -101,9 +119,11 @@ const WEB_ROOT = new URL('./web/', import.meta.url);
 export async function startChatServer(strategy: Strategy, counters: ServerCounters, partial: Partial<HostOptions> = {}): Promise<ChatServer> {
   const options = resolveHostOptions(partial);
   const { limits } = options;
-  const conns = new Set<Connection>();
+  // One entry per open connection. Its handlers are shared by every connection (created once per
+  // server, not per client), and what they need of one connection lives in its ConnState: at
+  // 20k idle clients each closure, context and listener wrapper counts in server memory.
+  const conns = new Map<WebSocket, ConnState>();
   const roster = new Map<string, Set<Connection>>();
-  const alive = new WeakSet<Connection>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
 
@@ -112,7 +132,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     rooms: () => roster.size,
     bufferedBytes: () => {
       let sum = 0;
-      for (const c of conns) sum += c.socket.writableLength;
+      for (const st of conns.values()) sum += st.conn.socket.writableLength;
       return sum;
     },
   });
@@ -162,67 +182,82 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
 
   // --- WebSocket ---
 
-  async function onConnection(ws: WebSocket, socket: Socket, req: IncomingMessage): Promise<void> {
+  /**
+   * Runs `step` after what is pending for this connection: frames may arrive while the version is
+   * still adding or moving it (v2 waits for its lock, v3 for its hub), and queue behind that, in order.
+   */
+  function enqueue(st: ConnState, step: () => void | Promise<void>): void {
+    st.pending++;
+    st.ready = st.ready
+      .then(step)
+      .catch((err: unknown) => console.error(`[${strategy.version}] connection ${st.conn.id}:`, err))
+      .finally(() => st.pending--);
+  }
+
+  function onConnection(ws: WebSocket, socket: Socket, req: IncomingMessage): void {
     const query = new URL(req.url ?? '/', 'http://x').searchParams;
     const room = query.get('room') ?? DEFAULT_ROOM;
     const conn: Connection = { id: nextId++, ws, socket, name: query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM };
     if (!isValidName(conn.name)) conn.name = `guest-${conn.id}`;
     socket.setNoDelay(true);
-    conns.add(conn);
-    alive.add(conn);
-    let joinedRoom: string | null = null;
-    // Frames may arrive while the version is still adding or moving us (v2 waits for its lock,
-    // v3 for its hub): they queue behind that, in order. With nothing pending, chat goes straight on.
-    let pending = 0;
-    let ready: Promise<void> = Promise.resolve();
-    const then = (step: () => void | Promise<void>): void => {
-      pending++;
-      ready = ready
-        .then(step)
-        .catch((err: unknown) => console.error(`[${strategy.version}] connection ${conn.id}:`, err))
-        .finally(() => pending--);
-    };
-    then(async () => {
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: Promise.resolve(), alive: true };
+    conns.set(ws, st);
+    enqueue(st, async () => {
       await strategy.add(conn);
-      joinedRoom = conn.room;
+      st.joinedRoom = conn.room;
       rosterAdd(conn);
       sendJoined(conn);
     });
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', onClose);
+    ws.on('message', onMessage);
+  }
 
-    ws.on('pong', () => alive.add(conn));
-    ws.on('error', (err: Error & { code?: string }) => {
-      // ws closes the socket itself (1009 for an oversized frame); we count what the peer did.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') counters.countBadInput('FRAME_TOO_LARGE');
+  function onPong(this: WebSocket): void {
+    const st = conns.get(this);
+    if (st) st.alive = true;
+  }
+
+  function onError(err: Error & { code?: string }): void {
+    // ws closes the socket itself (1009 for an oversized frame); we count what the peer did.
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') counters.countBadInput('FRAME_TOO_LARGE');
+  }
+
+  function onClose(this: WebSocket): void {
+    const st = conns.get(this);
+    if (!st) return;
+    conns.delete(this);
+    void st.ready.then(() => {
+      if (st.joinedRoom !== null) rosterRemove(st.conn);
+      return strategy.remove(st.conn);
     });
-    ws.on('close', () => {
-      conns.delete(conn);
-      void ready.then(() => {
-        if (joinedRoom !== null) rosterRemove(conn);
-        return strategy.remove(conn);
-      });
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) return reject(conn, 'BINARY_FRAME');
-      const parsed = parseClientFrame(data.toString('utf8'), limits);
-      if (!parsed.ok) return reject(conn, parsed.code, parsed.message);
-      const frame = parsed.frame;
-      if (frame.type === 'chat') {
-        counters.received++;
-        const publish = (): void => strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now() });
-        if (pending === 0) publish();
-        else then(publish);
-        return;
+  }
+
+  function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    const st = conns.get(this);
+    if (!st) return;
+    const conn = st.conn;
+    if (isBinary) return reject(conn, 'BINARY_FRAME');
+    const parsed = parseClientFrame(data.toString('utf8'), limits);
+    if (!parsed.ok) return reject(conn, parsed.code, parsed.message);
+    const frame = parsed.frame;
+    if (frame.type === 'chat') {
+      counters.received++;
+      const publish = (): void => strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now() });
+      if (st.pending === 0) publish(); // with nothing pending, chat goes straight on
+      else enqueue(st, publish);
+      return;
+    }
+    enqueue(st, async () => {
+      if (frame.name !== undefined) conn.name = frame.name;
+      if (frame.room !== conn.room) {
+        rosterRemove(conn);
+        await strategy.move(conn, frame.room);
+        conn.room = frame.room;
+        rosterAdd(conn);
       }
-      then(async () => {
-        if (frame.name !== undefined) conn.name = frame.name;
-        if (frame.room !== conn.room) {
-          rosterRemove(conn);
-          await strategy.move(conn, frame.room);
-          conn.room = frame.room;
-          rosterAdd(conn);
-        }
-        sendJoined(conn);
-      });
+      sendJoined(conn);
     });
   }
 
@@ -230,18 +265,18 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const path = (req.url ?? '').split('?')[0];
     if (path !== WS_PATH || closing) return refuseUpgrade(socket, closing ? 503 : 404);
     if (!isAllowedOrigin(req.headers.origin, options.allowOrigins)) return refuseUpgrade(socket, 403);
-    wss.handleUpgrade(req, socket, head, (ws) => void onConnection(ws, socket, req));
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req));
   });
 
   const heartbeat = strategy.heartbeat
     ? setInterval(() => {
-        for (const conn of conns) {
-          if (!alive.has(conn)) {
-            conn.ws.terminate(); // no pong since the last ping: a dead peer
+        for (const st of conns.values()) {
+          if (!st.alive) {
+            st.conn.ws.terminate(); // no pong since the last ping: a dead peer
             continue;
           }
-          alive.delete(conn);
-          conn.ws.ping();
+          st.alive = false;
+          st.conn.ws.ping();
         }
       }, options.pingIntervalMs)
     : null;
@@ -316,7 +351,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(options.port, options.host, () => {
+    http.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       http.off('error', reject);
       resolve();
     });
@@ -328,9 +363,9 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     closing ??= (async () => {
       if (heartbeat) clearInterval(heartbeat);
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      for (const conn of conns) conn.ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
+      for (const ws of conns.keys()) ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
       const grace = setTimeout(() => {
-        for (const conn of conns) conn.ws.terminate();
+        for (const ws of conns.keys()) ws.terminate();
         http.closeAllConnections();
       }, SHUTDOWN_GRACE_MS);
       http.closeIdleConnections();

@@ -1,8 +1,22 @@
 // One client of the v3 hub: a bounded queue of pre-framed messages and the writer pump that
 // drains it. The pump is the only code that writes to this client's socket (ws still writes
 // its own ping and close frames, each a whole frame, so nothing interleaves).
+import type { Socket } from 'node:net';
 import { encodeServerMessage, frameText } from '../protocol.ts';
 import type { Connection, ServerCounters } from '../strategy.ts';
+
+/** Where a socket's listeners find their pump: one pair of listener functions serves every client. */
+const PUMP = Symbol('v3 client pump');
+type PumpedSocket = Socket & { [PUMP]?: ClientPump };
+
+function onDrain(this: PumpedSocket): void {
+  this[PUMP]?.drained();
+}
+
+/** A socket that dies frees a hub that is waiting on it (block), before unregister arrives. */
+function onSocketClose(this: PumpedSocket): void {
+  this[PUMP]?.close();
+}
 
 /**
  * One flush pass's concatenations, by first frame and frame count. A queue that has only room
@@ -27,7 +41,8 @@ export class ClientPump {
   /** Since the last flush the queue took a frame of its own, a drop or a room change: its batch is not shared. */
   private own = false;
   private closed = false;
-  private waiters: Array<() => void> = [];
+  /** Who waits for room in the queue (the hub under `block`); made when first needed. */
+  private waiters: Array<() => void> | null = null;
 
   constructor(
     readonly conn: Connection,
@@ -35,12 +50,16 @@ export class ClientPump {
     private readonly capacity: number,
     private readonly counters: ServerCounters,
   ) {
-    conn.socket.on('drain', () => {
-      this.flush();
-      if (this.hasRoom()) this.wake();
-    });
-    // A socket that dies frees a hub that is waiting on it (block), before unregister arrives.
-    conn.socket.once('close', () => this.close());
+    const socket = conn.socket as PumpedSocket;
+    socket[PUMP] = this;
+    socket.on('drain', onDrain);
+    socket.on('close', onSocketClose);
+  }
+
+  /** The kernel took what the socket held: write what queued meanwhile. */
+  drained(): void {
+    this.flush();
+    if (this.hasRoom()) this.wake();
   }
 
   get depth(): number {
@@ -118,7 +137,7 @@ export class ClientPump {
   /** Resolves when the queue has room again or the client is gone. */
   whenRoom(): Promise<void> {
     if (this.hasRoom()) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
   /** Stops the pump; returns how many chat messages were still queued (now undeliverable). */
@@ -134,7 +153,8 @@ export class ClientPump {
 
   private wake(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    if (!waiters) return;
+    this.waiters = null;
     for (const w of waiters) w();
   }
 }
