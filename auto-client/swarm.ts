@@ -74,6 +74,8 @@ export interface SwarmResult {
   /** Encoded histograms (µs): latency from intended and from actual send time, per kind. */
   latency: Record<ClientKind, { corrected: string; uncorrected: string }>;
   connectUs: string;
+  /** The ramp: when connecting began and ended (µs since the epoch), and how many clients it greeted. */
+  ramp: { startUs: number; endUs: number; connected: number };
   connectFailures: string[];
   churn: { joins: number; leaves: number };
   /** Deliveries per second since sendStart. */
@@ -87,6 +89,8 @@ interface LiveClient extends MeteredClient {
   wire: WireClient | null;
   joined: boolean;
   connectedAtUs: number;
+  /** Resolves the connect that waits for this client's `joined`. */
+  onJoined: (() => void) | null;
   throttleBytes: number;
 }
 
@@ -103,6 +107,8 @@ export function rng(seed: number): () => number {
 }
 
 const TICK_MS = 1;
+/** How long a client waits for the server's `joined` after the upgrade. */
+const JOIN_TIMEOUT_MS = 15_000;
 /** Senders start the warm-up at this share of their rate and reach the full rate when measuring starts. */
 export const RAMP_FROM = 0.1;
 
@@ -131,6 +137,7 @@ export class Swarm {
   private readonly slowClients: LiveClient[];
   private readonly meter: DeliveryMeter;
   private readonly connectHist = createHistogram();
+  private ramp = { startUs: 0, endUs: 0, connected: 0 };
   private readonly lagHist = createHistogram();
   private readonly connectFailures: string[] = [];
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
@@ -146,6 +153,7 @@ export class Swarm {
       wire: null,
       joined: false,
       connectedAtUs: 0,
+      onJoined: null,
       throttleBytes: 0,
     }));
     this.slowClients = this.clients.filter((c) => c.spec.slow);
@@ -167,6 +175,7 @@ export class Swarm {
 
   /** Connects every client (churn clients too), a bounded number at a time. */
   async connectAll(): Promise<void> {
+    const started = nowUs(this.epoch);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < this.clients.length) {
@@ -175,6 +184,7 @@ export class Swarm {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.plan.connectConcurrency, this.clients.length) }, worker));
+    this.ramp = { startUs: started, endUs: nowUs(this.epoch), connected: this.connectedCount() };
   }
 
   private async connect(c: LiveClient): Promise<void> {
@@ -193,11 +203,12 @@ export class Swarm {
         onClose: (code) => {
           c.report.closeCode = code;
           c.joined = false;
+          c.onJoined?.();
         },
       });
-      if (this.plan.awaitJoined) await waitFor(() => c.joined || c.wire?.closeCode !== null, 15_000);
+      if (this.plan.awaitJoined) await this.joined(c);
       else c.joined = true;
-      if (!c.joined) throw new Error(`closed before joined (${c.wire?.closeCode})`);
+      if (!c.joined) throw new Error(`closed before joined (${c.wire?.closeCode ?? 'timed out'})`);
       c.connectedAtUs = nowUs(this.epoch);
       recordUs(this.connectHist, c.connectedAtUs - started);
     } catch (err) {
@@ -208,6 +219,19 @@ export class Swarm {
     }
   }
 
+  /** Resolves when the server greets `c` with `joined`, the connection closes, or JOIN_TIMEOUT_MS pass. */
+  private joined(c: LiveClient): Promise<void> {
+    if (c.joined || c.wire?.closeCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => c.onJoined?.(), JOIN_TIMEOUT_MS);
+      c.onJoined = () => {
+        clearTimeout(timer);
+        c.onJoined = null;
+        resolve();
+      };
+    });
+  }
+
   private onControl(c: LiveClient, text: string): void {
     let msg: { type?: string; total?: number };
     try {
@@ -215,7 +239,10 @@ export class Swarm {
     } catch {
       return; // an external server may send anything; only probes count
     }
-    if (msg.type === 'joined') c.joined = true;
+    if (msg.type === 'joined') {
+      c.joined = true;
+      c.onJoined?.();
+    }
     else if (msg.type === 'dropped' && typeof msg.total === 'number') c.report.droppedByServer = msg.total;
   }
 
@@ -290,6 +317,7 @@ export class Swarm {
       sentByRoom,
       latency: { healthy: enc('healthy'), slow: enc('slow'), churn: enc('churn') },
       connectUs: encodeHistogram(this.connectHist),
+      ramp: this.ramp,
       connectFailures: this.connectFailures,
       churn: this.churn,
       deliveriesPerSecond: Array.from(this.meter.perSecond, (v) => v ?? 0),

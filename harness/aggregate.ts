@@ -67,8 +67,13 @@ export interface VersionResult {
     cpuSeconds: number;
     cpuPctMean: number;
     peakRssMB: number;
-    /** (RSS with every client connected − RSS before any) / connections, in KB. */
+    /** (RSS with every client connected − RSS before any) / connections, in KB: fixed growth included. */
     rssPerConnectionKB: number;
+    /**
+     * What one more connection costs, in KB: the least-squares slope of RSS over connections from a
+     * quarter of the ramp on (the heap's one-off growth is behind by then). Null with too few samples.
+     */
+    rssPerAddedConnectionKB: number | null;
     peakBufferedMB: number;
     peakQueueDepth: number;
     poolSize: number;
@@ -84,8 +89,10 @@ export interface VersionResult {
     workers: WorkerHealth[];
     framesReceived: number;
     connectP99Ms: number;
-    /** Clients connected (and greeted) per second during the ramp. */
+    /** Clients connected (and greeted) per second, from the first connect begun to the last greeted (worker start-up not included). */
     connectsPerSecond: number;
+    /** From handing out the plans to every worker ready: worker start-up and the ramp. */
+    rampSeconds: number;
     /** Share of all cores busy during the measured window, anything on the machine included. */
     machineBusyPct: number | null;
     connectFailures: string[];
@@ -197,7 +204,8 @@ export function aggregate(run: TargetRun): VersionResult {
       framesReceived: sum(run.workers, (w) => w.framesReceived),
       connectP99Ms: summarize(mergeEncoded(run.workers.map((w) => w.connectUs))).p99,
       machineBusyPct: run.machineBusyPct,
-      connectsPerSecond: run.connectSeconds > 0 ? Math.round((config.clients + config.churnClients) / run.connectSeconds) : 0,
+      connectsPerSecond: connectRate(run),
+      rampSeconds: round(run.connectSeconds, 2),
       connectFailures: failures.slice(0, 5),
     },
     churn: { joins: sum(run.workers, (w) => w.churn.joins), leaves: sum(run.workers, (w) => w.churn.leaves) },
@@ -206,6 +214,27 @@ export function aggregate(run: TargetRun): VersionResult {
   };
   result.verdict = verdict(result, config.slow);
   return result;
+}
+
+/** Clients greeted per second, from the first worker's first connect to the last worker's last greeting. */
+function connectRate(run: TargetRun): number {
+  const ramps = run.workers.map((w) => w.ramp).filter((r) => r.endUs > r.startUs);
+  if (ramps.length === 0) return 0;
+  const seconds = (Math.max(...ramps.map((r) => r.endUs)) - Math.min(...ramps.map((r) => r.startUs))) / 1e6;
+  return Math.round(sum(ramps, (r) => r.connected) / seconds);
+}
+
+/** RSS per connection, in KB, fitted over the samples from a quarter of the most connections on. */
+export function rssSlopeKB(samples: ReadonlyArray<{ connections: number; rssBytes: number }>): number | null {
+  const most = Math.max(0, ...samples.map((s) => s.connections));
+  const pts = samples.filter((s) => s.connections >= most / 4);
+  const n = pts.length;
+  if (n < 3 || most < 1000) return null;
+  const mx = sum(pts, (p) => p.connections) / n;
+  const my = sum(pts, (p) => p.rssBytes) / n;
+  const sxx = sum(pts, (p) => (p.connections - mx) ** 2);
+  if (sxx === 0) return null;
+  return round(sum(pts, (p) => (p.connections - mx) * (p.rssBytes - my)) / sxx / 1000, 2);
 }
 
 function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter']>, before: NonNullable<TargetRun['statsBefore']>): NonNullable<VersionResult['server']> {
@@ -219,6 +248,7 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
     cpuPctMean: wall > 0 ? round((cpuSeconds / wall) * 100, 1) : 0,
     peakRssMB: round(Math.max(after.rssBytes, ...s.map((x) => x.rssBytes)) / 1e6, 1),
     rssPerConnectionKB: after.connections > 0 ? round((after.rssBytes - before.rssBytes) / after.connections / 1000, 2) : 0,
+    rssPerAddedConnectionKB: rssSlopeKB([...run.rampSamples, { connections: after.connections, rssBytes: after.rssBytes }]),
     peakBufferedMB: round(Math.max(after.bufferedBytes, ...s.map((x) => x.bufferedBytes)) / 1e6, 2),
     peakQueueDepth: Math.max(after.queueDepth, ...s.map((x) => x.queueDepth)),
     poolSize: after.poolSize,
@@ -287,7 +317,10 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
   if (a.unexplained > 0) parts.push(`${fmt(a.unexplained)} deliveries not made by the end of the drain`);
   if (r.server && r.accounting.receivers >= 5000) {
-    parts.push(`${fmt(r.server.connections)} connections at ${r.server.rssPerConnectionKB} KB of server RSS each, opened at ${fmt(r.generator.connectsPerSecond)}/s`);
+    const added = r.server.rssPerAddedConnectionKB;
+    parts.push(
+      `${fmt(r.server.connections)} connections at ${r.server.rssPerConnectionKB} KB of server RSS each${added !== null ? ` (${added} KB per added connection)` : ''}, opened at ${fmt(r.generator.connectsPerSecond)}/s`,
+    );
   }
   if (r.http) {
     const failed = r.http.non2xx + r.http.errors;

@@ -15,6 +15,8 @@ import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { ROOT, startServerProcess, stopProcessGroup, type ServerProcess } from './server-process.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
+/** Connects a worker keeps in flight: a ramp is bound by connect latency, not by either side's CPU. */
+const CONNECTS_IN_FLIGHT = 1000;
 /** How long all workers may take to connect their clients. */
 const READY_TIMEOUT_MS = 120_000;
 /** Grace after the drain for workers to report. */
@@ -22,6 +24,8 @@ const RESULT_GRACE_MS = 30_000;
 /** Time between the go signal and the first scheduled send, so every worker starts together. */
 const START_DELAY_US = 500_000;
 const SAMPLE_INTERVAL_MS = 1000;
+/** While clients connect, the server's RSS is read this often: its slope is what one more connection costs. */
+const RAMP_SAMPLE_INTERVAL_MS = 250;
 /**
  * Workers run at this niceness. Server and generator share the cores; when both want one, the
  * server gets it. That can only delay the generator, which shows as schedule lag (policed) or
@@ -53,6 +57,7 @@ export interface ServerSample {
   queueDepth: number;
   bufferedBytes: number;
   rssBytes: number;
+  heapUsedBytes: number;
   loopDelayP99Ms: number;
   cpuPct: number;
 }
@@ -75,6 +80,8 @@ export interface TargetRun {
   connectSeconds: number;
   /** Share of all cores busy during the measured window (server, generator and anything else), or null off Linux. */
   machineBusyPct: number | null;
+  /** The server's connections and RSS while the clients connected. */
+  rampSamples: Array<{ connections: number; rssBytes: number }>;
 }
 
 /** What /api/stats answers: the host's JSON contract, shared with the page. */
@@ -171,7 +178,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       awaitJoined: target.args !== undefined,
       stallThresholdUs: threshold * 1000,
       churnPeriodMs: config.churnPeriodMs,
-      connectConcurrency: 256,
+      connectConcurrency: CONNECTS_IN_FLIGHT,
     }));
 
     onProgress(label, 'connect', 0);
@@ -182,8 +189,20 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       return { child, plan, ...workerChannel(child) };
     });
     const connectStart = nowUs(epochNs);
+    const rampSamples: TargetRun['rampSamples'] = [];
+    const rampSampler = statsUrl
+      ? setInterval(() => {
+          fetchStats(statsUrl)
+            .then((s) => rampSamples.push({ connections: s.connections, rssBytes: s.rssBytes }))
+            .catch(() => {});
+        }, RAMP_SAMPLE_INTERVAL_MS)
+      : null;
     for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
-    await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
+    try {
+      await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
+    } finally {
+      if (rampSampler) clearInterval(rampSampler);
+    }
     const connectSeconds = (nowUs(epochNs) - connectStart) / 1e6;
 
     const start = nowUs(epochNs) + START_DELAY_US;
@@ -213,6 +232,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
               queueDepth: s.queueDepth,
               bufferedBytes: s.bufferedBytes,
               rssBytes: s.rssBytes,
+              heapUsedBytes: s.heapUsedBytes,
               loopDelayP99Ms: s.loopDelayMs.p99,
               cpuPct: Math.round(cpuPct * 10) / 10,
             });
@@ -256,7 +276,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const statsAfter = await statsAfterP;
     const http = await httpP;
     const machineBusyPct = await machineP;
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct };
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples };
   } finally {
     if (sampler) clearInterval(sampler);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));

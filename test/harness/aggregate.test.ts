@@ -1,0 +1,54 @@
+// The numbers the harness derives, from inputs whose answer is known.
+import { describe, expect, it } from 'vitest';
+import { capacityBreak, rssSlopeKB, type CapacityStep, type VersionResult } from '../../harness/aggregate.ts';
+import { capacityRatios } from '../../harness/report.ts';
+
+describe('rssSlopeKB', () => {
+  it('is what one more connection costs, past the server\'s one-off growth at the start of the ramp', () => {
+    // 40 MB of one-off growth in the first thousand connections, then 3 KB per connection.
+    const samples = [0, 500, 1000, 5000, 10_000, 15_000, 20_000].map((n) => ({ connections: n, rssBytes: 90e6 + Math.min(n, 1000) * 40_000 + n * 3000 }));
+    expect(rssSlopeKB(samples)).toBe(3);
+  });
+
+  it('says nothing from too few samples or too few connections', () => {
+    expect(rssSlopeKB([{ connections: 20_000, rssBytes: 1e8 }, { connections: 19_000, rssBytes: 9e7 }])).toBeNull();
+    expect(rssSlopeKB([100, 200, 300, 400].map((n) => ({ connections: n, rssBytes: n * 1000 })))).toBeNull();
+  });
+});
+
+const step = (over: Partial<CapacityStep>): CapacityStep => ({
+  targetPerSecond: 100_000,
+  deliveryRate: 100_000,
+  p99Ms: 50,
+  lost: 0,
+  valid: true,
+  serverCpuPct: 50,
+  deliveriesPerCpuSecond: 200_000,
+  deliveriesPerWrite: 10,
+  machineBusyPct: 60,
+  ...over,
+});
+
+describe('capacityBreak', () => {
+  it('counts a step that keeps p99 under the limit, loses nothing and was measurable', () => {
+    expect(capacityBreak(step({}), 100, [])).toBeNull();
+  });
+
+  it('names what broke a step, in that order: measurability, loss, then latency', () => {
+    expect(capacityBreak(step({ valid: false, lost: 5, p99Ms: 500 }), 100, ['the machine was 97% busy'])).toBe('not measurable: the machine was 97% busy');
+    expect(capacityBreak(step({ lost: 1234, p99Ms: 500 }), 100, [])).toBe('1,234 deliveries lost');
+    expect(capacityBreak(step({ p99Ms: 140.3 }), 100, [])).toBe('p99 140 ms > 100 ms');
+  });
+});
+
+describe('capacityRatios', () => {
+  const ladder = (label: string, sustainedPerSecond: number): VersionResult => ({ label, capacity: { steps: [], sustainedPerSecond, brokeBy: null } }) as unknown as VersionResult;
+
+  it('sets the best sustained rate against every other version that sustained a step', () => {
+    expect(capacityRatios([ladder('v1', 20_000), ladder('v2', 25_000), ladder('v3', 500_000)])).toBe('v3 sustained 25.0× v1 and 20.0× v2 (one run)');
+  });
+
+  it('leaves out versions that sustained no step, and says nothing with fewer than two', () => {
+    expect(capacityRatios([ladder('v1', 0), ladder('v3', 500_000)])).toBeNull();
+  });
+});
