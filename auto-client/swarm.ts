@@ -91,6 +91,8 @@ interface LiveClient extends MeteredClient {
   connectedAtUs: number;
   /** Resolves the connect that waits for this client's `joined`. */
   onJoined: (() => void) | null;
+  /** Which connection of this client is current: a churn client's last one closes after the next has begun. */
+  generation: number;
   throttleBytes: number;
 }
 
@@ -154,6 +156,7 @@ export class Swarm {
       joined: false,
       connectedAtUs: 0,
       onJoined: null,
+      generation: 0,
       throttleBytes: 0,
     }));
     this.slowClients = this.clients.filter((c) => c.spec.slow);
@@ -189,6 +192,7 @@ export class Swarm {
 
   private async connect(c: LiveClient): Promise<void> {
     const started = nowUs(this.epoch);
+    const generation = ++c.generation;
     const url = new URL(c.spec.url);
     url.searchParams.set('room', c.spec.room);
     url.searchParams.set('name', `c${c.spec.id}`);
@@ -197,10 +201,12 @@ export class Swarm {
         url: url.toString(),
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
         onText: (buf, start, end) => {
+          if (c.generation !== generation) return; // still arriving on a connection this client left
           if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf.toString('utf8', start, end));
         },
         onChunk: () => this.meter.beginChunk(),
         onClose: (code) => {
+          if (c.generation !== generation) return; // a connection this client already left
           c.report.closeCode = code;
           c.joined = false;
           c.onJoined?.();
