@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
 import { DEFAULT_VERSIONS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { stopAllStarted } from './server-process.ts';
 import { DEFAULT_STRESS_OPTIONS, runStress } from './stress.ts';
 
 const argv = await yargs(hideBin(process.argv))
@@ -70,6 +71,14 @@ function progress(label: string, phase: Phase, fraction: number): void {
     if (line !== lastLine && phase !== 'measure') process.stderr.write(line + '\n');
     lastLine = line;
   }
+}
+
+// Ctrl-C or a kill ends the run, not the servers and workers it started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the servers and workers this run started\n`);
+    void stopAllStarted().finally(() => process.exit(130));
+  });
 }
 
 try {

@@ -12,7 +12,7 @@ import { nowUs } from '../auto-client/probe.ts';
 import type { ServerStats } from '../versions/metrics.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
-import { ROOT, startServerProcess, stopProcessGroup, type ServerProcess } from './server-process.ts';
+import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
 /** Connects a worker keeps in flight: a ramp is bound by connect latency, not by either side's CPU. */
@@ -183,7 +183,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
 
     onProgress(label, 'connect', 0);
     const channels = plans.map((plan) => {
-      const child = fork(WORKER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       workers.push(child);
       if (child.pid !== undefined) setPriority(child.pid, GENERATOR_NICE);
       return { child, plan, ...workerChannel(child) };

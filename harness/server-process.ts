@@ -30,17 +30,37 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
+/** Every process group this process started that has not exited yet. */
+const started = new Set<ChildProcess>();
+
+/** Registers a child started in its own process group, so stopAllStarted() can reach it. */
+export function track(child: ChildProcess): ChildProcess {
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
+
+/**
+ * Stops every process group still running that this process started. For a signal: the finally
+ * blocks that stop them in order do not run when the process is told to end.
+ */
+export async function stopAllStarted(): Promise<void> {
+  await Promise.all([...started].map((child) => stopProcessGroup(child, 2_000)));
+}
+
 /**
  * Spawns a node script under tsx in a new process group. The caller must `stop()` it in a
  * finally; a process left behind is a bug.
  */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [TSX, script, ...args], {
-    cwd: ROOT,
-    detached: true, // its own process group, so stopping it stops everything it started
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+  return track(
+    spawn(process.execPath, [TSX, script, ...args], {
+      cwd: ROOT,
+      detached: true, // its own process group, so stopping it stops everything it started
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    }),
+  );
 }
 
 export function stopProcessGroup(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<number | null> {

@@ -1,11 +1,33 @@
 // Renderers against a fixture result, and the stress CLI's output line by line.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../../harness/render-html.ts';
 import { renderMarkdown, renderTerminal, type StressReport } from '../../harness/report.ts';
-import { runCli } from '../helpers.ts';
+import { ROOT } from '../../harness/server-process.ts';
+import { delay, runCli } from '../helpers.ts';
+
+/** PIDs of running processes whose command line matches (Linux /proc). */
+async function pidsMatching(pattern: RegExp): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (pattern.test(cmdline.replace(/\0/g, ' '))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
 const scenario = fixture.scenarios[0]!;
@@ -75,6 +97,28 @@ describe('npm run stress (the CLI)', () => {
       expect(report.scenarios[0]!.config.clients).toBe(20);
       expect(report.scenarios[0]!.results[0]!.accounting.lost).toBe(0);
     } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('stops the server and the workers it started when interrupted, and exits 130', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'stress-sigint-'));
+    const args = ['--versions', 'v3', '--scenario', 'baseline', '--clients', '20', '--senders', '2', '--warmup', '20', '--duration', '20', '--workers', '1', '--out', out];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'harness/cli.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 200 && !stderr.includes('  v3 warmup'); i++) await delay(50);
+      expect(stderr).toContain('  v3 warmup');
+      const started = await pidsMatching(/versions\/cli\.ts v3 |auto-client\/swarm-worker\.ts/);
+      expect(started.length).toBeGreaterThanOrEqual(2); // the server (under tsx) and a worker
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toContain('SIGINT: stopping the servers and workers this run started');
+      expect(started.filter(alive)).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
       await rm(out, { recursive: true, force: true });
     }
   });
