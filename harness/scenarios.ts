@@ -48,37 +48,40 @@ export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_00
 
 const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100 } as const;
 
-export const SCENARIOS: Record<ScenarioName, { describe: string; config: ScenarioConfig }> = {
+const n = (x: number): string => x.toLocaleString('en-US');
+
+/** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
+export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => string; config: ScenarioConfig }> = {
   baseline: {
-    describe: 'everyone reads; 10 senders × 10 msg/s into one room of 500',
+    describe: (c) => `everyone reads; ${c.senders} senders × ${c.rate} msg/s into one room of ${n(c.clients)}`,
     config: { ...COMMON, scenario: 'baseline', clients: 500, senders: 10, rate: 10, size: 256, durationS: 8 },
   },
   'slow-consumer': {
-    describe: '2 readers stop reading for most of the run among 198 healthy ones; 4 KiB messages fill their kernel buffers in seconds',
+    describe: (c) => `${c.slow} readers stop reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${c.senders} senders × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
     config: { ...COMMON, scenario: 'slow-consumer', clients: 200, senders: 10, rate: 20, size: 4096, slow: 2, durationS: 10, drainS: 5 },
   },
   churn: {
-    describe: '300 clients stay while 100 more leave and come back, each every 4 s',
+    describe: (c) => `${n(c.clients)} clients stay while ${n(c.churnClients)} more leave and come back, each every ${c.churnPeriodMs / 1000} s`,
     config: { ...COMMON, scenario: 'churn', clients: 300, senders: 5, rate: 10, size: 256, churnClients: 100, churnPeriodMs: 4000, durationS: 8 },
   },
   burst: {
-    describe: 'senders send 50 messages at once, at the baseline average rate',
+    describe: (c) => `${c.senders} senders send ${c.burst} messages at once, ${c.rate} msg/s on average, into one room of ${n(c.clients)}`,
     config: { ...COMMON, scenario: 'burst', clients: 500, senders: 10, rate: 10, size: 256, burst: 50, durationS: 10 },
   },
   rooms: {
-    describe: '1,000 clients in 50 rooms, 2 senders each: isolation and fairness',
+    describe: (c) => `${n(c.clients)} clients in ${c.rooms} rooms, ${Math.floor(c.senders / c.rooms)} senders each: isolation and fairness`,
     config: { ...COMMON, scenario: 'rooms', clients: 1000, senders: 100, rate: 5, size: 256, rooms: 50, durationS: 8 },
   },
   'http-push': {
-    describe: 'autocannon POSTs 200 messages/s to /api/send; 300 clients in the room measure the fan-out',
+    describe: (c) => `autocannon POSTs ${c.httpRate} messages/s to /api/send; ${n(c.clients)} clients in the room measure the fan-out`,
     config: { ...COMMON, scenario: 'http-push', clients: 300, senders: 0, rate: 1, size: 256, httpRate: 200, durationS: 8 },
   },
   connections: {
-    describe: '19,900 mostly idle clients on one server process (it may open 20,000 files): connect rate and RSS per connection',
+    describe: (c) => `${n(c.clients)} mostly idle clients on one server process (it may open 20,000 files): connect rate and RSS per connection`,
     config: { ...COMMON, scenario: 'connections', clients: 19_900, senders: 1, rate: 1, size: 64, warmupS: 1, durationS: 3, drainS: 1, workers: 3 },
   },
   capacity: {
-    describe: '1,000 clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until p99 passes the limit (--p99-limit), a delivery is lost, or the run cannot be measured',
+    describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
     // warm-up ramps the rate up, so a step measures the steady state, not a cold start.
     config: { ...COMMON, scenario: 'capacity', clients: 1000, senders: 20, rate: 0.5, size: 64, warmupS: 3, durationS: 4, drainS: 2, workers: 3 },

@@ -63,7 +63,7 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
       if (config.scenario === 'capacity') results.push(await runCapacity(target, config, options.seed, hooks.onProgress ?? (() => {})));
       else results.push(aggregate(await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}))));
     }
-    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe, config, results };
+    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe(config), config, results };
     report.scenarios.push(s);
     hooks.onScenario?.(s);
   }
@@ -93,7 +93,6 @@ async function runCapacity(target: Target, config: ScenarioConfig, seed: number,
   }
   const result = { ...(best ?? (last as VersionResult)) };
   result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy };
-  result.valid = best !== null;
   result.verdict = capacityVerdict(result.label, result.capacity);
   return result;
 }

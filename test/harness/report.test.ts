@@ -89,7 +89,7 @@ describe('npm run stress (the CLI)', () => {
       expect(lines[0]).toBe('chatroom-evolution stress: baseline × v3');
       // No warm-up asked for, and the measure phase is not repeated off a terminal.
       expect(lines.slice(1, 5)).toEqual(['  v3 start', '  v3 connect', '  v3 drain', '  v3 stop']);
-      expect(lines).toContain(`baseline: everyone reads; 10 senders × 10 msg/s into one room of 500`);
+      expect(lines).toContain(`baseline: everyone reads; 2 senders × 10 msg/s into one room of 20`);
       expect(lines.some((l) => /^│ v3 +│ [\d.]+ ms/.test(l))).toBe(true);
       expect(lines.find((l) => l.startsWith('  v3: '))).toMatch(/^ {2}v3: 20 healthy clients never stalled, p99 [\d.]+ ms$/);
       expect(lines.find((l) => l.startsWith('report: '))).toMatch(/^report: .*-baseline\/report\.html \(also report\.md, report\.json; .* points here\)$/);
