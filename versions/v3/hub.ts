@@ -23,7 +23,6 @@ import type { Connection, ServerCounters, Strategy, StrategyStats } from '../str
 import { ClientPump, type SharedBatches } from './client-pump.ts';
 
 export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
-
 export type OnFullPolicy = (typeof ON_FULL_POLICIES)[number];
 
 export interface HubOptions {
