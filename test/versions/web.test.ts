@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
+import { openClient } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let browser: Browser;
@@ -134,6 +135,14 @@ describe('the browser page', () => {
     }
     await expect.poll(read, { timeout: 5_000 }).toBe(20);
     await expect.poll(() => chatTexts(ann)).toHaveLength(20);
+    // A burst that arrives in one read goes out to each client in one write: v3 batches.
+    const bob = await openClient(v3, { name: 'bob' });
+    try {
+      for (let i = 0; i < 200; i++) bob.send({ type: 'chat', content: `together ${i}` });
+      await expect.poll(async () => Number(await ann.textContent('#stat-batch')), { timeout: 5_000 }).toBeGreaterThan(10);
+    } finally {
+      await bob.close();
+    }
   });
 
   it('fits a phone: no horizontal scrolling at 390 px, and Enter still sends', async () => {

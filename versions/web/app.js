@@ -26,7 +26,7 @@ const state = {
   members: new Set(),
   pending: [],
   lastStats: null,
-  series: { connections: [], rate: [], deliveries: [], drops: [], queue: [], loop: [] },
+  series: { connections: [], rate: [], batch: [], deliveries: [], drops: [], queue: [], loop: [] },
 };
 
 // --- the message list ---
@@ -224,8 +224,11 @@ async function pollStats() {
     const now = performance.now();
     const last = state.lastStats;
     const rate = last ? Math.max(0, ((s.deliveries - last.s.deliveries) * 1000) / (now - last.at)) : 0;
+    // How much the version batches, over the last second: 1 for v1 and v2, more for v3 under load.
+    const writes = last ? s.writes - last.s.writes : 0;
+    const batch = writes > 0 ? Math.round(((s.deliveries - last.s.deliveries) / writes) * 10) / 10 : 0;
     state.lastStats = { s, at: now };
-    const values = { connections: s.connections, rate: Math.round(rate), deliveries: s.deliveries, drops: s.drops, queue: s.queueDepth, loop: Math.round(s.loopDelayMs.p99 * 10) / 10 };
+    const values = { connections: s.connections, rate: Math.round(rate), batch, deliveries: s.deliveries, drops: s.drops, queue: s.queueDepth, loop: Math.round(s.loopDelayMs.p99 * 10) / 10 };
     for (const [key, v] of Object.entries(values)) {
       push(key, v);
       $(`stat-${key}`).textContent = v.toLocaleString('en-US');
