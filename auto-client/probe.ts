@@ -26,8 +26,10 @@ export function encodeProbe(p: Probe, size: number): string {
   return size > head.length ? head + 'x'.repeat(size - head.length) : head;
 }
 
+const [M0, M1, M2, M3, M4] = Array.from(MARKER_BYTES);
+
 function markerAt(buf: Buffer, i: number): boolean {
-  return buf[i] === 0x7e && buf[i + 1] === 0x63 && buf[i + 2] === 0x65 && buf[i + 3] === 0x31 && buf[i + 4] === PIPE;
+  return buf[i] === M0 && buf[i + 1] === M1 && buf[i + 2] === M2 && buf[i + 3] === M3 && buf[i + 4] === M4;
 }
 
 /**
