@@ -24,8 +24,9 @@ export interface WireClientOptions {
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** The GUID of RFC 6455 §1.3 that the server's accept key is derived with. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-/** One read's worth: every client of this process reads into this buffer, one at a time. */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+/** One read's worth: every client of this process reads into one buffer of this size, one at a time. */
+export const READ_BUFFER_BYTES = 256 * 1024;
+const READ_BUFFER = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 /** An upgrade response longer than this is not one. */
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
 

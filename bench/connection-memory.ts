@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { WireClient } from '../auto-client/wire-client.ts';
+import { localAddressOf } from '../harness/run-target.ts';
 import { isVersionName, startVersion } from '../versions/versions.ts';
 
 const IN_FLIGHT = 256;
@@ -34,7 +35,7 @@ async function clients(url: string): Promise<void> {
         Array.from({ length: IN_FLIGHT }, async () => {
           while (next < target) {
             const i = next++;
-            held.push(await WireClient.connect({ url: `${url}?name=c${i}`, localAddress: `127.0.${1 + (Math.floor(i / 200) % 200)}.${2 + (i % 200)}`, onText: () => {} }));
+            held.push(await WireClient.connect({ url: `${url}?name=c${i}`, localAddress: localAddressOf(i), onText: () => {} }));
           }
         }),
       );

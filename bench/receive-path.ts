@@ -10,6 +10,7 @@ import { DeliveryMeter, meteredClient, type MeteredClient } from '../auto-client
 import { FrameParser } from '../auto-client/frame-parser.ts';
 import { encodeProbe } from '../auto-client/probe.ts';
 import { rng } from '../auto-client/swarm.ts';
+import { READ_BUFFER_BYTES } from '../auto-client/wire-client.ts';
 import { encodeServerMessage, frameText } from '../versions/protocol.ts';
 
 const argv = await yargs(hideBin(process.argv))
@@ -78,7 +79,7 @@ function run(c: Case): Result {
   const stream = buildStream(messagesPerClient);
   const frameBytes = stream.length / messagesPerClient;
   const ends = readEnds(stream, c, frameBytes);
-  const read = Buffer.allocUnsafe(256 * 1024); // one reused read buffer, as the wire client has
+  const read = Buffer.allocUnsafe(READ_BUFFER_BYTES); // one reused read buffer, as the wire client has
   const meter = new DeliveryMeter(process.hrtime.bigint(), 250_000);
   meter.start({ sendStartUs: 0, measureStartUs: 0, measureEndUs: Number.MAX_SAFE_INTEGER });
   const clients: MeteredClient[] = [];

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { localAddressOf } from '../harness/run-target.ts';
 
 const PASSES = 20;
 /** Rest between passes, so the reader drains and every write finds an empty socket buffer. */
@@ -27,7 +28,7 @@ async function reader(port: number, n: number): Promise<void> {
       Array.from({ length: Math.min(200, n - i) }, (_, k) => {
         const j = i + k;
         return new Promise<void>((resolve, reject) => {
-          const s = connect({ port, host: '127.0.0.1', localAddress: `127.0.${1 + (Math.floor(j / 200) % 200)}.${2 + (j % 200)}`, onread: { buffer: buf, callback: () => true } });
+          const s = connect({ port, host: '127.0.0.1', localAddress: localAddressOf(j), onread: { buffer: buf, callback: () => true } });
           sockets.push(s);
           s.once('connect', () => resolve());
           s.once('error', reject);

@@ -95,7 +95,7 @@ export function roomOf(i: number, rooms: number): string {
 }
 
 /** Client i connects from its own loopback source address, spreading 4-tuples. */
-function localAddressOf(i: number): string {
+export function localAddressOf(i: number): string {
   return `127.0.${1 + (Math.floor(i / 200) % 200)}.${2 + (i % 200)}`;
 }
 
