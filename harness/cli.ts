@@ -13,7 +13,7 @@ const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run stress --')
   .usage('$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.')
   .options({
-    versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}` },
+    versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}; one may carry server flags in quotes, e.g. "v3 --flush-pacing 0" (see npm run v3 -- --help)` },
     scenario: { type: 'string', array: true, choices: SCENARIO_NAMES, default: DEFAULT_STRESS_OPTIONS.scenarios, describe: 'scenarios to run' },
     clients: { type: 'number', describe: 'clients connected for the whole run' },
     senders: { type: 'number', describe: 'clients that send, spread over the rooms' },

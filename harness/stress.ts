@@ -46,9 +46,12 @@ export function resolveTargets(options: StressOptions): Target[] {
     return [{ label: 'external', url: options.target }];
   }
   return options.versions.map((label) => {
-    const args = DEFAULT_VERSIONS[label];
-    if (!args) throw new RangeError(`versions: unknown "${label}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')}`);
-    return { label, args };
+    // A label may carry server flags after the version: "v3 --flush-pacing 0", "v3-kick --queue 32".
+    const [name = '', ...flags] = label.trim().split(/\s+/);
+    const args = DEFAULT_VERSIONS[name];
+    if (!args) throw new RangeError(`versions: unknown "${name}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')} (each may be followed by server flags, e.g. "v3 --queue 32")`);
+    if (flags.length > 0 && !flags[0]?.startsWith('--')) throw new RangeError(`versions: "${label}": after the version come server flags (--name value), not "${flags[0]}"`);
+    return { label: [name, ...flags].join(' '), args: [...args, ...flags] };
   });
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VersionResult } from '../../harness/aggregate.ts';
 import type { StressReport } from '../../harness/report.ts';
-import { runStress } from '../../harness/stress.ts';
+import { DEFAULT_STRESS_OPTIONS, resolveTargets, runStress } from '../../harness/stress.ts';
 
 let out: string;
 beforeAll(async () => {
@@ -29,6 +29,21 @@ function expectExactAccounting(r: VersionResult): void {
   expect(a.duplicates).toBe(0);
   expect(a.reordered).toBe(0);
 }
+
+describe('--versions', () => {
+  const targets = (...versions: string[]) => resolveTargets({ ...DEFAULT_STRESS_OPTIONS, versions });
+  it('names a version, or a version and the server flags it runs with', () => {
+    expect(targets('v1.1', 'v3-kick  --queue 32', ' v3 --flush-pacing 0 ')).toEqual([
+      { label: 'v1.1', args: ['v1', '--prune'] },
+      { label: 'v3-kick --queue 32', args: ['v3', '--on-full', 'kick', '--queue', '32'] },
+      { label: 'v3 --flush-pacing 0', args: ['v3', '--flush-pacing', '0'] },
+    ]);
+  });
+  it('refuses an unknown version, and words after it that are not flags', () => {
+    expect(() => targets('v4')).toThrow('versions: unknown "v4"; known: v1, v1.1, v2, v3, v3-block, v3-kick');
+    expect(() => targets('v3 fast')).toThrow('versions: "v3 fast": after the version come server flags (--name value), not "fast"');
+  });
+});
 
 describe('npm run stress, small', () => {
   it('slow-consumer: v2 stalls every healthy client, v3-drop stalls none and drops exactly what it counts', async () => {
