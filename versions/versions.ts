@@ -18,17 +18,23 @@ export interface VersionOptions {
   queue: number;
   /** v3: what a full queue does. Default 'drop'. */
   onFull: OnFullPolicy;
-  /** v3: a flush pass that took d ms is followed by flushPacing × d ms of rest. Default 1. */
+  /** v3: a sweep that took d ms is followed by min(flushPacing × d, flushRestMaxMs) ms of rest. Default 1. */
   flushPacing: number;
+  /** v3: the longest rest between sweeps, in ms. Default 25. */
+  flushRestMaxMs: number;
+  /** v3: ms of writing after which a sweep lets the event loop read; 0: whole sweeps. Default 5. */
+  flushSliceMs: number;
 }
 
-export const DEFAULT_VERSION_OPTIONS: VersionOptions = { holdMs: 0, queue: 128, onFull: 'drop', flushPacing: 1 };
+export const DEFAULT_VERSION_OPTIONS: VersionOptions = { holdMs: 0, queue: 128, onFull: 'drop', flushPacing: 1, flushRestMaxMs: 25, flushSliceMs: 5 };
 
 export function resolveVersionOptions(partial: Partial<VersionOptions> = {}): VersionOptions {
   const o = { ...DEFAULT_VERSION_OPTIONS, ...partial };
   if (!Number.isFinite(o.holdMs) || o.holdMs < 0) throw new RangeError('options.holdMs must be a number >= 0');
   if (!Number.isInteger(o.queue) || o.queue < 1) throw new RangeError('options.queue must be an integer >= 1');
   if (!Number.isFinite(o.flushPacing) || o.flushPacing < 0 || o.flushPacing > 100) throw new RangeError('options.flushPacing must be a number from 0 to 100');
+  if (!Number.isFinite(o.flushRestMaxMs) || o.flushRestMaxMs < 0) throw new RangeError('options.flushRestMaxMs must be a number >= 0');
+  if (!Number.isFinite(o.flushSliceMs) || o.flushSliceMs < 0) throw new RangeError('options.flushSliceMs must be a number >= 0 (0: whole sweeps)');
   if (!ON_FULL_POLICIES.includes(o.onFull)) throw new RangeError(`options.onFull must be one of ${ON_FULL_POLICIES.join(', ')}`);
   return o;
 }
@@ -47,7 +53,7 @@ export function createStrategy(version: VersionName, counters: ServerCounters, p
     case 'v2':
       return new MutexPool(counters, { holdMs: o.holdMs });
     case 'v3':
-      return new Hub(counters, { queue: o.queue, onFull: o.onFull, flushPacing: o.flushPacing });
+      return new Hub(counters, { queue: o.queue, onFull: o.onFull, flushPacing: o.flushPacing, flushRestMaxMs: o.flushRestMaxMs, flushSliceMs: o.flushSliceMs });
   }
 }
 

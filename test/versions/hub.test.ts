@@ -1,5 +1,5 @@
 // The v3 hub on a fake transport that captures writes (as centrifuge tests its hub): the order of
-// commands is exact, so what a flush pass writes to each socket can be checked frame by frame.
+// commands is exact, so what a sweep writes to each socket can be checked frame by frame.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { FrameParser } from '../../auto-client/frame-parser.ts';
@@ -47,10 +47,13 @@ function fakeConnection(room: string): Connection & { socket: FakeSocket } {
 
 const chat = (room: string, content: string): ServerMessage => ({ type: 'chat', room, from: 'x', content, ts: 0 });
 const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5)); // the hub runs on setImmediate
+async function until(done: () => boolean, ms = 2000): Promise<void> {
+  for (const end = Date.now() + ms; !done(); await turn()) if (Date.now() > end) throw new Error(`not done in ${ms} ms`);
+}
 
 async function hubWith(options: Partial<HubOptions>, rooms: Record<string, number>): Promise<{ hub: Hub; counters: ServerCounters; conns: Record<string, Array<Connection & { socket: FakeSocket }>> }> {
   const counters = new ServerCounters();
-  const hub = new Hub(counters, { queue: 128, onFull: 'drop', flushPacing: 1, ...options });
+  const hub = new Hub(counters, { queue: 128, onFull: 'drop', flushPacing: 1, flushRestMaxMs: 25, flushSliceMs: 5, ...options });
   const conns: Record<string, Array<Connection & { socket: FakeSocket }>> = {};
   for (const [room, n] of Object.entries(rooms)) {
     conns[room] = Array.from({ length: n }, () => fakeConnection(room));
@@ -60,10 +63,10 @@ async function hubWith(options: Partial<HubOptions>, rooms: Record<string, numbe
 }
 
 describe('v3 hub, on a fake transport', () => {
-  it('writes each client one batch per flush pass, holding the frames in publish order', async () => {
+  it('writes each client one batch per sweep, holding the frames in publish order', async () => {
     const { hub, counters, conns } = await hubWith({}, { a: 4 });
     for (let i = 0; i < 50; i++) hub.publish('a', chat('a', `m${i}`));
-    await turn();
+    await until(() => counters.deliveries === 200);
     for (const c of conns.a!) {
       expect(c.socket.writes).toHaveLength(1);
       expect(c.socket.contents()).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
@@ -74,7 +77,7 @@ describe('v3 hub, on a fake transport', () => {
   });
 
   it('shares one batch among a room, and never hands a mover the batch of the room it left', async () => {
-    const { hub, conns } = await hubWith({}, { a: 3, b: 3 });
+    const { hub, counters, conns } = await hubWith({}, { a: 3, b: 3 });
     const mover = conns.a![0]!;
     // One hub turn, interleaved: the mover's queue gets a1 then b2, as long as a stayer's [a1, a2].
     hub.publish('a', chat('a', 'a1'));
@@ -82,7 +85,7 @@ describe('v3 hub, on a fake transport', () => {
     void hub.move(mover, 'b');
     hub.publish('a', chat('a', 'a2'));
     hub.publish('b', chat('b', 'b2'));
-    await turn();
+    await until(() => counters.deliveries === 12); // 2 per client
     expect(mover.socket.contents()).toEqual(['a1', 'b2']);
     for (const c of conns.a!.slice(1)) expect(c.socket.contents()).toEqual(['a1', 'a2']);
     for (const c of conns.b!) expect(c.socket.contents()).toEqual(['b1', 'b2']);
@@ -92,6 +95,29 @@ describe('v3 hub, on a fake transport', () => {
     hub.close();
   });
 
+  it('lets a sweep read between slices: a message published mid-sweep joins the batch of every client not yet written', async () => {
+    const sweep = async (flushSliceMs: number): Promise<Array<Connection & { socket: FakeSocket }>> => {
+      const { hub, counters, conns } = await hubWith({ flushSliceMs: flushSliceMs === 0 ? 0 : 1e-9, flushPacing: 0 }, { a: 5 }); // 1e-9 ms: one client per slice; no rest
+      const clients = conns.a!;
+      const first = clients[0]!.socket;
+      const write = first.write.bind(first);
+      first.write = (buf: Buffer): boolean => {
+        if (first.writes.length === 0) hub.publish('a', chat('a', 'm2')); // arrives while the sweep is writing
+        return write(buf);
+      };
+      hub.publish('a', chat('a', 'm1'));
+      await until(() => counters.deliveries === 10);
+      for (const c of clients) expect(c.socket.contents()).toEqual(['m1', 'm2']);
+      expect(counters.deliveries).toBe(10);
+      hub.close();
+      return clients;
+    };
+    const sliced = await sweep(1);
+    expect(sliced.map((c) => c.socket.writes.length)).toEqual([2, 1, 1, 1, 1]); // only the client already written waits for the next sweep
+    const whole = await sweep(0);
+    expect(whole.map((c) => c.socket.writes.length)).toEqual([2, 2, 2, 2, 2]); // a whole sweep cannot read: m2 waits for the next one
+  });
+
   it('writes a reply and a drop notice only to their own client, in order with the room around them', async () => {
     const { hub, counters, conns } = await hubWith({ queue: 3 }, { a: 3 });
     const [replied, stuck, plain] = conns.a!;
@@ -99,7 +125,7 @@ describe('v3 hub, on a fake transport', () => {
     hub.publish('a', chat('a', 'x1'));
     hub.sendTo(replied!, { type: 'error', code: 'BAD_JSON', message: 'the frame is not valid JSON' });
     for (const x of ['x2', 'x3', 'x4']) hub.publish('a', chat('a', x)); // x4 finds stuck's queue of 3 full
-    await turn();
+    await until(() => counters.deliveries === 8); // x1-x4 to the two that read
     expect(stuck!.socket.writes).toHaveLength(0);
     stuck!.socket.writableLength = 0;
     stuck!.socket.emit('drain');

@@ -19,8 +19,8 @@ function onSocketClose(this: PumpedSocket): void {
 }
 
 /**
- * One flush cycle's concatenations (a pass, and queues flushed early for being full), by first
- * frame and frame count. A queue that has only room frames, taken in one room with nothing
+ * Concatenations shared by the writes of one slice of a sweep (or of queues flushed early for
+ * being full), by first frame and frame count. A queue that has only room frames, taken in one room with nothing
  * dropped since its last flush, holds a contiguous run of what that room published; two such
  * runs with the same first frame and the same length are the same bytes, so in a room of N one
  * concatenation serves every member instead of N copies. A queue that moved rooms, took a frame
@@ -30,7 +30,7 @@ export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
 
 export class ClientPump {
   room: string | null = null;
-  /** Waiting in the hub's list for the next flush pass. */
+  /** In the hub's sweep under way, not yet written, or in its list for the next sweep. */
   dirty = false;
   /** Chat messages dropped for this client since it was last told, and in all. */
   private dropsUntold = 0;
@@ -110,7 +110,7 @@ export class ClientPump {
 
   /**
    * Writes everything queued in ONE socket write, unless the socket is still draining the
-   * last one. One write per client per event-loop turn is what lets v3 reach millions of
+   * last one. One write per client per sweep is what lets v3 reach millions of
    * deliveries per second where one write per message tops out near 100k (DESIGN.md).
    */
   flush(shared?: SharedBatches): void {
