@@ -109,6 +109,9 @@ interface ConnState {
   alive: boolean;
 }
 
+/** The end of an empty queue: one settled promise for every connection, not one each. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
@@ -191,7 +194,9 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     st.ready = st.ready
       .then(step)
       .catch((err: unknown) => console.error(`[${strategy.version}] connection ${st.conn.id}:`, err))
-      .finally(() => st.pending--);
+      .finally(() => {
+        if (--st.pending === 0) st.ready = SETTLED; // nothing chained behind it: let the chain go
+      });
   }
 
   function onConnection(ws: WebSocket, socket: Socket, req: IncomingMessage): void {
@@ -200,7 +205,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const conn: Connection = { id: nextId++, ws, socket, name: query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM };
     if (!isValidName(conn.name)) conn.name = `guest-${conn.id}`;
     socket.setNoDelay(true);
-    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: Promise.resolve(), alive: true };
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true };
     conns.set(ws, st);
     enqueue(st, async () => {
       await strategy.add(conn);
