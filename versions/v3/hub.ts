@@ -154,7 +154,7 @@ export class Hub implements Strategy {
           }
         }
         this.batches = new Map();
-        this.requestFlush();
+        this.requestSweep();
       }
     } finally {
       this.running = false;
@@ -265,8 +265,8 @@ export class Hub implements Strategy {
   }
 
   /** Starts a sweep now if the last one has rested long enough or a queue is half full, else when it has rested. */
-  private requestFlush(): void {
-    if (this.dirty.length === 0 || this.stopped || this.sweepAt < this.sweep.length) return; // (a sweep under way goes on by itself)
+  private requestSweep(): void {
+    if (this.dirty.length === 0 || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
     const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
     if (wait > 0) {
       this.restTimer ??= setTimeout(() => {
@@ -278,9 +278,14 @@ export class Hub implements Strategy {
     this.startSweep();
   }
 
+  /** A sweep is under way: it has clients left to write. */
+  private get sweeping(): boolean {
+    return this.sweepAt < this.sweep.length;
+  }
+
   /** Takes every client with frames waiting into a new sweep, unless one is under way, and writes its first slice. */
   private startSweep(): void {
-    if (this.sweepAt < this.sweep.length || this.dirty.length === 0 || this.stopped) return;
+    if (this.sweeping || this.dirty.length === 0 || this.stopped) return;
     if (this.restTimer) clearTimeout(this.restTimer);
     this.restTimer = null;
     this.sweep = this.dirty;
@@ -301,22 +306,21 @@ export class Hub implements Strategy {
     const sweep = this.sweep;
     const sliceMs = this.options.flushSliceMs;
     const started = performance.now();
-    let now = started;
     while (this.sweepAt < sweep.length) {
       const client = sweep[this.sweepAt++] as ClientPump;
       client.dirty = false;
       client.flush(this.batches);
-      if (sliceMs > 0 && (now = performance.now()) - started >= sliceMs) break;
+      if (sliceMs > 0 && performance.now() - started >= sliceMs) break;
     }
     this.batches = new Map();
-    if (this.sweepAt < sweep.length) {
+    if (this.sweeping) {
       this.sliceScheduled = setImmediate(() => this.writeSlice());
       return;
     }
-    const ended = sliceMs > 0 ? now : performance.now();
+    const ended = performance.now();
     this.sweep = [];
     this.sweepAt = 0;
     this.nextSweepAt = ended + Math.min((ended - this.sweepStartedAt) * this.options.flushPacing, this.options.flushRestMaxMs);
-    this.requestFlush();
+    this.requestSweep();
   }
 }
