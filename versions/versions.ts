@@ -53,7 +53,7 @@ export function createStrategy(version: VersionName, counters: ServerCounters, p
     case 'v2':
       return new MutexPool(counters, { holdMs: o.holdMs });
     case 'v3':
-      return new Hub(counters, { queue: o.queue, onFull: o.onFull, flushPacing: o.flushPacing, flushRestMaxMs: o.flushRestMaxMs, flushSliceMs: o.flushSliceMs });
+      return new Hub(counters, o); // (HubOptions is the v3 part of VersionOptions)
   }
 }
 

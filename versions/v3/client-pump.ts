@@ -20,11 +20,12 @@ function onSocketClose(this: PumpedSocket): void {
 
 /**
  * Concatenations shared by the writes of one slice of a sweep (or of queues flushed early for
- * being full), by first frame and frame count. A queue that has only room frames, taken in one room with nothing
- * dropped since its last flush, holds a contiguous run of what that room published; two such
- * runs with the same first frame and the same length are the same bytes, so in a room of N one
- * concatenation serves every member instead of N copies. A queue that moved rooms, took a frame
- * of its own or lost one is never shared (`own`), even where its length alone would tell it apart.
+ * being full), by first frame and frame count. A queue that has only room frames, taken in one
+ * room with nothing dropped since its last flush, holds a contiguous run of what that room
+ * published; two such runs with the same first frame and the same length are the same bytes, so
+ * in a room of N one concatenation serves every member instead of N copies. A queue that moved
+ * rooms, took a frame of its own or lost one is never shared (`own`), even where its length alone
+ * would tell it apart.
  */
 export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
 
