@@ -94,6 +94,8 @@ interface LiveClient extends MeteredClient {
   /** Which connection of this client is current: a churn client's last one closes after the next has begun. */
   generation: number;
   throttleBytes: number;
+  /** The spec's URL with this client's room and name in its query. */
+  joinUrl: string;
 }
 
 /** A small seeded PRNG (mulberry32), so a run's Poisson schedule is reproducible. */
@@ -158,6 +160,7 @@ export class Swarm {
       onJoined: null,
       generation: 0,
       throttleBytes: 0,
+      joinUrl: joinUrl(spec),
     }));
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
@@ -193,16 +196,13 @@ export class Swarm {
   private async connect(c: LiveClient): Promise<void> {
     const started = nowUs(this.epoch);
     const generation = ++c.generation;
-    const url = new URL(c.spec.url);
-    url.searchParams.set('room', c.spec.room);
-    url.searchParams.set('name', `c${c.spec.id}`);
     try {
       c.wire = await WireClient.connect({
-        url: url.toString(),
+        url: c.joinUrl,
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
         onText: (buf, start, end) => {
           if (c.generation !== generation) return; // still arriving on a connection this client left
-          if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf.toString('utf8', start, end));
+          if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf, start, end);
         },
         onChunk: () => this.meter.beginChunk(),
         onClose: (code) => {
@@ -238,18 +238,22 @@ export class Swarm {
     });
   }
 
-  private onControl(c: LiveClient, text: string): void {
-    let msg: { type?: string; total?: number };
-    try {
-      msg = JSON.parse(text) as { type?: string; total?: number };
-    } catch {
-      return; // an external server may send anything; only probes count
+  private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
+    let type = peekType(buf, start, end);
+    let total: unknown;
+    if (type === null || type === 'dropped') {
+      try {
+        const msg = JSON.parse(buf.toString('utf8', start, end)) as { type?: unknown; total?: unknown } | null;
+        type = typeof msg?.type === 'string' ? msg.type : null;
+        total = msg?.total;
+      } catch {
+        return; // an external server may send anything; only probes count
+      }
     }
-    if (msg.type === 'joined') {
+    if (type === 'joined') {
       c.joined = true;
       c.onJoined?.();
-    }
-    else if (msg.type === 'dropped' && typeof msg.total === 'number') c.report.droppedByServer = msg.total;
+    } else if (type === 'dropped' && typeof total === 'number') c.report.droppedByServer = total;
   }
 
   /** Sends on schedule and measures until drainEnd; resolves with the result. */
@@ -379,6 +383,31 @@ export class Swarm {
     await waitFor(() => this.clients.every((c) => !c.wire || c.wire.closeCode !== null), 3_000);
     for (const c of this.clients) c.wire?.destroy();
   }
+}
+
+function joinUrl(spec: ClientSpec): string {
+  const url = new URL(spec.url);
+  url.searchParams.set('room', spec.room);
+  url.searchParams.set('name', `c${spec.id}`);
+  return url.toString();
+}
+
+const TYPE_PREFIX = Buffer.from('{"type":"');
+const MAX_TYPE_CHARS = 32;
+
+/**
+ * The `type` of a control message that begins `{"type":"…"`, as our servers' do, without parsing
+ * the rest (a `joined` reply lists up to 100 members; a swarm takes thousands a second); null when
+ * it begins otherwise and must be parsed whole.
+ */
+export function peekType(buf: Buffer, start: number, end: number): string | null {
+  const from = start + TYPE_PREFIX.length;
+  if (end < from || buf.compare(TYPE_PREFIX, 0, TYPE_PREFIX.length, start, from) !== 0) return null;
+  const last = Math.min(end, from + MAX_TYPE_CHARS);
+  for (let i = from; i < last; i++) {
+    if (buf[i] === 0x22) return buf.toString('latin1', from, i); // the closing quote: type names have no escapes
+  }
+  return null;
 }
 
 function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
