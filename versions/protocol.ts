@@ -126,8 +126,7 @@ export function errorMessage(code: ErrorCode, message: string = ERROR_CODES[code
  * server sends it. A broadcast is framed once here and the same bytes go to every socket.
  */
 export function frameText(payload: string | Buffer): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const len = body.length;
+  const len = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
   const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLen + len);
   frame[0] = 0x81; // FIN + opcode 1 (text)
@@ -140,6 +139,8 @@ export function frameText(payload: string | Buffer): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(len), 2);
   }
-  body.copy(frame, headerLen);
+  // Encoded straight into the frame: no intermediate buffer for the payload.
+  if (typeof payload === 'string') frame.write(payload, headerLen, 'utf8');
+  else payload.copy(frame, headerLen);
   return frame;
 }
