@@ -67,7 +67,12 @@ export interface VersionResult {
     cpuSeconds: number;
     cpuPctMean: number;
     peakRssMB: number;
-    /** (RSS with every client connected − RSS before any) / connections, in KB: fixed growth included. */
+    /**
+     * (RSS once every client is connected, before anything is sent − RSS before any) / connections,
+     * in KB: what idle connections cost, the heap's one-off growth included. Null without that reading.
+     */
+    rssPerIdleConnectionKB: number | null;
+    /** As rssPerIdleConnectionKB, but read after the traffic and the drain: what the heap kept of them too. */
     rssPerConnectionKB: number;
     /**
      * What one more connection costs, in KB: the least-squares slope of RSS over connections from a
@@ -243,12 +248,14 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
   const wall = after.uptimeS - before.uptimeS;
   const deliveries = after.deliveries - before.deliveries;
   const writes = after.writes - before.writes;
+  const idle = run.statsConnected;
   return {
     cpuSeconds: round(cpuSeconds, 2),
     cpuPctMean: wall > 0 ? round((cpuSeconds / wall) * 100, 1) : 0,
     peakRssMB: round(Math.max(after.rssBytes, ...s.map((x) => x.rssBytes)) / 1e6, 1),
     rssPerConnectionKB: after.connections > 0 ? round((after.rssBytes - before.rssBytes) / after.connections / 1000, 2) : 0,
-    rssPerAddedConnectionKB: rssSlopeKB([...run.rampSamples, { connections: after.connections, rssBytes: after.rssBytes }]),
+    rssPerIdleConnectionKB: idle && idle.connections > 0 ? round((idle.rssBytes - before.rssBytes) / idle.connections / 1000, 2) : null,
+    rssPerAddedConnectionKB: rssSlopeKB(idle ? [...run.rampSamples, { connections: idle.connections, rssBytes: idle.rssBytes }] : run.rampSamples),
     peakBufferedMB: round(Math.max(after.bufferedBytes, ...s.map((x) => x.bufferedBytes)) / 1e6, 2),
     peakQueueDepth: Math.max(after.queueDepth, ...s.map((x) => x.queueDepth)),
     poolSize: after.poolSize,
@@ -317,9 +324,10 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
   if (a.unexplained > 0) parts.push(`${fmt(a.unexplained)} deliveries not made by the end of the drain`);
   if (r.server && r.accounting.receivers >= 5000) {
-    const added = r.server.rssPerAddedConnectionKB;
+    const { rssPerIdleConnectionKB: idle, rssPerConnectionKB: kept, rssPerAddedConnectionKB: added } = r.server;
+    const notes = [idle !== null ? `${kept} KB after the traffic` : '', added !== null ? `${added} KB per added connection` : ''].filter((x) => x !== '');
     parts.push(
-      `${fmt(r.server.connections)} connections at ${r.server.rssPerConnectionKB} KB of server RSS each${added !== null ? ` (${added} KB per added connection)` : ''}, opened at ${fmt(r.generator.connectsPerSecond)}/s`,
+      `${fmt(r.server.connections)} connections at ${idle ?? kept} KB of server RSS each${idle !== null ? ' while idle' : ''}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}, opened at ${fmt(r.generator.connectsPerSecond)}/s`,
     );
   }
   if (r.http) {

@@ -82,6 +82,8 @@ export interface TargetRun {
   machineBusyPct: number | null;
   /** The server's connections and RSS while the clients connected. */
   rampSamples: Array<{ connections: number; rssBytes: number }>;
+  /** /api/stats once every client was greeted, before anything was sent: the server with idle connections. */
+  statsConnected: RawStats | null;
 }
 
 /** What /api/stats answers: the host's JSON contract, shared with the page. */
@@ -204,6 +206,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       if (rampSampler) clearInterval(rampSampler);
     }
     const connectSeconds = (nowUs(epochNs) - connectStart) / 1e6;
+    const statsConnected = statsUrl ? await fetchStats(statsUrl) : null;
 
     const start = nowUs(epochNs) + START_DELAY_US;
     const timing: SwarmTiming = {
@@ -276,7 +279,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const statsAfter = await statsAfterP;
     const http = await httpP;
     const machineBusyPct = await machineP;
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples };
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected };
   } finally {
     if (sampler) clearInterval(sampler);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));

@@ -1,6 +1,8 @@
 // The numbers the harness derives, from inputs whose answer is known.
 import { describe, expect, it } from 'vitest';
-import { capacityBreak, rssSlopeKB, type CapacityStep, type VersionResult } from '../../harness/aggregate.ts';
+import { readFile } from 'node:fs/promises';
+import { capacityBreak, rssSlopeKB, verdict, type CapacityStep, type VersionResult } from '../../harness/aggregate.ts';
+import type { StressReport } from '../../harness/report.ts';
 import { capacityRatios } from '../../harness/report.ts';
 
 describe('rssSlopeKB', () => {
@@ -13,6 +15,28 @@ describe('rssSlopeKB', () => {
   it('says nothing from too few samples or too few connections', () => {
     expect(rssSlopeKB([{ connections: 20_000, rssBytes: 1e8 }, { connections: 19_000, rssBytes: 9e7 }])).toBeNull();
     expect(rssSlopeKB([100, 200, 300, 400].map((n) => ({ connections: n, rssBytes: n * 1000 })))).toBeNull();
+  });
+});
+
+const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
+
+describe('verdict of a connections run', () => {
+  const base = fixture.scenarios[0]!.results.find((r) => r.label === 'v3')!;
+  const run = (server: Partial<NonNullable<VersionResult['server']>>): VersionResult => ({
+    ...base,
+    accounting: { ...base.accounting, receivers: 19_899 },
+    stalls: { ...base.stalls, healthy: { clients: 19_899, stalled: 0, stalledMsMedian: 0, stalledMsMax: 0 } },
+    generator: { ...base.generator, connectsPerSecond: 4_123 },
+    server: { ...base.server!, connections: 19_900, rssPerIdleConnectionKB: 5.41, rssPerConnectionKB: 6.12, rssPerAddedConnectionKB: 4.9, ...server },
+  });
+
+  it('gives the RSS per connection while idle first, then after the traffic and per added connection', () => {
+    expect(verdict(run({}), 0)).toContain('19,900 connections at 5.41 KB of server RSS each while idle (6.12 KB after the traffic; 4.9 KB per added connection), opened at 4,123/s');
+  });
+
+  it('says only what it has: a report without the idle reading, a ramp too short for a slope', () => {
+    expect(verdict(run({ rssPerIdleConnectionKB: null }), 0)).toContain('19,900 connections at 6.12 KB of server RSS each (4.9 KB per added connection), opened at 4,123/s');
+    expect(verdict(run({ rssPerIdleConnectionKB: null, rssPerAddedConnectionKB: null }), 0)).toContain('19,900 connections at 6.12 KB of server RSS each, opened at');
   });
 });
 
