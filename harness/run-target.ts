@@ -206,7 +206,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       if (rampSampler) clearInterval(rampSampler);
     }
     const connectSeconds = (nowUs(epochNs) - connectStart) / 1e6;
-    const statsConnected = statsUrl ? await fetchStats(statsUrl) : null;
+    const statsConnected = statsUrl ? await fetchStats(statsUrl).catch(() => null) : null; // a reading, not a requirement
 
     const start = nowUs(epochNs) + START_DELAY_US;
     const timing: SwarmTiming = {
