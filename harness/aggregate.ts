@@ -316,9 +316,9 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   const a = r.accounting;
   if (h.stalled > 0) {
     const who = slowReaders > 0 ? `${slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`} stalled` : 'stalls hit';
-    parts.push(`${who} ${h.stalled === h.clients ? 'all' : h.stalled + ' of'} ${h.clients} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
+    parts.push(`${who} ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
   } else {
-    parts.push(`${h.clients} healthy clients never stalled, p99 ${r.latency.healthy.p99.toFixed(1)} ms`);
+    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${r.latency.healthy.p99.toFixed(1)} ms`);
   }
   if (a.toldDropped > 0 || a.serverDrops > 0) parts.push(`${fmt(a.serverDrops)} messages dropped for slow readers only`);
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
