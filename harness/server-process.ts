@@ -6,7 +6,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TSX = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
 /** How long a server may take to print LISTENING. */
 const START_TIMEOUT_MS = 20_000;
 /** How long SIGTERM gets before SIGKILL. */
@@ -49,12 +48,14 @@ export async function stopAllStarted(): Promise<void> {
 }
 
 /**
- * Spawns a node script under tsx in a new process group. The caller must `stop()` it in a
- * finally; a process left behind is a bug.
+ * Spawns a node script, TypeScript loaded by tsx's hooks (`node --import tsx`), in a new process
+ * group. One process, not tsx's CLI wrapper: the wrapper relays a signal to its child and, when the
+ * child has not acknowledged it within 30 ms (a busy machine), SIGKILLs it mid-shutdown and exits
+ * 143. The caller must `stop()` it in a finally; a process left behind is a bug.
  */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return track(
-    spawn(process.execPath, [TSX, script, ...args], {
+    spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: ROOT,
       detached: true, // its own process group, so stopping it stops everything it started
       stdio: ['ignore', 'pipe', 'pipe'],
