@@ -8,7 +8,7 @@ import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Swarm } from '../auto-client/swarm.ts';
-import { planClients } from '../harness/run-target.ts';
+import { fetchStats, planClients } from '../harness/run-target.ts';
 import { DEFAULT_VERSIONS, resolveScenario } from '../harness/scenarios.ts';
 import { startServerProcess } from '../harness/server-process.ts';
 import type { ServerStats } from '../versions/metrics.ts';
@@ -81,11 +81,7 @@ else {
 async function measure(version: string, clients: number): Promise<Sample> {
   const server = await startServerProcess(DEFAULT_VERSIONS[version] as string[]);
   try {
-    const stats = async (): Promise<ServerStats> => {
-      const res = await fetch(`${server.info.url}api/stats`, { signal: AbortSignal.timeout(5_000) });
-      if (!res.ok) throw new Error(`${version}: /api/stats answered ${res.status}`);
-      return (await res.json()) as ServerStats;
-    };
+    const stats = (): Promise<ServerStats> => fetchStats(`${server.info.url}api/stats`);
     const config = resolveScenario('connections', { clients, workers: 1 });
     const swarm = new Swarm({
       workerId: 1,

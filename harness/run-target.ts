@@ -345,7 +345,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
 }
 
-async function fetchStats(url: string): Promise<RawStats> {
+/** A server's /api/stats, or an error naming the URL; gives up after 5 s. */
+export async function fetchStats(url: string): Promise<RawStats> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return (await res.json()) as RawStats;
