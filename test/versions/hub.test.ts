@@ -127,6 +127,8 @@ describe('v3 hub, on a fake transport', () => {
     for (const x of ['x2', 'x3', 'x4']) hub.publish('a', chat('a', x)); // x4 finds stuck's queue of 3 full
     await until(() => counters.deliveries === 8); // x1-x4 to the two that read
     expect(stuck!.socket.writes).toHaveLength(0);
+    // Only the socket that pushed back is listened to: idle and keeping-up clients cost no listeners.
+    expect(conns.a!.map((c) => c.socket.listenerCount('drain'))).toEqual([0, 1, 0]);
     stuck!.socket.writableLength = 0;
     stuck!.socket.emit('drain');
     const seen = (c: Connection & { socket: FakeSocket }): unknown[] => c.socket.messages().map((m) => (m.type === 'chat' ? m.content : m.type === 'error' ? m.code : `${m.type} ${m.count}/${m.total}`));
@@ -134,6 +136,28 @@ describe('v3 hub, on a fake transport', () => {
     expect(seen(plain!)).toEqual(['x1', 'x2', 'x3', 'x4']);
     expect(seen(stuck!)).toEqual(['x1', 'x2', 'x3', 'dropped 1/1']);
     expect(counters.drops).toBe(1);
+    hub.close();
+  });
+
+  it('listens for drain from the first write the kernel did not take whole, and writes what queued meanwhile', async () => {
+    const { hub, counters, conns } = await hubWith({}, { a: 2 });
+    const [full, plain] = conns.a!;
+    full!.socket.write = (buf: Buffer): boolean => {
+      full!.socket.writes.push(buf);
+      full!.socket.writableLength = full!.socket.writableHighWaterMark; // buffered in user space
+      return false;
+    };
+    hub.publish('a', chat('a', 'y1'));
+    await until(() => counters.deliveries === 2);
+    expect(full!.socket.listenerCount('drain')).toBe(1);
+    expect(plain!.socket.listenerCount('drain')).toBe(0);
+    hub.publish('a', chat('a', 'y2')); // queued: the socket still holds y1
+    await until(() => plain!.socket.contents().length === 2);
+    expect(full!.socket.contents()).toEqual(['y1']);
+    full!.socket.writableLength = 0;
+    full!.socket.emit('drain');
+    expect(full!.socket.contents()).toEqual(['y1', 'y2']);
+    expect(counters.deliveries).toBe(4);
     hub.close();
   });
 });

@@ -5,7 +5,12 @@ import type { Socket } from 'node:net';
 import { encodeServerMessage, frameText } from '../protocol.ts';
 import type { Connection, ServerCounters } from '../strategy.ts';
 
-/** Where a socket's listeners find their pump: one pair of listener functions serves every client. */
+/**
+ * Where a socket's listeners find their pump: one pair of listener functions serves every client.
+ * Both are added only when first needed (a write the kernel did not take whole, a hub waiting for
+ * room), so an idle or keeping-up client costs neither the listeners nor the property: at 20k
+ * idle connections every field of every socket counts in server memory.
+ */
 const PUMP = Symbol('v3 client pump');
 type PumpedSocket = Socket & { [PUMP]?: ClientPump };
 
@@ -44,14 +49,21 @@ export class ClientPump {
   private closed = false;
   /** Who waits for room in the queue (the hub under `block`); made when first needed. */
   private waiters: Array<() => void> | null = null;
+  /** The socket's drain and close listeners are on (see PUMP). */
+  private listening = false;
 
   constructor(
     readonly conn: Connection,
     /** Messages the queue holds before the on-full policy applies. */
     private readonly capacity: number,
     private readonly counters: ServerCounters,
-  ) {
-    const socket = conn.socket as PumpedSocket;
+  ) {}
+
+  /** From the first backpressure on, the socket tells this pump when it drains or dies. */
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    const socket = this.conn.socket as PumpedSocket;
     socket[PUMP] = this;
     socket.on('drain', onDrain);
     socket.on('close', onSocketClose);
@@ -118,7 +130,8 @@ export class ClientPump {
     const socket = this.conn.socket;
     // Still holding a full buffer from the last write: the kernel is not taking more (a slow reader).
     // (writableNeedDrain would also be true right after a write the kernel took whole, until the next tick.)
-    if (this.closed || this.frames.length === 0 || !socket.writable || socket.writableLength >= socket.writableHighWaterMark) return;
+    if (this.closed || this.frames.length === 0 || !socket.writable) return;
+    if (socket.writableLength >= socket.writableHighWaterMark) return this.listen(); // (ws's own ping may have filled it)
     if (this.dropsUntold > 0) {
       this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
       this.dropsUntold = 0;
@@ -129,7 +142,7 @@ export class ClientPump {
     this.frames = [];
     this.chatsQueued = 0;
     this.own = false;
-    socket.write(frames.length === 1 ? (frames[0] as Buffer) : own || !shared ? Buffer.concat(frames) : joinShared(shared, frames));
+    if (!socket.write(frames.length === 1 ? (frames[0] as Buffer) : own || !shared ? Buffer.concat(frames) : joinShared(shared, frames))) this.listen();
     this.counters.deliveries += chats;
     this.counters.controlFrames += frames.length - chats;
     this.counters.writes++;
@@ -138,6 +151,7 @@ export class ClientPump {
   /** Resolves when the queue has room again or the client is gone. */
   whenRoom(): Promise<void> {
     if (this.hasRoom()) return Promise.resolve();
+    this.listen();
     return new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 
