@@ -1,9 +1,13 @@
-// A swarm in a worker process, driven by the harness over IPC: plan → ready → go → result.
+// A swarm in a worker process, driven by the harness over IPC: plan → planned, connect → ready,
+// go → result. Connecting waits for its own message so that the harness can start every worker's
+// connects at once, after all of them have loaded: a worker still compiling would otherwise take
+// CPU from the others' connects, and the connect rate would count its start-up.
 // It exits by itself when the run is over, when its parent goes away, or after a hard deadline.
 import { Swarm, type SwarmPlan, type SwarmResult, type SwarmTiming } from './swarm.ts';
 
-export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'go'; timing: SwarmTiming };
+export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'connect' } | { type: 'go'; timing: SwarmTiming };
 export type FromWorker =
+  | { type: 'planned' }
   | { type: 'ready'; connected: number }
   | { type: 'progress'; connected: number; received: number }
   | { type: 'result'; result: SwarmResult }
@@ -29,12 +33,16 @@ process.on('message', (msg: ToWorker) => {
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'plan') {
     swarm = new Swarm(msg.plan);
-    await swarm.connectAll();
-    send({ type: 'ready', connected: swarm.connectedCount() }); // failures travel in the result
+    send({ type: 'planned' });
     return;
   }
-  if (!swarm) throw new Error('go before plan');
+  if (!swarm) throw new Error(`${msg.type} before plan`);
   const s = swarm;
+  if (msg.type === 'connect') {
+    await s.connectAll();
+    send({ type: 'ready', connected: s.connectedCount() }); // failures travel in the result
+    return;
+  }
   progress = setInterval(() => send({ type: 'progress', connected: s.connectedCount(), received: s.receivedCount() }), 1000);
   const result = await s.run(msg.timing);
   clearInterval(progress);

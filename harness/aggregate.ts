@@ -94,9 +94,9 @@ export interface VersionResult {
     workers: WorkerHealth[];
     framesReceived: number;
     connectP99Ms: number;
-    /** Clients connected (and greeted) per second, from the first connect begun to the last greeted (worker start-up not included). */
+    /** Clients connected (and greeted) per second, from the first connect begun to the last greeted (every worker loaded before any connects). */
     connectsPerSecond: number;
-    /** From handing out the plans to every worker ready: worker start-up and the ramp. */
+    /** From telling the loaded workers to connect to every worker ready: the ramp, as the harness saw it. */
     rampSeconds: number;
     /** Share of all cores busy during the measured window, anything on the machine included. */
     machineBusyPct: number | null;

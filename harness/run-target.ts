@@ -76,7 +76,7 @@ export interface TargetRun {
   serverOutput: string[];
   /** http-push: what autocannon saw (null when no HTTP sender ran). */
   http: HttpPushResult | null;
-  /** From the plan to every worker reporting its clients connected (worker start-up included). */
+  /** From telling every (loaded) worker to connect to all of them reporting their clients greeted. */
   connectSeconds: number;
   /** Share of all cores busy during the measured window (server, generator and anything else), or null off Linux. */
   machineBusyPct: number | null;
@@ -190,6 +190,9 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       if (child.pid !== undefined) setPriority(child.pid, GENERATOR_NICE);
       return { child, plan, ...workerChannel(child) };
     });
+    // Every worker loads and takes its plan first; then all connect at once (swarm-worker.ts).
+    for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
+    await Promise.all(channels.map((ch) => ch.next('planned', READY_TIMEOUT_MS)));
     const connectStart = nowUs(epochNs);
     const rampSamples: TargetRun['rampSamples'] = [];
     const rampSampler = statsUrl
@@ -199,7 +202,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
             .catch(() => {});
         }, RAMP_SAMPLE_INTERVAL_MS)
       : null;
-    for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
+    for (const ch of channels) ch.child.send({ type: 'connect' } satisfies ToWorker);
     try {
       await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
     } finally {
