@@ -268,6 +268,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;
     const ticker = setInterval(() => {
       const t = (nowUs(epochNs) - timing.sendStartUs) / 1e6;
+      if (t < 0) return; // still connected and waiting for the start (a timer may fire a little early)
       const phase: Phase = t < config.warmupS ? 'warmup' : t < config.warmupS + config.durationS ? 'measure' : 'drain';
       onProgress(label, phase, Math.min(1, Math.max(0, t / total)));
     }, 500);
