@@ -3,20 +3,28 @@
 // --expose-gc); a child process connects the clients in two halves. After each half the heap is
 // collected fully, so live heap per added connection is what the server really holds for one;
 // RSS per added connection and the connect rate are read beside it. `ws` is a bare ws server
-// that greets each client with one small frame: the floor the versions build on.
+// that greets each client with one small frame: the floor the versions build on. Apart from any
+// server, each version's own per-client state (v1's pool entry, v3's pump and its places in the
+// hub's maps) is weighed on STATE_CLIENTS connections that have no peer: exact, where the heap of
+// a real storm varies by a tenth of a KB from run to run.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { WireClient } from '../auto-client/wire-client.ts';
 import { localAddressOf } from '../harness/run-target.ts';
-import { isVersionName, startVersion } from '../versions/versions.ts';
+import { ServerCounters, type Connection } from '../versions/strategy.ts';
+import { createStrategy, isVersionName, startVersion, type VersionName } from '../versions/versions.ts';
 
 const IN_FLIGHT = 256;
 const STEP_TIMEOUT_MS = 120_000;
+/** Connections the versions' own state is weighed on: the issue's 19,900 idle connections. */
+const STATE_CLIENTS = 19_900;
+const WS_SOCKET = Symbol('ws');
+const ignore = (): void => {};
 
 type ToClients = { connect: number };
 
@@ -51,6 +59,31 @@ interface Row {
   heapKBPerAdded: number;
   rssKBPerAdded: number;
   connectsPerSecond: number;
+  /** What the version itself keeps per client, in bytes (null for bare ws). */
+  stateBytesPerClient: number | null;
+}
+
+/** A socket as ws leaves it after the upgrade: its WebSocket under a symbol, four listeners (ws/lib/websocket.js, setSocket). */
+function likeWsSocket(): Socket {
+  const socket = Object.assign(new Socket(), { [WS_SOCKET]: true });
+  for (const event of ['close', 'data', 'end', 'error']) socket.on(event, ignore);
+  return socket;
+}
+
+/**
+ * Live heap the version's own structures take per client: STATE_CLIENTS connections (a real,
+ * unconnected net.Socket each, as ws leaves it) added to a bare strategy, heap read after full
+ * GCs before and after. What a version adds to the socket itself (a listener, a property) counts.
+ */
+async function stateBytesPerClient(name: VersionName, settle: () => Promise<NodeJS.MemoryUsage>): Promise<number> {
+  const strategy = createStrategy(name, new ServerCounters());
+  const open = { readyState: 1 } as WebSocket; // all a version reads of ws before it sends
+  const conns: Connection[] = Array.from({ length: STATE_CLIENTS }, (_, i) => ({ id: i + 1, ws: open, socket: likeWsSocket(), name: `c${i}`, room: 'lobby' }));
+  const before = await settle();
+  for (const c of conns) await strategy.add(c);
+  const after = await settle();
+  strategy.close();
+  return Math.round((after.heapUsed - before.heapUsed) / STATE_CLIENTS);
 }
 
 async function main(): Promise<void> {
@@ -76,6 +109,8 @@ async function main(): Promise<void> {
       }
       return process.memoryUsage();
     };
+    // Weighed first, with no server up: nothing else in this process allocates meanwhile.
+    const state = isVersionName(name) ? await stateBytesPerClient(name, settle) : null;
     let close: () => Promise<void>;
     let wsUrl: string;
     if (name === 'ws') {
@@ -116,6 +151,7 @@ async function main(): Promise<void> {
         heapKBPerAdded: round((m2.heapUsed - m1.heapUsed) / added / 1024),
         rssKBPerAdded: round((m2.rss - m1.rss) / added / 1024),
         connectsPerSecond: Math.round(added / second.seconds),
+        stateBytesPerClient: state,
       });
     } finally {
       child?.kill();
@@ -124,8 +160,10 @@ async function main(): Promise<void> {
   }
   if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, rows }) + '\n');
   else {
-    const table = new Table({ head: ['server', 'clients', 'live heap KB per added connection', 'RSS KB per added connection', 'connects/s (second half)'] });
-    for (const r of rows) table.push([r.server, r.clients.toLocaleString('en-US'), r.heapKBPerAdded, r.rssKBPerAdded, r.connectsPerSecond.toLocaleString('en-US')]);
+    const table = new Table({
+      head: ['server', 'clients', 'live heap KB per added connection', 'RSS KB per added connection', 'connects/s (second half)', `the version's own state, B per client (${STATE_CLIENTS.toLocaleString('en-US')}, no peers)`],
+    });
+    for (const r of rows) table.push([r.server, r.clients.toLocaleString('en-US'), r.heapKBPerAdded, r.rssKBPerAdded, r.connectsPerSecond.toLocaleString('en-US'), r.stateBytesPerClient ?? '-']);
     process.stderr.write(`idle connections, server in this process, clients in a child; heap after a full GC:\n${table.toString()}\n`);
   }
   process.exit(0);
