@@ -5,8 +5,8 @@
 // RSS per added connection and the connect rate are read beside it. `ws` is a bare ws server
 // that greets each client with one small frame: the floor the versions build on. Apart from any
 // server, each version's own per-client state (v1's pool entry, v3's pump and its places in the
-// hub's maps) is weighed on STATE_CLIENTS connections that have no peer: exact, where the heap of
-// a real storm varies by a tenth of a KB from run to run.
+// hub's maps) is weighed on STATE_CLIENTS connections that have no peer: steady to about ten bytes,
+// where the heap of a real storm varies by a tenth of a KB from run to run.
 import { fork, type ChildProcess } from 'node:child_process';
 import { Socket, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
