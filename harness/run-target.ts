@@ -292,7 +292,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
 }
 
 /** Waits for the next message of a type from a worker; a worker error or exit rejects. */
-function workerChannel(child: ChildProcess): { next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker> } {
+export function workerChannel(child: ChildProcess): { next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker> } {
   const inbox: FromWorker[] = [];
   const waiting: Array<() => void> = [];
   let failure: Error | null = null;

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { FromWorker, ToWorker } from '../../auto-client/swarm-worker.ts';
 import type { SwarmPlan } from '../../auto-client/swarm.ts';
+import { workerChannel } from '../../harness/run-target.ts';
+import { stopProcessGroup } from '../../harness/server-process.ts';
 import { startVersion } from '../../versions/versions.ts';
 
 const WORKER = fileURLToPath(new URL('../../auto-client/swarm-worker.ts', import.meta.url));
@@ -16,15 +18,8 @@ describe('swarm worker', () => {
     const server = await startVersion('v3', { port: 0 });
     const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     try {
-      const inbox: FromWorker[] = [];
-      child.on('message', (m: FromWorker) => inbox.push(m));
-      const next = async (type: FromWorker['type']): Promise<FromWorker> => {
-        for (let i = 0; i < 400; i++, await delay(50)) {
-          const m = inbox.find((x) => x.type === type || x.type === 'error');
-          if (m) return m;
-        }
-        throw new Error(`no ${type} from the worker in 20 s`);
-      };
+      const channel = workerChannel(child); // the harness's own reading of a worker's messages
+      const next = (type: FromWorker['type']): Promise<FromWorker> => channel.next(type, 20_000);
       const plan: SwarmPlan = {
         workerId: 0,
         epochNs: process.hrtime.bigint().toString(),
@@ -47,7 +42,7 @@ describe('swarm worker', () => {
       expect(await next('ready')).toEqual({ type: 'ready', connected: 5 });
       expect(server.metrics.snapshot().connections).toBe(5);
     } finally {
-      if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      await stopProcessGroup(child, 2_000);
       await server.close();
     }
   });
