@@ -1,6 +1,6 @@
 // The senders' open-model schedule: a linear ramp over the warm-up, the full rate in the window.
 import { describe, expect, it } from 'vitest';
-import { RAMP_FROM, scheduleOffsetUs } from '../../auto-client/swarm.ts';
+import { instantsBefore, RAMP_FROM, scheduleOffsetUs } from '../../auto-client/schedule.ts';
 
 const WARM_US = 2_000_000;
 const END_US = 6_000_000;
@@ -41,5 +41,14 @@ describe('send schedule', () => {
 
   it('does not ramp without a warm-up', () => {
     expect(scheduleOffsetUs(3.5, 500, 0)).toBe(1750);
+  });
+
+  it('counts the instants due before a time: the inverse of the schedule, in the ramp and after it', () => {
+    for (const n of [0.5, 3, 120, 999, 2500]) {
+      const t = scheduleOffsetUs(n, 1000, WARM_US);
+      expect(instantsBefore(t, 1000, WARM_US)).toBeCloseTo(n, 6);
+    }
+    expect(instantsBefore(1750, 500, 0)).toBe(3.5);
+    expect(instantsBefore(0, 1000, WARM_US)).toBe(0);
   });
 });
