@@ -120,12 +120,14 @@ export interface LatencySummary {
 export function summarize(h: Histogram): LatencySummary {
   const ms = (us: number): number => Math.round(us) / 1000;
   if (h.totalCount === 0) return { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  // A percentile is its bucket's upper edge, which can lie above the exact max recorded: never show one above it.
+  const at = (p: number): number => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   return {
     count: h.totalCount,
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
     max: ms(h.maxValue),
     mean: ms(h.mean),
   };
@@ -136,7 +138,7 @@ export function spectrum(h: Histogram): Array<[number, number]> {
   if (h.totalCount === 0) return [];
   const points: Array<[number, number]> = [];
   for (const p of [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100]) {
-    points.push([p, h.getValueAtPercentile(p) / 1000]);
+    points.push([p, Math.min(h.getValueAtPercentile(p), h.maxValue) / 1000]);
   }
   return points;
 }
