@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { createHistogram, recordUs, summarize } from './histogram.ts';
 import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
-import { SeqTracker } from './delivery-meter.ts';
+import { SEEN, SeqTracker } from './delivery-meter.ts';
 import { WireClient } from './wire-client.ts';
 
 /** A single client never runs longer than this, whatever --duration says. */
@@ -53,8 +53,8 @@ const client = await WireClient.connect({
     let s = seen.get(probe.sender);
     if (!s) seen.set(probe.sender, (s = { tracker: new SeqTracker(), first: probe.seq, unique: 0 }));
     const r = s.tracker.see(probe.seq);
-    if (r === 2) return void duplicates++;
-    if (r === 1) reordered++;
+    if (r === SEEN.DUPLICATE) return void duplicates++;
+    if (r === SEEN.REORDERED) reordered++;
     s.unique++;
     received++;
     recordUs(probe.sender === id ? roundTrip : oneWay, now - probe.intendedUs);

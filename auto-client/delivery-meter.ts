@@ -30,8 +30,16 @@ export interface ClientReport {
   /** Connected from before sending started until the end of the drain. */
   stayed: boolean;
   closeCode: number | null;
+  /**
+   * The server closed or reset this client's connection while the swarm still wanted it (not a
+   * churn client's own leave, not the end of the run): the close code (1006 for a reset) and when,
+   * in µs since the epoch.
+   */
+  closedByServer: { code: number; atUs: number } | null;
   /** What the server told this client it dropped for it (v3 drop). */
   droppedByServer: number;
+  /** A stuck or throttled reader: unique messages it had read when its slow period ended (null: not slow). */
+  receivedBeforeResume: number | null;
 }
 
 /** One receiver, as the meter sees it. */
@@ -49,17 +57,26 @@ export function meteredClient(id: number, room: string, kind: ClientKind): Meter
     kind,
     seen: new Map(),
     lastArrivalUs: 0,
-    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, droppedByServer: 0 },
+    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, closedByServer: null, droppedByServer: 0, receivedBeforeResume: null },
   };
 }
+
+/** What SeqTracker.see() found a sequence number to be. */
+export const SEEN = {
+  /** Not seen before, and above every number seen so far. */
+  IN_ORDER: 0,
+  /** Not seen before, but below a number already seen: it overtook nothing, something overtook it. */
+  REORDERED: 1,
+  DUPLICATE: 2,
+} as const;
+export type Seen = (typeof SEEN)[keyof typeof SEEN];
 
 /** Which sequence numbers of one sender a receiver has seen. */
 export class SeqTracker {
   bits = new Uint8Array(64);
   highest = -1;
 
-  /** 0 new in order, 1 new but out of order, 2 duplicate. */
-  see(seq: number): 0 | 1 | 2 {
+  see(seq: number): Seen {
     const byte = seq >> 3;
     if (byte >= this.bits.length) {
       const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
@@ -67,13 +84,18 @@ export class SeqTracker {
       this.bits = grown;
     }
     const bit = 1 << (seq & 7);
-    if ((this.bits[byte] as number) & bit) return 2;
+    if ((this.bits[byte] as number) & bit) return SEEN.DUPLICATE;
     this.bits[byte] = (this.bits[byte] as number) | bit;
-    if (seq < this.highest) return 1;
+    if (seq < this.highest) return SEEN.REORDERED;
     this.highest = seq;
-    return 0;
+    return SEEN.IN_ORDER;
   }
 }
+
+/** Width of one step of the healthy-delivery timeline: fine enough to date when relaying stopped. */
+export const TIMELINE_STEP_MS = 100;
+
+const NEWLINE = 0x0a;
 
 export class DeliveryMeter {
   readonly latency: Record<ClientKind, { corrected: LatencyRecorder; uncorrected: LatencyRecorder }> = {
@@ -83,7 +105,9 @@ export class DeliveryMeter {
   };
   /** Probes received per second since sendStart. */
   readonly perSecond: number[] = [];
-  /** Probe frames read, in every phase. */
+  /** Probes healthy receivers got per TIMELINE_STEP_MS since sendStart: shows when relaying stopped. */
+  readonly healthyTimeline: number[] = [];
+  /** Frames that carried at least one probe, in every phase. */
   framesReceived = 0;
   private readonly probe: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
   private timing: MeterTiming | null = null;
@@ -94,6 +118,8 @@ export class DeliveryMeter {
     private readonly epoch: bigint,
     /** A gap between deliveries longer than this, at a receiver, is a stall. */
     private readonly stallThresholdUs: number,
+    /** Content size the senders pad probes to: where a message's content ends, so the next one in the frame can be found. */
+    private readonly contentBytes = 0,
   ) {}
 
   /** From now on deliveries count. */
@@ -110,52 +136,79 @@ export class DeliveryMeter {
     this.chunkNowUs = -1;
   }
 
-  /** Measures one text frame; false when it carries no probe (a control frame, for the caller). */
+  /**
+   * Measures one text frame; false when it carries no probe (a control frame, for the caller).
+   * A server may join several queued messages into one frame, one per line (gorilla's chat example
+   * does): JSON text holds no raw newline, so a newline after a message's content starts the next.
+   */
   onText(c: MeteredClient, buf: Buffer, start: number, end: number): boolean {
     const p = this.probe;
     if (!readProbe(buf, start, end, p)) return false;
     this.framesReceived++;
+    let from = start;
+    for (;;) {
+      this.count(c, p);
+      // Skip the content's padding in one step when it lies within the frame, then look for a newline.
+      const headEnd = from + (p.headEnd as number);
+      const contentEnd = from + (p.at as number) + Math.max(this.contentBytes, (p.headEnd as number) - (p.at as number));
+      let i = contentEnd <= end ? contentEnd : headEnd;
+      while (i < end && buf[i] !== NEWLINE) i++;
+      from = i + 1;
+      if (from >= end || !readProbe(buf, from, end, p)) return true;
+    }
+  }
+
+  private count(c: MeteredClient, p: Probe): void {
     const t = this.timing;
-    if (t === null) return true;
+    if (t === null) return;
     const now = this.chunkNowUs >= 0 ? this.chunkNowUs : (this.chunkNowUs = nowUs(this.epoch));
     let tracker = c.seen.get(p.sender);
     if (tracker === undefined) c.seen.set(p.sender, (tracker = new SeqTracker()));
     const seen = tracker.see(p.seq);
     const r = c.report;
-    if (seen === 2) {
+    if (seen === SEEN.DUPLICATE) {
       r.duplicates++;
-      return true;
+      return;
     }
-    if (seen === 1) r.reordered++;
+    if (seen === SEEN.REORDERED) r.reordered++;
     r.received++;
-    const second = Math.floor((now - t.sendStartUs) / 1e6);
-    if (second >= 0) this.perSecond[second] = (this.perSecond[second] ?? 0) + 1;
+    const sinceStartUs = now - t.sendStartUs;
+    if (sinceStartUs >= 0) {
+      const second = Math.floor(sinceStartUs / 1e6);
+      this.perSecond[second] = (this.perSecond[second] ?? 0) + 1;
+      if (c.kind === 'healthy') {
+        const step = Math.floor(sinceStartUs / (TIMELINE_STEP_MS * 1000));
+        this.healthyTimeline[step] = (this.healthyTimeline[step] ?? 0) + 1;
+      }
+    }
     if (p.intendedUs >= t.measureStartUs && p.intendedUs < t.measureEndUs) {
       const h = this.latency[c.kind];
       h.corrected.record(now - p.intendedUs);
       h.uncorrected.record(now - p.sentUs);
     }
     if (now !== c.lastArrivalUs) this.noteArrival(c, now, t);
-    return true;
   }
 
-  /** A receiver that never heard again after its last delivery: the silence up to `untilUs` is a stall. */
-  finish(c: MeteredClient, untilUs: number): void {
-    if (c.lastArrivalUs > 0 && untilUs - c.lastArrivalUs > this.stallThresholdUs) {
+  /**
+   * The silence from a receiver's last delivery (or from the start of the window, if it had none
+   * in it) to `t.measureEndUs` is a stall when long enough: a client that received nothing in the
+   * window was stalled for the whole window.
+   */
+  finish(c: MeteredClient, t: MeterTiming): void {
+    const from = Math.max(c.lastArrivalUs, t.measureStartUs);
+    if (t.measureEndUs - from > this.stallThresholdUs) {
       c.report.stalls++;
-      c.report.stalledMs += (untilUs - c.lastArrivalUs) / 1000;
+      c.report.stalledMs += (t.measureEndUs - from) / 1000;
     }
     c.report.stalledMs = Math.round(c.report.stalledMs);
   }
 
+  /** A gap in the window since the previous delivery (or since the window began) longer than the threshold is a stall. */
   private noteArrival(c: MeteredClient, now: number, t: MeterTiming): void {
     const from = Math.max(c.lastArrivalUs, t.measureStartUs);
-    if (now > from) {
-      const gap = now - from;
-      if (gap > this.stallThresholdUs && c.lastArrivalUs > 0) {
-        c.report.stalls++;
-        c.report.stalledMs += gap / 1000;
-      }
+    if (now - from > this.stallThresholdUs) {
+      c.report.stalls++;
+      c.report.stalledMs += (now - from) / 1000;
     }
     c.lastArrivalUs = now;
   }

@@ -14,6 +14,8 @@ export interface Probe {
   sentUs: number;
   /** Where the marker was, from the frame's start: where readProbe looks first next time. */
   at?: number;
+  /** Where the probe's head (marker and four fields) ends, from the frame's start; its padding follows. */
+  headEnd?: number;
 }
 
 /** Microseconds since `epochNs` on the monotonic clock. */
@@ -72,5 +74,6 @@ export function readProbe(buf: Buffer, start: number, end: number, out: Probe): 
   out.intendedUs = intended;
   out.sentUs = sent;
   out.at = at - start;
+  out.headEnd = i - start;
   return true;
 }

@@ -3,9 +3,10 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, meteredClient, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
+import { DeliveryMeter, meteredClient, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { encodeProbe, nowUs } from './probe.ts';
+import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
 
 export type { ClientKind, ClientReport } from './delivery-meter.ts';
@@ -56,6 +57,28 @@ export interface SwarmPlan {
   churnPeriodMs: number;
   /** At most this many connects in flight. */
   connectConcurrency: number;
+  /**
+   * When the slow readers read again, in µs after sendStart (null: none). Every worker counts what
+   * its senders sent before it, so the harness can tell how far behind a stuck reader fell.
+   */
+  slowResumeUs: number | null;
+}
+
+/** A connect that did not end in a greeted client: when, what, and the errno code if it had one. */
+export interface ConnectFailure {
+  atUs: number;
+  message: string;
+  code: string | null;
+}
+
+/** What the senders were asked to send and what they could: a sender whose connection died sends nothing. */
+export interface OfferedLoad {
+  senders: number;
+  /** Sends the schedule asked for until the end of the measured window. */
+  planned: number;
+  sent: number;
+  /** Senders that never connected or whose connection the server closed. */
+  sendersLost: number;
 }
 
 export interface WorkerHealth {
@@ -76,7 +99,18 @@ export interface SwarmResult {
   connectUs: string;
   /** The ramp: when connecting began and ended (µs since the epoch), and how many clients it greeted. */
   ramp: { startUs: number; endUs: number; connected: number };
-  connectFailures: string[];
+  /** The first MAX_FAILURES_KEPT connect failures, ramp and churn alike; connectFailureCount counts them all. */
+  connectFailures: ConnectFailure[];
+  connectFailureCount: number;
+  offered: OfferedLoad;
+  /** Messages sent, by room, before the slow readers read again (plan.slowResumeUs). */
+  sentBeforeResumeByRoom: Record<string, number>;
+  /** Messages sent per TIMELINE_STEP_MS since sendStart. */
+  sentTimeline: number[];
+  /** Probes healthy receivers got per TIMELINE_STEP_MS since sendStart. */
+  healthyTimeline: number[];
+  /** Text frames that were neither a probe nor JSON (nor lines of JSON): counted, with their first bytes. */
+  unparsed: { count: number; samples: string[] };
   churn: { joins: number; leaves: number };
   /** Deliveries per second since sendStart. */
   deliveriesPerSecond: number[];
@@ -111,29 +145,13 @@ export function rng(seed: number): () => number {
 }
 
 const TICK_MS = 1;
+/** Connect failures and unparsed frames kept with their text; beyond these only the count grows. */
+const MAX_FAILURES_KEPT = 20;
+const MAX_UNPARSED_SAMPLES = 3;
+/** Characters of an unparsed frame kept as its sample. */
+const UNPARSED_SAMPLE_CHARS = 80;
 /** How long a client waits for the server's `joined` after the upgrade. */
 const JOIN_TIMEOUT_MS = 15_000;
-/** Senders start the warm-up at this share of their rate and reach the full rate when measuring starts. */
-export const RAMP_FROM = 0.1;
-
-/**
- * When a sender's n-th scheduled instant falls, in µs after sendStart: n instants take n × gapUs
- * at the full rate, and during the warm-up the rate ramps linearly from RAMP_FROM to 1, so a cold
- * server (JIT, heap, TCP windows) is not buried under a backlog that would spill into the measured
- * window. The cumulative schedule is inverted exactly (a quadratic during the ramp), so a sender
- * of one message a second keeps its schedule as well as one of a thousand. n need not be whole:
- * a random start phase, and exponential steps for Poisson arrivals.
- */
-export function scheduleOffsetUs(n: number, gapUs: number, warmUs: number): number {
-  const fullRateUs = n * gapUs; // how long n instants take at the full rate
-  if (warmUs <= 0) return fullRateUs;
-  const rampUs = (warmUs * (1 + RAMP_FROM)) / 2; // full-rate time the ramp's instants take
-  if (fullRateUs >= rampUs) return warmUs + (fullRateUs - rampUs);
-  // Solve (1 − a) / (2W) · τ² + a · τ = fullRateUs for the time τ into the ramp.
-  const k = (1 - RAMP_FROM) / (2 * warmUs);
-  return (-RAMP_FROM + Math.sqrt(RAMP_FROM * RAMP_FROM + 4 * k * fullRateUs)) / (2 * k);
-}
-
 export class Swarm {
   private readonly epoch: bigint;
   private readonly clients: LiveClient[];
@@ -143,14 +161,18 @@ export class Swarm {
   private readonly connectHist = createHistogram();
   private ramp = { startUs: 0, endUs: 0, connected: 0 };
   private readonly lagHist = createHistogram();
-  private readonly connectFailures: string[] = [];
+  private readonly connectFailures: ConnectFailure[] = [];
+  private connectFailureCount = 0;
+  private readonly unparsed = { count: 0, samples: [] as string[] };
+  /** The run is over and the swarm closes its clients: closes from here on are its own. */
+  private closing = false;
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
   private timing: SwarmTiming | null = null;
   private churn = { joins: 0, leaves: 0 };
 
   constructor(private readonly plan: SwarmPlan) {
     this.epoch = BigInt(plan.epochNs);
-    this.meter = new DeliveryMeter(this.epoch, plan.stallThresholdUs);
+    this.meter = new DeliveryMeter(this.epoch, plan.stallThresholdUs, plan.sizeBytes);
     this.clients = plan.clients.map((spec) => ({
       ...meteredClient(spec.id, spec.room, spec.kind),
       spec,
@@ -208,6 +230,8 @@ export class Swarm {
         onClose: (code) => {
           if (c.generation !== generation) return; // a connection this client already left
           c.report.closeCode = code;
+          // Before the greeting it is a failed connect (below); after it, the server let a client go.
+          if (c.joined && !this.closing) c.report.closedByServer ??= { code, atUs: nowUs(this.epoch) };
           c.joined = false;
           c.onJoined?.();
         },
@@ -220,8 +244,9 @@ export class Swarm {
     } catch (err) {
       c.wire?.destroy();
       c.wire = null;
-      if (this.connectFailures.length < 20) this.connectFailures.push((err as Error).message);
-      else this.connectFailures.push('…');
+      this.connectFailureCount++;
+      const e = err as NodeJS.ErrnoException;
+      if (this.connectFailures.length < MAX_FAILURES_KEPT) this.connectFailures.push({ atUs: nowUs(this.epoch), message: e.message, code: e.code ?? null });
     }
   }
 
@@ -239,17 +264,23 @@ export class Swarm {
   }
 
   private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
-    let type = peekType(buf, start, end);
-    let total: unknown;
-    if (type === null || type === 'dropped') {
-      try {
-        const msg = JSON.parse(buf.toString('utf8', start, end)) as { type?: unknown; total?: unknown } | null;
-        type = typeof msg?.type === 'string' ? msg.type : null;
-        total = msg?.total;
-      } catch {
-        return; // an external server may send anything; only probes count
-      }
+    const type = peekType(buf, start, end);
+    if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
+    const text = buf.toString('utf8', start, end);
+    const messages = parseJsonLines(text);
+    if (messages === null) {
+      // An external server may send anything; what the swarm cannot read is counted, never ignored.
+      this.unparsed.count++;
+      if (this.unparsed.samples.length < MAX_UNPARSED_SAMPLES) this.unparsed.samples.push(text.slice(0, UNPARSED_SAMPLE_CHARS));
+      return;
     }
+    for (const m of messages) {
+      const msg = m as { type?: unknown; total?: unknown } | null;
+      this.onMessage(c, typeof msg?.type === 'string' ? msg.type : null, msg?.total);
+    }
+  }
+
+  private onMessage(c: LiveClient, type: string | null, total: unknown): void {
     if (type === 'joined') {
       c.joined = true;
       c.onJoined?.();
@@ -268,13 +299,18 @@ export class Swarm {
     const periodUs = (1e6 / this.plan.ratePerSender) * burst;
     const warmUs = timing.measureStartUs - timing.sendStartUs;
     const at = (n: number): number => timing.sendStartUs + scheduleOffsetUs(n, periodUs, warmUs);
+    // Every sender the plan holds, connected or not: the offered load is checked against the plan.
     const senders = this.clients
-      .filter((c) => c.spec.sends && c.wire)
+      .filter((c) => c.spec.sends)
       .map((c) => {
         const n = random(); // each sender's own phase
         return { c, seq: 0, n, nextUs: at(n) };
       });
     const sentByRoom: Record<string, number> = {};
+    const sentBeforeResumeByRoom: Record<string, number> = {};
+    const resumeAtUs = this.plan.slowResumeUs === null ? -Infinity : timing.sendStartUs + this.plan.slowResumeUs;
+    const sentTimeline: number[] = [];
+    const offered: OfferedLoad = { senders: senders.length, planned: 0, sent: 0, sendersLost: 0 };
     const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
     const churners = this.clients.filter((c) => c.spec.kind === 'churn');
     let nextChurn = timing.sendStartUs;
@@ -285,10 +321,16 @@ export class Swarm {
         const now = nowUs(this.epoch);
         for (const s of senders) {
           while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
+            offered.planned += burst;
             for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
               s.c.wire.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
               s.seq++;
-              sentByRoom[s.c.spec.room] = (sentByRoom[s.c.spec.room] ?? 0) + 1;
+              offered.sent++;
+              const room = s.c.spec.room;
+              sentByRoom[room] = (sentByRoom[room] ?? 0) + 1;
+              if (now < resumeAtUs) sentBeforeResumeByRoom[room] = (sentBeforeResumeByRoom[room] ?? 0) + 1;
+              const step = Math.floor((now - timing.sendStartUs) / (TIMELINE_STEP_MS * 1000));
+              sentTimeline[step] = (sentTimeline[step] ?? 0) + 1;
               recordUs(this.lagHist, now - s.nextUs);
             }
             s.n += this.plan.poisson ? -Math.log(1 - random()) : 1;
@@ -313,10 +355,12 @@ export class Swarm {
     this.loop.disable();
 
     for (const c of this.clients) {
-      // A receiver that never heard again after a stall: the silence up to the end of sending counts.
-      if (c.spec.kind !== 'churn') this.meter.finish(c, timing.measureEndUs);
+      // A receiver that never heard again after a stall, or never heard at all: the silence up to the end of sending counts.
+      if (c.spec.kind !== 'churn') this.meter.finish(c, timing);
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
     }
+    offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
+    this.closing = true;
     const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({
       corrected: this.meter.latency[k].corrected.encode(),
       uncorrected: this.meter.latency[k].uncorrected.encode(),
@@ -329,6 +373,12 @@ export class Swarm {
       connectUs: encodeHistogram(this.connectHist),
       ramp: this.ramp,
       connectFailures: this.connectFailures,
+      connectFailureCount: this.connectFailureCount,
+      offered,
+      sentBeforeResumeByRoom,
+      sentTimeline: Array.from(sentTimeline, (v) => v ?? 0),
+      healthyTimeline: Array.from(this.meter.healthyTimeline, (v) => v ?? 0),
+      unparsed: this.unparsed,
       churn: this.churn,
       deliveriesPerSecond: Array.from(this.meter.perSecond, (v) => v ?? 0),
       framesReceived: this.meter.framesReceived,
@@ -345,9 +395,11 @@ export class Swarm {
   private applySlow(now: number): void {
     for (const c of this.slowClients) {
       const slow = c.spec.slow;
-      if (!slow || !c.wire) continue;
-      const socket = c.wire.socket;
+      if (!slow) continue;
       const since = now - (this.timing as SwarmTiming).sendStartUs;
+      if (since >= slow.untilUs && c.report.receivedBeforeResume === null) c.report.receivedBeforeResume = c.report.received;
+      if (!c.wire) continue;
+      const socket = c.wire.socket;
       const active = since >= slow.fromUs && since < slow.untilUs;
       if (!active) {
         if (socket.isPaused()) socket.resume();
@@ -382,6 +434,23 @@ export class Swarm {
     for (const c of this.clients) c.wire?.close();
     await waitFor(() => this.clients.every((c) => !c.wire || c.wire.closeCode !== null), 3_000);
     for (const c of this.clients) c.wire?.destroy();
+  }
+}
+
+/** A frame's JSON message, or its lines' when it joins several with newlines; null when it is neither. */
+export function parseJsonLines(text: string): unknown[] | null {
+  try {
+    return [JSON.parse(text)];
+  } catch {
+    if (!text.includes('\n')) return null;
+  }
+  try {
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as unknown);
+  } catch {
+    return null;
   }
 }
 

@@ -96,6 +96,7 @@ async function measure(version: string, clients: number): Promise<Sample> {
       stallThresholdUs: 1e6,
       churnPeriodMs: 0,
       connectConcurrency: CONNECTS_IN_FLIGHT,
+      slowResumeUs: null,
     });
     try {
       const before = await stats();

@@ -2,8 +2,10 @@
 // merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
 import { encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
 import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
-import type { WorkerHealth } from '../auto-client/swarm.ts';
+import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm.ts';
+import { assessHealth, isGeneratorFailure, type ServerHealth } from './health.ts';
 import type { HttpPushResult } from './http-push.ts';
+import { stuckReaderBuffers } from './loopback-buffers.ts';
 import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
 
 /** Generator limits: past these the generator, not the server, may be the bottleneck. */
@@ -18,10 +20,23 @@ export const GENERATOR_LIMITS = {
   machineBusyPct: 95,
 } as const;
 
+/** What one kind of receiver was owed and got. */
+export interface KindAccounting {
+  clients: number;
+  expected: number;
+  received: number;
+  lost: number;
+  toldDropped: number;
+}
+
 export interface Accounting {
-  /** Clients counted: connected before sending began and still connected after the drain. */
+  /**
+   * Every healthy and slow client the scenario planned, whether it connected, stayed or was closed:
+   * each is owed every message sent into its room. Churn clients come and go, so no fixed set of
+   * messages is owed to them; they are not counted here.
+   */
   receivers: number;
-  /** Σ over those receivers of the messages sent into their room (who was there when it was sent). */
+  /** Σ over those receivers of the messages sent into their room. */
   expected: number;
   received: number;
   /** expected − received. */
@@ -35,8 +50,24 @@ export interface Accounting {
   toldDropped: number;
   /** lost − toldDropped: losses nobody accounted for. 0 in a correct run. */
   unexplained: number;
-  /** Clients closed by the server with 4008 (v3 kick), not counted as receivers. */
+  /** Slow readers closed by the server with 4008 (v3 kick); they stay counted as receivers. */
   kicked: number;
+  /** The same, split by the kind of client: "lost 1,436, all for the slow readers". */
+  byKind: Record<'healthy' | 'slow', KindAccounting>;
+}
+
+/** Did the scenario's slow readers fall far enough behind for any server to feel them? */
+export interface SlowReaderEffect {
+  readers: number;
+  /** Median over the slow readers of the content bytes owed and not yet read when they read again. */
+  backlogBytesMedian: number;
+  /** What loopback holds for a stuck reader before its writer feels it. */
+  kernelBytes: number;
+  kernelSource: string;
+  /** The backlog passed what the kernel holds: the server had to buffer, queue, drop, close or wait. */
+  pushedBack: boolean;
+  /** What the server's own counters showed (a spawned version only): its queues, buffers, drops, kicks. */
+  serverEvidence: string[];
 }
 
 export interface StallSummary {
@@ -58,6 +89,12 @@ export interface VersionResult {
   /** Encoded merged histograms (µs), for anyone who wants to recompute. */
   histograms: Record<ClientKind, string>;
   accounting: Accounting;
+  /** What became of the server: broken or not, and why, in words. */
+  health: ServerHealth;
+  /** The senders' planned and achieved sends; `share` = sent / planned. */
+  offered: OfferedLoad & { share: number };
+  /** Null when the scenario has no slow readers. */
+  slowReaders: SlowReaderEffect | null;
   stalls: Record<'healthy' | 'slow', StallSummary>;
   /** Deliveries per second seen by the clients, per second since sending began. */
   deliveriesPerSecond: number[];
@@ -100,6 +137,7 @@ export interface VersionResult {
     rampSeconds: number;
     /** Share of all cores busy during the measured window, anything on the machine included. */
     machineBusyPct: number | null;
+    /** Connect failures of the generator's own (out of files or ports); the server's are in health.refused. */
     connectFailures: string[];
   };
   churn: { joins: number; leaves: number };
@@ -148,11 +186,18 @@ export function aggregate(run: TargetRun): VersionResult {
   const merged = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].corrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
   const mergedRaw = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].uncorrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
 
-  const counted = clients.filter((c) => c.kind !== 'churn' && c.stayed);
-  const kicked = clients.filter((c) => c.closeCode === 4008).length;
-  const expected = sum(counted, (c) => sentByRoom[c.room] ?? 0);
-  const received = sum(counted, (c) => c.received);
-  const toldDropped = sum(counted, (c) => c.droppedByServer);
+  // Nobody is filtered out: a client that never connected, or that the server closed, is owed its room's messages too.
+  const counted = clients.filter((c) => c.kind !== 'churn');
+  const kicked = clients.filter((c) => c.kind === 'slow' && c.closedByServer?.code === 4008).length;
+  const owed = (cs: readonly ClientReport[]): KindAccounting => {
+    const expected = sum(cs, (c) => sentByRoom[c.room] ?? 0);
+    const received = sum(cs, (c) => c.received);
+    return { clients: cs.length, expected, received, lost: expected - received, toldDropped: sum(cs, (c) => c.droppedByServer) };
+  };
+  const byKind = { healthy: owed(counted.filter((c) => c.kind === 'healthy')), slow: owed(counted.filter((c) => c.kind === 'slow')) };
+  const expected = byKind.healthy.expected + byKind.slow.expected;
+  const received = byKind.healthy.received + byKind.slow.received;
+  const toldDropped = byKind.healthy.toldDropped + byKind.slow.toldDropped;
   const before = run.statsBefore;
   const after = run.statsAfter;
   const accounting: Accounting = {
@@ -167,6 +212,7 @@ export function aggregate(run: TargetRun): VersionResult {
     toldDropped,
     unexplained: expected - received - toldDropped,
     kicked,
+    byKind,
   };
 
   const perSecond: number[] = [];
@@ -185,10 +231,19 @@ export function aggregate(run: TargetRun): VersionResult {
   if (run.machineBusyPct !== null && run.machineBusyPct > GENERATOR_LIMITS.machineBusyPct) {
     invalidReasons.push(`the machine was ${run.machineBusyPct}% busy (> ${GENERATOR_LIMITS.machineBusyPct}%): server and generator competed for the cores`);
   }
-  const failures = run.workers.flatMap((w) => w.connectFailures);
-  if (failures.length > 0) invalidReasons.push(`${failures.length} clients failed to connect (${failures[0]})`);
+  // Only failures on the generator's side (its files, its ports) put the measurement in doubt; the server's are its health.
+  const failures = run.workers.flatMap((w) => w.connectFailures).filter(isGeneratorFailure).map((f) => f.message);
+  if (failures.length > 0) invalidReasons.push(`${failures.length} clients could not connect for want of the generator's own resources (${failures[0]})`);
 
   const server = after && before ? serverSummary(run, after, before) : null;
+  const offeredSum: OfferedLoad = { senders: 0, planned: 0, sent: 0, sendersLost: 0 };
+  for (const w of run.workers) {
+    offeredSum.senders += w.offered.senders;
+    offeredSum.planned += w.offered.planned;
+    offeredSum.sent += w.offered.sent;
+    offeredSum.sendersLost += w.offered.sendersLost;
+  }
+  const offered = { ...offeredSum, share: offeredSum.planned > 0 ? round(offeredSum.sent / offeredSum.planned, 3) : 1 };
   const result: VersionResult = {
     label: run.target.label,
     describe: run.describe,
@@ -199,6 +254,9 @@ export function aggregate(run: TargetRun): VersionResult {
     spectrum: mapKinds((k) => spectrum(merged[k])),
     histograms: mapKinds((k) => encodeHistogram(merged[k])),
     accounting,
+    health: assessHealth(run, clients, byKind.healthy.clients),
+    offered,
+    slowReaders: slowReaderEffect(run, clients, server),
     stalls: { healthy: stallSummary(counted.filter((c) => c.kind === 'healthy')), slow: stallSummary(clients.filter((c) => c.kind === 'slow')) },
     deliveriesPerSecond: perSecond.map((n) => n ?? 0),
     deliveryRate,
@@ -219,6 +277,33 @@ export function aggregate(run: TargetRun): VersionResult {
   };
   result.verdict = verdict(result, config.slow);
   return result;
+}
+
+/**
+ * How far behind the slow readers were when they read again, against what the kernel holds for
+ * them: past it, the server must have buffered, queued, dropped, closed or waited. A server's own
+ * counters, where it has them, say which.
+ */
+function slowReaderEffect(run: TargetRun, clients: readonly ClientReport[], server: VersionResult['server']): SlowReaderEffect | null {
+  const slow = clients.filter((c) => c.kind === 'slow');
+  if (slow.length === 0) return null;
+  const sentBefore: Record<string, number> = {};
+  for (const w of run.workers) for (const [room, n] of Object.entries(w.sentBeforeResumeByRoom)) sentBefore[room] = (sentBefore[room] ?? 0) + n;
+  const backlogs = slow.map((c) => Math.max(0, (sentBefore[c.room] ?? 0) - (c.receivedBeforeResume ?? c.received)) * run.config.size).sort((a, b) => a - b);
+  const median = backlogs[Math.floor(backlogs.length / 2)] ?? 0;
+  const kernel = stuckReaderBuffers();
+  const evidence: string[] = [];
+  if (server) {
+    if (server.peakQueueDepth > 0) evidence.push(`queued up to ${fmt(server.peakQueueDepth)} messages`);
+    if (server.peakBufferedMB >= 0.1) evidence.push(`buffered up to ${server.peakBufferedMB} MB in user space`);
+  }
+  if (run.statsBefore && run.statsAfter) {
+    const drops = run.statsAfter.drops - run.statsBefore.drops;
+    const kicks = run.statsAfter.kicks - run.statsBefore.kicks;
+    if (drops > 0) evidence.push(`dropped ${fmt(drops)} messages`);
+    if (kicks > 0) evidence.push(`kicked ${fmt(kicks)} clients`);
+  }
+  return { readers: slow.length, backlogBytesMedian: median, kernelBytes: kernel.bytes, kernelSource: kernel.source, pushedBack: median >= kernel.bytes, serverEvidence: evidence };
 }
 
 /** Clients greeted per second, from the first worker's first connect to the last worker's last greeting. */
@@ -307,22 +392,38 @@ export function capacityVerdict(label: string, c: CapacityResult): string {
   return c.brokeBy && last ? `${head}; at ${fmt(last.targetPerSecond)}/s: ${c.brokeBy}` : head;
 }
 
-/** One line that says in words what happened to this version's users. */
+/** A share of the planned sends below this is said in the verdict: the load was not what the header says. */
+export const OFFERED_MIN_SHARE = 0.95;
+
+/** One line that says in words what happened to this version's users, the server's health first. */
 export function verdict(r: VersionResult, slowReaders: number): string {
   if (r.capacity) return capacityVerdict(r.label, r.capacity);
   const parts: string[] = [];
-  if (!r.valid) return `${r.label}: INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`;
+  const health = r.health;
+  if (health.broken) parts.push(`BROKEN: ${health.findings.join('; ')}`);
+  if (!r.valid) parts.push(`INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`);
+  if (!health.broken && !r.valid) return `${r.label}: ${parts.join('; ')}`;
   const h = r.stalls.healthy;
   const a = r.accounting;
-  if (h.stalled > 0) {
-    const who = slowReaders > 0 ? `${slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`} stalled` : 'stalls hit';
+  const slowWord = slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`;
+  // Only a server that stayed up, kept its clients and never refused one was stalled by its slow readers.
+  const slowToBlame = slowReaders > 0 && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
+  if (h.clients > 0 && h.stalled > 0) {
+    const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
     parts.push(`${who} ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
-  } else {
-    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${r.latency.healthy.p99.toFixed(1)} ms`);
+  } else if (h.clients > 0) {
+    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
-  if (a.toldDropped > 0 || a.serverDrops > 0) parts.push(`${fmt(a.serverDrops)} messages dropped for slow readers only`);
+  if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
-  if (a.unexplained > 0) parts.push(`${fmt(a.unexplained)} deliveries not made by the end of the drain`);
+  if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
+    const why = r.offered.sendersLost > 0 ? `${fmt(r.offered.sendersLost)} of ${fmt(r.offered.senders)} senders lost their connection` : 'the senders could not keep their schedule';
+    parts.push(`offered only ${Math.round(r.offered.share * 100)}% of the planned load (${fmt(r.offered.sent)} of ${fmt(r.offered.planned)} sends): ${why}`);
+  }
+  const sr = r.slowReaders;
+  if (sr && !sr.pushedBack) {
+    parts.push(`the slow readers did NOT push back: they were ${mb(sr.backlogBytesMedian)} behind when they read again, less than the ${mb(sr.kernelBytes)} loopback holds for them, so this run cannot show a server that blocks on a slow reader`);
+  }
   if (r.server && r.accounting.receivers >= 5000) {
     const { rssPerIdleConnectionKB: idle, rssPerConnectionKB: kept, rssPerAddedConnectionKB: added } = r.server;
     const notes = [idle !== null ? `${kept} KB after the traffic` : '', added !== null ? `${added} KB per added connection` : ''].filter((x) => x !== '');
@@ -332,15 +433,42 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   }
   if (r.http) {
     const failed = r.http.non2xx + r.http.errors;
-    const kept = r.http.ok >= r.http.planned * 0.98 ? '' : `, rate not kept: the server took requests slower than they were due`;
-    parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${kept})`);
+    const keptUp = r.http.ok >= r.http.planned * 0.98 ? '' : `, rate not kept: the server took requests slower than they were due`;
+    parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${keptUp})`);
   }
   if (r.server) {
     const leak = r.server.poolSize - r.server.connections;
     if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
     if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
   }
+  parts.push(...health.notes);
   return `${r.label}: ${parts.join('; ')}`;
+}
+
+/** "1,436 deliveries lost, all for the 2 slow readers; healthy clients lost 0 (each dropped and told by the server)". */
+function lossInWords(a: Accounting, slowReaders: number): string {
+  const { healthy, slow } = a.byKind;
+  const slowWord = slowReaders === 1 ? 'the slow reader' : `the ${slowReaders} slow readers`;
+  const where =
+    healthy.lost <= 0 ? `all for ${slowWord}; healthy clients lost 0` : slow.lost <= 0 ? 'all by healthy clients' : `${fmt(healthy.lost)} by healthy clients, ${fmt(slow.lost)} by ${slowWord}`;
+  const why =
+    a.unexplained <= 0
+      ? a.toldDropped > 0
+        ? 'each dropped by the server and told'
+        : ''
+      : a.toldDropped > 0
+        ? `${fmt(a.unexplained)} not made by the end of the drain beyond the ${fmt(a.toldDropped)} the server told of dropping`
+        : 'not made by the end of the drain, and no drop told';
+  return `${fmt(a.lost)} deliveries lost, ${where}${why ? ` (${why})` : ''}`;
+}
+
+/** A latency figure, or "n/a" when nothing was measured: no samples is never 0 ms. */
+export function msOrNa(count: number, ms: number): string {
+  return count > 0 ? `${ms.toFixed(1)} ms` : 'n/a';
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 function mapKinds<T>(f: (k: ClientKind) => T): Record<ClientKind, T> {

@@ -3,7 +3,8 @@
 import { relative } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { renderTerminal } from './report.ts';
+import { EXIT_CODES } from './outcome.ts';
+import { renderOutcome, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
 import { DEFAULT_VERSIONS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { stopAllStarted } from './server-process.ts';
@@ -11,7 +12,10 @@ import { DEFAULT_STRESS_OPTIONS, runStress } from './stress.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run stress --')
-  .usage('$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.')
+  .usage(
+    '$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.\n\n' +
+      `Exit codes: ${EXIT_CODES.ok} all held; ${EXIT_CODES.error} bad flags or the harness failed; ${EXIT_CODES.brokenServer} a server crashed, stopped accepting or relaying, or closed or refused clients; ${EXIT_CODES.invalid} a run was INVALID (the generator may have been the bottleneck); ${EXIT_CODES.thresholdFailed} a --threshold failed.`,
+  )
   .options({
     versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}; one may carry server flags in quotes, e.g. "v3 --flush-pacing 0" (see npm run v3 -- --help)` },
     scenario: { type: 'string', array: true, choices: SCENARIO_NAMES, default: DEFAULT_STRESS_OPTIONS.scenarios, describe: 'scenarios to run' },
@@ -31,7 +35,8 @@ const argv = await yargs(hideBin(process.argv))
     poisson: { type: 'boolean', describe: 'Poisson arrivals instead of a fixed period' },
     workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
     'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
-    target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays {token, content} to every client' },
+    target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays each {"type":"chat","content"} it gets to every client (see the README)' },
+    threshold: { type: 'string', array: true, default: [] as string[], describe: 'pass/fail, repeatable: "v3 p99 < 100ms", "v3 lost == 0", "v3 p99 < v2 p99 / 10"; metrics p50 p90 p99 p99.9 max lost lost.healthy lost.slow unexplained dropped stalled delivered/s cpu rss' },
     out: { type: 'string', default: DEFAULT_STRESS_OPTIONS.outDir, describe: 'folder for report folders' },
     json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
     seed: { type: 'number', default: DEFAULT_STRESS_OPTIONS.seed, describe: 'seed for schedules' },
@@ -91,6 +96,7 @@ try {
       overrides,
       outDir: argv.out,
       seed: argv.seed,
+      thresholds: argv.threshold,
       command: ['npm run stress', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       ...(argv.target ? { target: argv.target } : {}),
     },
@@ -104,9 +110,9 @@ try {
   );
   process.stderr.write(`report: ${relative(process.cwd(), dir)}/report.html (also report.md, report.json; ${argv.out}/latest points here)\n`);
   if (argv.json) process.stdout.write(JSON.stringify(report) + '\n');
-  const invalid = report.scenarios.flatMap((s) => s.results).filter((r) => !r.valid);
-  if (invalid.length > 0) process.stderr.write(`warning: ${invalid.length} run(s) INVALID: the generator may have been the bottleneck\n`);
+  process.stderr.write(`${renderOutcome(report)}\n`);
+  process.exitCode = report.outcome.exitCode;
 } catch (err) {
   process.stderr.write(`\nstress failed: ${(err as Error).message}\n`);
-  process.exitCode = 1;
+  process.exitCode = EXIT_CODES.error;
 }

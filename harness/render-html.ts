@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { capacityRatios, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
+import { capacityRatios, healthLine, renderOutcome, slowReaderCell, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
+import { thresholdLine } from './thresholds.ts';
 
 export function loadChartLibrary(): string {
   const require = createRequire(import.meta.url);
@@ -55,7 +56,15 @@ export function renderHtml(report: StressReport, chartLibrary: string = loadChar
   <h2>${escapeHtml(s.scenario)}</h2>
   <p>${escapeHtml(s.describe)}</p>
   ${tableHtml(s)}
-  <ul class="verdicts">${s.results.map((r) => `<li${r.valid ? '' : ' class="invalid"'}>${escapeHtml(r.verdict)}</li>`).join('')}${capacityLine(s)}</ul>
+  <ul class="verdicts">${s.results.map((r) => `<li${r.valid && !r.health.broken ? '' : ' class="invalid"'}>${escapeHtml(r.verdict)}</li>`).join('')}${capacityLine(s)}</ul>
+  ${s.thresholds.length > 0 ? `<ul class="thresholds">${s.thresholds.map((t) => `<li${t.pass ? '' : ' class="invalid"'}>${escapeHtml(thresholdLine(t))}</li>`).join('')}</ul>` : ''}
+  <h3>Server health</h3>
+  <ul class="health">${s.results.map((r) => `<li${r.health.broken ? ' class="invalid"' : ''}><b>${escapeHtml(r.label)}</b>: ${escapeHtml(healthLine(r))}</li>`).join('')}</ul>
+  ${
+    s.results.some((r) => r.slowReaders)
+      ? `<h3>Did the slow readers push back?</h3><ul>${s.results.map((r) => `<li${r.slowReaders && !r.slowReaders.pushedBack ? ' class="invalid"' : ''}><b>${escapeHtml(r.label)}</b>: ${escapeHtml(slowReaderCell(r))}</li>`).join('')}</ul>`
+      : ''
+  }
   <div class="charts">${
     s.results.some((r) => r.capacity)
       ? `\n    <figure><figcaption>Capacity: p99 of each step by deliveries per second (log-log; hollow: not measurable; dashed: the limit)</figcaption><canvas id="capacity-${i}"></canvas></figure>`
@@ -84,12 +93,14 @@ th:first-child, td:first-child { text-align: left; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; }
 figure { margin: 0; } figcaption { font-size: 0.85rem; color: #555; }
 .invalid { color: #b00; }
+pre.outcome { white-space: pre-wrap; }
 </style>
 </head>
 <body>
 <h1>chatroom-evolution stress report</h1>
 <p>${escapeHtml(report.createdAt)} · <code>${escapeHtml(report.command)}</code> · seed ${report.seed}<br>
 Machine: ${m.cpus} × ${escapeHtml(m.cpuModel)}, ${m.memoryGiB} GiB, ${escapeHtml(m.os)}, Node ${escapeHtml(m.node)}; the server and the generator share it.</p>
+<pre class="outcome${report.outcome.exitCode === 0 ? '' : ' invalid'}">${escapeHtml(renderOutcome(report))}</pre>
 ${sections}
 <script>${chartLibrary}</script>
 <script>

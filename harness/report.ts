@@ -2,8 +2,10 @@
 // only the CLI decides where they go.
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import Table from 'cli-table3';
-import { fmt, GENERATOR_LIMITS, type VersionResult } from './aggregate.ts';
+import { fmt, GENERATOR_LIMITS, msOrNa, type VersionResult } from './aggregate.ts';
+import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
+import { thresholdLine, type ThresholdResult } from './thresholds.ts';
 
 export interface MachineInfo {
   cpus: number;
@@ -18,6 +20,14 @@ export interface ScenarioReport {
   describe: string;
   config: ScenarioConfig;
   results: VersionResult[];
+  /** Every --threshold whose versions ran in this scenario, passed or not. */
+  thresholds: ThresholdResult[];
+}
+
+/** The whole run's answer: an exit code (outcome.ts) and, for anything but 0, why, one line per reason. */
+export interface RunOutcome {
+  exitCode: number;
+  reasons: string[];
 }
 
 export interface StressReport {
@@ -26,6 +36,8 @@ export interface StressReport {
   machine: MachineInfo;
   seed: number;
   scenarios: ScenarioReport[];
+  /** The exit code `npm run stress` gives for this run, and why. */
+  outcome: RunOutcome;
 }
 
 export function machineInfo(): MachineInfo {
@@ -39,20 +51,22 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export const TABLE_HEAD = ['version', 'p50', 'p90', 'p99', 'p99.9', 'max', 'delivered/s', 'lost', 'dropped', 'stalled', 'srv CPU', 'peak RSS', 'generator'];
+export const TABLE_HEAD = ['version', 'server', 'p50', 'p90', 'p99', 'p99.9', 'max', 'delivered/s', 'lost', 'dropped', 'stalled', 'srv CPU', 'peak RSS', 'generator'];
 
 export function tableRow(r: VersionResult): string[] {
   const l = r.latency.healthy;
   const a = r.accounting;
   const s = r.stalls.healthy;
   const gen = r.valid ? `ok (lag p99 ${Math.max(...r.generator.workers.map((w) => w.scheduleLagP99Ms)).toFixed(0)} ms)` : 'INVALID';
+  const lat = (x: number): string => (l.count > 0 ? ms(x) : 'n/a');
   return [
     r.label,
-    ms(l.p50),
-    ms(l.p90),
-    ms(l.p99),
-    ms(l.p999),
-    ms(l.max),
+    r.health.broken ? `BROKEN: ${r.health.status}` : r.health.status,
+    lat(l.p50),
+    lat(l.p90),
+    lat(l.p99),
+    lat(l.p999),
+    lat(l.max),
     fmt(r.deliveryRate),
     fmt(a.lost),
     fmt(a.serverDrops),
@@ -67,7 +81,7 @@ function ms(x: number): string {
   return x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`;
 }
 
-/** The comparison table and one verdict line per version, for a terminal. */
+/** The comparison table, one verdict line per version and the thresholds checked, for a terminal. */
 export function renderTerminal(s: ScenarioReport, color = false): string {
   const table = new Table({ head: TABLE_HEAD, style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] } });
   for (const r of s.results) table.push(tableRow(r));
@@ -75,7 +89,48 @@ export function renderTerminal(s: ScenarioReport, color = false): string {
   for (const r of s.results) lines.push(`  ${r.verdict}`);
   const ratios = capacityRatios(s.results.filter((r) => r.capacity));
   if (ratios) lines.push(`  ${ratios}`);
+  for (const t of s.thresholds) lines.push(`  ${thresholdLine(t)}`);
   return lines.join('\n');
+}
+
+/** The run's last word: its exit code and why, for a terminal. */
+export function renderOutcome(report: Pick<StressReport, 'outcome'>): string {
+  const { exitCode, reasons } = report.outcome;
+  if (exitCode === 0) return 'exit 0: every server held up, every run was measurable, every threshold passed';
+  return [`exit ${exitCode}: ${OUTCOME_WORDS[exitCode] ?? 'failed'}`, ...reasons.map((r) => `  - ${r}`)].join('\n');
+}
+
+const OUTCOME_WORDS: Record<number, string> = {
+  2: 'the run found a broken server',
+  3: 'a run could not be measured',
+  4: 'a threshold failed',
+};
+
+/** One line on what the harness saw of the server itself. */
+export function healthLine(r: VersionResult): string {
+  const h = r.health;
+  const said = [...h.findings, ...h.notes];
+  const probes = `${h.liveness.probes - h.liveness.failures} of ${h.liveness.probes} TCP probes answered`;
+  const after = h.afterRun.relaying ? 'relayed between two fresh clients after the run' : `after the run: ${h.afterRun.detail}`;
+  const slowClosed = h.closed.slow > 0 ? `closed ${h.closed.slow} slow reader${h.closed.slow === 1 ? '' : 's'} (${codesInWords(h.closed.slowCodes)})` : '';
+  return [h.broken ? 'BROKEN' : 'held up', ...said, slowClosed, probes, after].filter((x) => x !== '').join('; ');
+}
+
+/** Where the messages owed went, by kind of client, and how much of the planned load was offered. */
+export function offeredCell(r: VersionResult): string {
+  const o = r.offered;
+  if (o.planned === 0) return '–';
+  const pct = `${Math.round(o.share * 1000) / 10}%`;
+  return o.sendersLost > 0 ? `${pct} (${o.sendersLost}/${o.senders} senders lost)` : pct;
+}
+
+/** "7.4 MB behind > 4.3 MB: yes (dropped 1,436 messages)". */
+export function slowReaderCell(r: VersionResult): string {
+  const sr = r.slowReaders;
+  if (!sr) return '–';
+  const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;
+  const evidence = sr.serverEvidence.length > 0 ? `; server ${sr.serverEvidence.join(', ')}` : '';
+  return `${sr.pushedBack ? 'yes' : 'NO'}: ${mb(sr.backlogBytesMedian)} behind at resume, loopback holds ${mb(sr.kernelBytes)}${evidence}`;
 }
 
 export function renderMarkdown(report: StressReport): string {
@@ -88,9 +143,11 @@ export function renderMarkdown(report: StressReport): string {
     `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Server and generator share it.`,
     '',
   ];
+  if (report.outcome.exitCode !== 0) out.push('```', renderOutcome(report), '```', '');
   for (const s of report.scenarios) {
     const c = s.config;
     out.push(`## ${s.scenario}`, '', s.describe, '');
+    if (s.thresholds.length > 0) out.push(...s.thresholds.map((t) => `- ${thresholdLine(t)}`), '');
     out.push(
       `${fmt(c.clients)} clients${c.churnClients ? ` + ${c.churnClients} churning` : ''}, ${c.senders} senders × ${c.rate} msg/s, ${c.size} B, ${c.rooms} room${c.rooms > 1 ? 's' : ''}` +
         `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${c.workers} workers.`,
@@ -98,13 +155,22 @@ export function renderMarkdown(report: StressReport): string {
     );
     out.push(`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map(() => '---').join('|')}|`);
     for (const r of s.results) out.push(`| ${tableRow(r).join(' | ')} |`);
+    out.push('', 'Server health: what the harness saw of the server itself (its exit, TCP probes once a second, two fresh clients after the run):', '');
+    for (const r of s.results) out.push(`- **${r.label}**: ${healthLine(r)}`);
     out.push('', 'Latency: healthy receivers, one-way, from the intended send time. Uncorrected p99 (from the actual send time) beside it:', '');
-    out.push('| version | p99 corrected | p99 uncorrected | slow readers p99 | expected | received | lost | told dropped | unexplained | kicked | pool − open | srv deliveries/CPU-s | deliveries/write |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push(
+      '| version | p99 corrected | p99 uncorrected | slow readers p99 | expected | received | lost | lost: healthy | lost: slow | told dropped | unexplained | kicked | offered | pool − open | srv deliveries/CPU-s | deliveries/write |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const r of s.results) {
       const a = r.accounting;
       out.push(
-        `| ${r.label} | ${ms(r.latency.healthy.p99)} | ${ms(r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} | ${r.server?.deliveriesPerWrite ?? '–'} |`,
+        `| ${r.label} | ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)} | ${msOrNa(r.latencyUncorrected.healthy.count, r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.byKind.healthy.lost)} | ${a.byKind.slow.clients > 0 ? fmt(a.byKind.slow.lost) : '–'} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${offeredCell(r)} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} | ${r.server?.deliveriesPerWrite ?? '–'} |`,
       );
+    }
+    if (s.results.some((r) => r.slowReaders)) {
+      out.push('', 'Did the slow readers push back? They must fall further behind than loopback buffers for them, or a server that blocks on a slow reader never blocks:', '');
+      for (const r of s.results) out.push(`- **${r.label}**: ${slowReaderCell(r)}`);
     }
     const ladders = s.results.filter((r) => r.capacity);
     if (ladders.length > 0) {
@@ -125,8 +191,10 @@ export function renderMarkdown(report: StressReport): string {
   out.push(
     '## How to read this',
     '',
-    '- **expected** counts, for every client connected from before the first send to the end of the drain, the messages sent into its room: who was there when each was sent. **lost** = expected − received; **told dropped** is what the server told those clients it dropped for them (v3 drop); **unexplained** = lost − told dropped, messages neither delivered by the end of the drain nor accounted for by the server.',
-    '- **stalled**: healthy clients that saw a gap between deliveries far longer than the schedule explains, and the median of their total stalled time.',
+    '- **expected** counts, for every healthy and slow client the scenario planned, whether it connected, stayed or was closed, the messages sent into its room: a client the server closed or refused is owed them too, and what it did not get is lost. Churn clients come and go and are owed no fixed set. **lost** = expected − received; **told dropped** is what the server told those clients it dropped for them (v3 drop); **unexplained** = lost − told dropped, messages neither delivered by the end of the drain nor accounted for by the server.',
+    '- **stalled**: healthy clients that saw a gap between deliveries far longer than the schedule explains, and the median of their total stalled time. A client that received nothing in the window was stalled for the whole window. No samples is "n/a", never 0.',
+    '- **server**: BROKEN when the server exited, stopped accepting TCP connections, stopped relaying to every healthy client for 2 s or more while messages were sent, was not relaying between two fresh clients after the run, or closed or refused clients nobody asked it to. Slow readers it closed are its policy, not a fault.',
+    '- **offered**: the share of the planned sends the senders made; a sender whose connection died sends nothing.',
     `- **generator**: a run is INVALID when a worker's schedule lag p99 exceeds ${GENERATOR_LIMITS.scheduleLagP99Ms} ms, its event-loop delay p99 ${GENERATOR_LIMITS.loopDelayP99Ms} ms, or its CPU ${GENERATOR_LIMITS.cpuPct}% of a core, or when the whole machine was more than ${GENERATOR_LIMITS.machineBusyPct}% busy during the measured window: then the generator, not the server, may have been the bottleneck.`,
     '',
   );

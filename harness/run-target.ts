@@ -10,8 +10,9 @@ import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-cl
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
 import { nowUs } from '../auto-client/probe.ts';
 import type { ServerStats } from '../versions/metrics.ts';
-import type { ScenarioConfig } from './scenarios.ts';
+import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
+import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
 import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
@@ -44,6 +45,28 @@ export interface Target {
   args?: string[];
   /** ws:// URL of an external server that relays {token, content} to every client. */
   url?: string;
+  /** With args: the server script to start instead of versions/cli.ts (the tests' misbehaving servers). */
+  script?: string;
+}
+
+/** How a spawned server ended before the harness stopped it. */
+export interface ServerExitReport {
+  code: number | null;
+  signal: string | null;
+  /** Seconds since sending began (negative: before). */
+  atS: number;
+  /** Its last lines on stderr. */
+  lastLines: string[];
+}
+
+/** What the harness saw of the server itself, apart from what the clients measured. */
+export interface ServerWatch {
+  /** A spawned server that ended on its own (null: it ran until stopped, or it is not ours). */
+  exit: ServerExitReport | null;
+  /** TCP connects once a second through the run. */
+  liveness: LivenessTrace;
+  /** Two fresh clients after the drain. */
+  afterRun: RelayCheck;
 }
 
 /** One sample of the server's /api/stats, `t` in seconds since sending started. */
@@ -84,7 +107,11 @@ export interface TargetRun {
   rampSamples: Array<{ connections: number; rssBytes: number }>;
   /** /api/stats once every client was greeted, before anything was sent: the server with idle connections. */
   statsConnected: RawStats | null;
+  watch: ServerWatch;
 }
+
+/** Lines of a crashed server's stderr a report quotes. */
+const STDERR_TAIL_LINES = 10;
 
 /** What /api/stats answers: the host's JSON contract, shared with the page. */
 export type RawStats = ServerStats;
@@ -104,10 +131,8 @@ export function localAddressOf(i: number): string {
 export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
   const specs: ClientSpec[] = [];
   const total = config.clients + config.churnClients;
-  const slowFromUs = 0;
-  // Slow readers stop at the start and read again two seconds before sending ends, so the
-  // healthy clients of a stalling version can be seen catching up during the drain.
-  const slowUntilUs = Math.max(1e6, (config.warmupS + config.durationS - 2) * 1e6);
+  const slowFromUs = 0; // slow readers stop when sending starts
+  const slowUntilUs = slowResumeUs(config);
   for (let i = 0; i < total; i++) {
     const churn = i >= config.clients;
     const slow = !churn && i >= config.clients - config.slow;
@@ -150,13 +175,14 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
   const workers: ChildProcess[] = [];
   const samples: ServerSample[] = [];
   let sampler: NodeJS.Timeout | null = null;
+  let liveness: LivenessProbe | null = null;
   try {
     onProgress(label, 'start', 0);
     let wsUrl: string;
     let statsUrl: string | null = null;
     let describe = target.label;
     if (target.args) {
-      server = await startServerProcess(target.args);
+      server = await startServerProcess(target.args, target.script);
       wsUrl = server.info.wsUrl;
       statsUrl = `${server.info.url}api/stats`;
       describe = server.info.describe;
@@ -165,9 +191,13 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     } else {
       throw new TypeError(`target ${label} needs args or url`);
     }
+    const wsTarget = new URL(wsUrl);
+    liveness = new LivenessProbe(wsTarget.hostname.replace(/^\[|\]$/g, ''), Number(wsTarget.port || 80), () => nowUs(epochNs) / 1e6);
+    liveness.start();
     const statsBefore = statsUrl ? await fetchStats(statsUrl) : null;
     const threshold = stallThresholdMs(config);
     const specs = planClients(config, [wsUrl]);
+    const slowUntilUs = slowResumeUs(config);
     const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
       workerId: w,
       epochNs: epochNs.toString(),
@@ -177,10 +207,11 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       burst: config.burst,
       seed,
       sizeBytes: config.size,
-      awaitJoined: target.args !== undefined,
+      awaitJoined: target.args !== undefined && target.script === undefined, // only our versions greet with `joined`
       stallThresholdUs: threshold * 1000,
       churnPeriodMs: config.churnPeriodMs,
       connectConcurrency: CONNECTS_IN_FLIGHT,
+      slowResumeUs: config.slow > 0 ? slowUntilUs : null,
     }));
 
     onProgress(label, 'connect', 0);
@@ -248,8 +279,12 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     }
     for (const ch of channels) ch.child.send({ type: 'go', timing } satisfies ToWorker);
     // The server as the clients leave it: read just before the drain ends, while they are connected.
-    const statsAfterP = statsUrl ? sleep((timing.drainEndUs - nowUs(epochNs)) / 1000 - 150).then(() => fetchStats(statsUrl)) : Promise.resolve(null);
-    statsAfterP.catch(() => {});
+    // A server that died answers nothing: its report then has no server figures, and its health says why.
+    const statsAfterP = statsUrl
+      ? sleep((timing.drainEndUs - nowUs(epochNs)) / 1000 - 150)
+          .then(() => fetchStats(statsUrl))
+          .catch(() => null)
+      : Promise.resolve(null);
     // The whole machine over the measured window: server and generator share its cores.
     const machineP = sleep((timing.measureStartUs - nowUs(epochNs)) / 1000)
       .then(() => readCpuTimes())
@@ -279,13 +314,25 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     } finally {
       clearInterval(ticker);
     }
-    onProgress(label, 'stop', 1);
     const statsAfter = await statsAfterP;
     const http = await httpP;
     const machineBusyPct = await machineP;
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected };
+    // Every client has gone: does the server still take two fresh ones and relay between them?
+    const afterRun = await checkRelay(wsUrl, roomOf(0, config.rooms), epochNs);
+    onProgress(label, 'stop', 1);
+    const originS = timing.sendStartUs / 1e6;
+    const exited = server?.exited ?? null;
+    const watch: ServerWatch = {
+      exit: exited && server
+        ? { code: exited.code, signal: exited.signal, atS: Math.round((Number(exited.atNs - epochNs) / 1e9 - originS) * 10) / 10, lastLines: server.stderr.slice(-STDERR_TAIL_LINES) }
+        : null,
+      liveness: await liveness.stop(originS),
+      afterRun,
+    };
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected, watch };
   } finally {
     if (sampler) clearInterval(sampler);
+    await liveness?.stop(0);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));
     await server?.stop();
   }

@@ -1,6 +1,8 @@
 // Scenarios: what load each version faces. Each is bounded in time and sized for this 2-core
 // machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
 // in about five minutes here.
+import { instantsBefore } from '../auto-client/schedule.ts';
+import { stuckReaderBuffers } from './loopback-buffers.ts';
 
 export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -117,7 +119,57 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
+  if (c.slow > 0) checkSlowReadersFallBehind(c);
   return c;
+}
+
+/**
+ * When the slow readers read again, in µs after sending starts: two seconds before sending ends,
+ * so the healthy clients of a stalling version can be seen catching up during the drain.
+ */
+export function slowResumeUs(c: ScenarioConfig): number {
+  return Math.max(1e6, (c.warmupS + c.durationS - 2) * 1e6);
+}
+
+/**
+ * Bytes of content a slow reader is owed and has not read when it reads again, by the plan: what
+ * its room's senders (and HTTP pushes, with one room) send before then, less what a throttled
+ * reader reads. Frames are larger than their content, so this errs low.
+ */
+export function plannedBacklogBytes(c: ScenarioConfig): number {
+  const resumeUs = slowResumeUs(c);
+  const perRoomSenders = Math.floor(c.senders / c.rooms);
+  const wsMessages = perRoomSenders * c.burst * instantsBefore(resumeUs, (1e6 / c.rate) * c.burst, c.warmupS * 1e6);
+  const httpMessages = c.rooms === 1 ? (c.httpRate * resumeUs) / 1e6 : 0;
+  const read = c.slowMode === 'throttle' ? (c.slowBytesPerSec * resumeUs) / 1e6 : 0;
+  return (wsMessages + httpMessages) * c.size - read;
+}
+
+/**
+ * A slow reader must fall this many times the loopback buffers behind, so that a server which
+ * blocks on it stays blocked for a good part of the window, not for its last moment.
+ */
+export const SLOW_BACKLOG_FACTOR = 1.5;
+
+/** Refuses a plan whose slow readers would not fill the kernel's buffers: a blocking server would never feel them. */
+function checkSlowReadersFallBehind(c: ScenarioConfig): void {
+  const kernel = stuckReaderBuffers();
+  const need = SLOW_BACKLOG_FACTOR * kernel.bytes;
+  const owed = plannedBacklogBytes(c);
+  if (owed >= need) return;
+  let minDuration: number | null = null;
+  for (let d = Math.ceil(c.durationS) + 1; d + c.warmupS + c.drainS <= 600; d++) {
+    if (plannedBacklogBytes({ ...c, durationS: d }) >= need) {
+      minDuration = d;
+      break;
+    }
+  }
+  const mb = (b: number): string => `${(Math.max(0, b) / 1e6).toFixed(1)} MB`;
+  throw new RangeError(
+    `${c.scenario}: a slow reader would have only ${mb(owed)} unread when it reads again, less than ${SLOW_BACKLOG_FACTOR} × the ${mb(kernel.bytes)} ` +
+      `loopback buffers for it (${kernel.source}), so a server that blocks on a slow reader might never block: ` +
+      `${minDuration !== null ? `raise --duration to at least ${minDuration}, or ` : ''}raise --rate or --size`,
+  );
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

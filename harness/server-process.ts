@@ -20,11 +20,23 @@ export interface Listening {
   pid: number;
 }
 
+/** How a server process ended before anyone asked it to. */
+export interface ServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** process.hrtime.bigint() when it ended: the harness places it on the run's clock. */
+  atNs: bigint;
+}
+
 export interface ServerProcess {
   readonly info: Listening;
   readonly child: ChildProcess;
   /** Everything the server printed, for a report or a failure message. */
   readonly output: string[];
+  /** What it printed on stderr: a crash's last words are there. */
+  readonly stderr: string[];
+  /** Set if the process ended before stop() was called: it crashed, or something killed it. */
+  readonly exited: ServerExit | null;
   /** SIGTERM to the process group, SIGKILL after a grace period. Resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -85,12 +97,27 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** `versionArgs`: e.g. ['v3', '--on-full', 'drop']. `--port 0` is added unless given. */
-export async function startServerProcess(versionArgs: string[]): Promise<ServerProcess> {
+/** The CLI that starts a version; the harness starts nothing else but the tests' own misbehaving servers. */
+export const VERSIONS_CLI = 'versions/cli.ts';
+
+/**
+ * `versionArgs`: e.g. ['v3', '--on-full', 'drop']. `--port 0` is added unless given. `script`: any
+ * server that prints the same LISTENING line and serves /healthz (the tests' misbehaving servers).
+ */
+export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI): Promise<ServerProcess> {
   const args = versionArgs.includes('--port') ? versionArgs : [...versionArgs, '--port', '0'];
-  const child = spawnTs('versions/cli.ts', args);
+  const child = spawnTs(script, args);
   const output: string[] = [];
-  const stop = (): Promise<number | null> => stopProcessGroup(child);
+  const stderr: string[] = [];
+  let stopping = false;
+  let exited: ServerExit | null = null;
+  child.once('exit', (code, signal) => {
+    if (!stopping) exited = { code, signal, atNs: process.hrtime.bigint() };
+  });
+  const stop = (): Promise<number | null> => {
+    stopping = true;
+    return stopProcessGroup(child);
+  };
   try {
     const info = await new Promise<Listening>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} did not start in ${START_TIMEOUT_MS} ms:\n${output.join('\n')}`)), START_TIMEOUT_MS);
@@ -102,7 +129,10 @@ export async function startServerProcess(versionArgs: string[]): Promise<ServerP
         }
       };
       createInterface({ input: child.stdout! }).on('line', onLine);
-      createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+      createInterface({ input: child.stderr! }).on('line', (l) => {
+        output.push(l);
+        stderr.push(l);
+      });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`server ${args.join(' ')} exited with ${code}:\n${output.join('\n')}`));
@@ -110,7 +140,16 @@ export async function startServerProcess(versionArgs: string[]): Promise<ServerP
     });
     const health = await fetch(`${info.url}healthz`);
     if (!health.ok) throw new Error(`server ${args.join(' ')}: /healthz answered ${health.status}`);
-    return { info, child, output, stop };
+    return {
+      info,
+      child,
+      output,
+      stderr,
+      get exited() {
+        return exited;
+      },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -6,6 +6,8 @@ import { aggregate, capacityBreak, capacityStep, capacityVerdict, type CapacityS
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { runTarget, type ProgressFn, type Target } from './run-target.ts';
+import { EXIT_CODES, outcomeOf } from './outcome.ts';
+import { evaluateThresholds, labelsOf, parseThreshold, type Threshold } from './thresholds.ts';
 import { CAPACITY_LADDER, DEFAULT_VERSIONS, SCENARIOS, rateFor, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 
 export interface StressOptions {
@@ -17,6 +19,8 @@ export interface StressOptions {
   overrides: Partial<ScenarioConfig>;
   /** ws:// URL of an external server relaying {token, content}; measured instead of the versions. */
   target?: string;
+  /** Pass/fail criteria, e.g. "v3 p99 < 100ms", "v3 p99 < v2 p99 / 10" (thresholds.ts). */
+  thresholds: string[];
   /** Folder the run's folder goes into. Default 'reports'. */
   outDir: string;
   seed: number;
@@ -28,6 +32,7 @@ export const DEFAULT_STRESS_OPTIONS: StressOptions = {
   versions: ['v1', 'v1.1', 'v2', 'v3'],
   scenarios: ['baseline', 'slow-consumer', 'churn'],
   overrides: {},
+  thresholds: [],
   outDir: 'reports',
   seed: 1,
   command: 'npm run stress',
@@ -58,20 +63,42 @@ export function resolveTargets(options: StressOptions): Target[] {
 export async function runStress(partial: Partial<StressOptions>, hooks: StressHooks = {}): Promise<{ report: StressReport; dir: string }> {
   const options: StressOptions = { ...DEFAULT_STRESS_OPTIONS, ...partial };
   const targets = resolveTargets(options);
-  const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides)); // validate all before running any
-  const report: StressReport = { createdAt: new Date().toISOString(), command: options.command, machine: machineInfo(), seed: options.seed, scenarios: [] };
+  // Validate everything before running anything.
+  const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
+  const thresholds = resolveThresholds(options.thresholds, targets);
+  const report: StressReport = {
+    createdAt: new Date().toISOString(),
+    command: options.command,
+    machine: machineInfo(),
+    seed: options.seed,
+    scenarios: [],
+    outcome: { exitCode: EXIT_CODES.ok, reasons: [] },
+  };
   for (const config of configs) {
     const results = [];
     for (const target of targets) {
       if (config.scenario === 'capacity') results.push(await runCapacity(target, config, options.seed, hooks.onProgress ?? (() => {})));
       else results.push(aggregate(await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}))));
     }
-    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe(config), config, results };
+    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe(config), config, results, thresholds: evaluateThresholds(thresholds, config.scenario, results) };
     report.scenarios.push(s);
     hooks.onScenario?.(s);
   }
+  report.outcome = outcomeOf(report);
   const dir = await writeReport(report, options.outDir);
   return { report, dir };
+}
+
+/** Parses every threshold and checks that the versions it names are in this run. */
+function resolveThresholds(expressions: readonly string[], targets: readonly Target[]): Threshold[] {
+  const labels = new Set(targets.map((t) => t.label));
+  return expressions.map((e) => {
+    const t = parseThreshold(e);
+    for (const label of labelsOf(t)) {
+      if (!labels.has(label)) throw new RangeError(`threshold "${e}" names "${label}", which this run does not measure (it measures ${[...labels].join(', ')})`);
+    }
+    return t;
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 // How a swarm tells a control message's type without parsing it whole.
 import { describe, expect, it } from 'vitest';
-import { peekType } from '../../auto-client/swarm.ts';
+import { parseJsonLines, peekType } from '../../auto-client/swarm.ts';
 import { encodeServerMessage } from '../../versions/protocol.ts';
 
 const at = (text: string, before = 'xx', after = 'yy'): [Buffer, number, number] => {
@@ -25,5 +25,18 @@ describe('peekType', () => {
     expect(peekType(buf, 2, 10)).toBeNull(); // the frame ends inside the prefix
     expect(peekType(...at(`{"type":"${'x'.repeat(40)}"}`))).toBeNull();
     expect(peekType(...at(''))).toBeNull();
+  });
+});
+
+describe('parseJsonLines', () => {
+  it('reads one JSON message, or several joined by newlines in one frame', () => {
+    expect(parseJsonLines('{"type":"joined"}')).toEqual([{ type: 'joined' }]);
+    expect(parseJsonLines('{"type":"joined"}\n{"type":"dropped","total":3}\n')).toEqual([{ type: 'joined' }, { type: 'dropped', total: 3 }]);
+  });
+
+  it('gives null for text that is neither, so the swarm counts it instead of ignoring it', () => {
+    expect(parseJsonLines('welcome!')).toBeNull();
+    expect(parseJsonLines('{"type":"joined"}\nwelcome!')).toBeNull();
+    expect(parseJsonLines('')).toBeNull();
   });
 });

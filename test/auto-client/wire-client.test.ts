@@ -92,7 +92,8 @@ describe('probe', () => {
     const frame = Buffer.from(JSON.stringify({ type: 'chat', room: 'lobby', from: 'c42', content }));
     const out: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
     expect(readProbe(frame, 0, frame.length, out)).toBe(true);
-    expect(out).toEqual({ ...p, at: frame.indexOf('~ce1|') });
+    const at = frame.indexOf('~ce1|');
+    expect(out).toEqual({ ...p, at, headEnd: at + '~ce1|42|7|123456789|123456999|'.length });
   });
 
   it('finds the probe where the last one was, and by scanning when the frame is laid out otherwise', () => {

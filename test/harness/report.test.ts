@@ -37,15 +37,23 @@ describe('renderTerminal', () => {
     const lines = renderTerminal(scenario).split('\n');
     expect(lines[0]).toBe(`slow-consumer: ${scenario.describe}`);
     expect(lines[1]).toBe('latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)');
-    expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ p50 +│ p90 +│ p99 +│ p99\.9 +│ max +│ delivered\/s │ lost │ dropped │ stalled +│ srv CPU │ peak RSS │ generator +│/);
+    expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ server │ p50 +│ p90 +│ p99 +│ p99\.9 +│ max +│ delivered\/s │ lost │ dropped │ stalled +│ srv CPU │ peak RSS │ generator +│/);
     const v2 = lines.find((l) => l.startsWith('│ v2 '))!;
-    expect(v2.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v2', '889.9 ms', '1.57 s', '1.73 s', '1.74 s', '1.74 s', '8,050', '0', '0', '39/39 1.7 s', '31.7%', '141 MB', 'ok (lag p99 3 ms)']);
+    expect(v2.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v2', 'ok', '44.7 ms', '1.12 s', '1.30 s', '1.31 s', '1.31 s', '8,027', '0', '0', '39/39 1.3 s', '26.8%', '133 MB', 'ok (lag p99 3 ms)']);
     const v3 = lines.find((l) => l.startsWith('│ v3 '))!;
-    expect(v3.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v3', '2.4 ms', '3.8 ms', '7.3 ms', '11.0 ms', '11.6 ms', '7,996', '216', '216', '0/39', '15.6%', '128.4 MB', 'ok (lag p99 2 ms)']);
+    expect(v3.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v3', 'ok', '2.2 ms', '3.4 ms', '7.4 ms', '13.8 ms', '14.2 ms', '7,995', '129', '129', '0/39', '10.7%', '102.8 MB', 'ok (lag p99 2 ms)']);
     expect(lines.slice(-2)).toEqual([
-      '  v2: one slow reader stalled all 39 healthy clients for 1.7 s (median)',
-      '  v3: 39 healthy clients never stalled, p99 7.3 ms; 216 messages dropped for slow readers only',
+      '  v2: one slow reader stalled all 39 healthy clients for 1.3 s (median)',
+      '  v3: 39 healthy clients never stalled, p99 7.4 ms; 129 deliveries lost, all for the slow reader; healthy clients lost 0 (each dropped by the server and told)',
     ]);
+  });
+
+  it('prints every threshold checked, ✔ or ✘, after the verdicts', () => {
+    const withThresholds = { ...scenario, thresholds: [
+      { expression: 'v3 p99 < 100ms', scenario: 'slow-consumer', pass: true, actual: '7.4 ms' },
+      { expression: 'v3 p99 < v2 p99 / 1000', scenario: 'slow-consumer', pass: false, actual: '7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000)' },
+    ] };
+    expect(renderTerminal(withThresholds).split('\n').slice(-2)).toEqual(['  ✔ v3 p99 < 100ms (7.4 ms)', '  ✘ v3 p99 < v2 p99 / 1000 (7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000))']);
   });
 });
 
@@ -53,12 +61,16 @@ describe('renderMarkdown', () => {
   it('writes the machine, the configuration, both tables and the verdicts', () => {
     const md = renderMarkdown(fixture).split('\n');
     expect(md[0]).toBe('# chatroom-evolution stress report');
-    expect(md).toContain('2026-11-23T12:00:00.000Z · `npm run stress -- --versions v2 v3 --scenario slow-consumer` · seed 1');
+    expect(md).toContain(`2026-12-02T12:00:00.000Z · \`${fixture.command}\` · seed 1`);
     expect(md).toContain('Machine: 2 × Test CPU, 24 GiB, Linux 6.1, Node v20.20.2. Server and generator share it.');
     expect(md).toContain('40 clients, 4 senders × 50 msg/s, 16000 B, 1 room, 1 slow (stuck); warm-up 1 s, measured 4 s, drain 3 s, 1 workers.');
-    expect(md).toContain('| v2 | 889.9 ms | 1.57 s | 1.73 s | 1.74 s | 1.74 s | 8,050 | 0 | 0 | 39/39 1.7 s | 31.7% | 141 MB | ok (lag p99 3 ms) |');
-    expect(md.find((l) => l.startsWith('| v3 | 7.3 ms |'))).toMatch(/\| 216 \| 216 \| 0 \| 0 \| 0 \|/);
-    expect(md).toContain('- v3: 39 healthy clients never stalled, p99 7.3 ms; 216 messages dropped for slow readers only');
+    expect(md).toContain('| v2 | ok | 44.7 ms | 1.12 s | 1.30 s | 1.31 s | 1.31 s | 8,027 | 0 | 0 | 39/39 1.3 s | 26.8% | 133 MB | ok (lag p99 3 ms) |');
+    // expected, received, lost, lost by healthy clients, by slow ones, told dropped, unexplained, kicked, offered
+    expect(md.find((l) => l.startsWith('| v3 | 7.4 ms |'))).toMatch(/\| 36,360 \| 36,231 \| 129 \| 0 \| 129 \| 129 \| 0 \| 0 \| 100% \|/);
+    expect(md).toContain('- v3: 39 healthy clients never stalled, p99 7.4 ms; 129 deliveries lost, all for the slow reader; healthy clients lost 0 (each dropped by the server and told)');
+    expect(md.find((l) => l.startsWith('- **v3**: held up;'))).toMatch(/held up; \d+ of \d+ TCP probes answered; relayed between two fresh clients after the run$/);
+    expect(md.find((l) => l.startsWith('- **v2**: yes:'))).toMatch(/^- \*\*v2\*\*: yes: [\d.]+ MB behind at resume, loopback holds [\d.]+ MB/);
+    expect(md.find((l) => l.startsWith('- **v3**: yes:'))).toMatch(/; server queued up to \d+ messages, .*dropped 129 messages$/);
   });
 });
 
@@ -69,7 +81,9 @@ describe('renderHtml', () => {
     expect(html).toContain('<script>/* chart library */</script>');
     expect(html).not.toMatch(/<script[^>]+src=/);
     for (const id of ['spectrum-0', 'rate-0', 'rss-0', 'queue-0', 'loss-0']) expect(html).toContain(`<canvas id="${id}">`);
-    expect(html).toContain('<td>39/39 1.7 s</td>');
+    expect(html).toContain('<td>39/39 1.3 s</td>');
+    expect(html).toContain('<h3>Server health</h3>');
+    expect(html).toContain('<pre class="outcome">exit 0: every server held up, every run was measurable, every threshold passed</pre>');
     const evil = structuredClone(fixture);
     evil.scenarios[0]!.results[0]!.label = '</script><img src=x onerror=alert(1)>';
     const page = renderHtml(evil, '');
@@ -90,9 +104,10 @@ describe('npm run stress (the CLI)', () => {
       // No warm-up asked for, and the measure phase is not repeated off a terminal.
       expect(lines.slice(1, 5)).toEqual(['  v3 start', '  v3 connect', '  v3 drain', '  v3 stop']);
       expect(lines).toContain(`baseline: everyone reads; 2 senders × 10 msg/s into one room of 20`);
-      expect(lines.some((l) => /^│ v3 +│ [\d.]+ ms/.test(l))).toBe(true);
+      expect(lines.some((l) => /^│ v3 +│ ok +│ [\d.]+ ms/.test(l))).toBe(true);
       expect(lines.find((l) => l.startsWith('  v3: '))).toMatch(/^ {2}v3: 20 healthy clients never stalled, p99 [\d.]+ ms$/);
       expect(lines.find((l) => l.startsWith('report: '))).toMatch(/^report: .*-baseline\/report\.html \(also report\.md, report\.json; .* points here\)$/);
+      expect(lines).toContain('exit 0: every server held up, every run was measurable, every threshold passed');
       const report = JSON.parse(stdout) as StressReport;
       expect(report.scenarios[0]!.config.clients).toBe(20);
       expect(report.scenarios[0]!.results[0]!.accounting.lost).toBe(0);

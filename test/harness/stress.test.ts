@@ -67,7 +67,11 @@ describe('npm run stress, small', () => {
     expect(v2.stalls.healthy.stalled).toBe(39);
     expect(v2.stalls.healthy.stalledMsMedian).toBeGreaterThan(500);
     expect(v2.accounting.serverDrops).toBe(0);
-    expect(v2.verdict).toMatch(/^v2: one slow reader stalled all 39 healthy clients for \d+\.\d s/);
+    // A stall of 2 s or more is also an outage, which makes the server BROKEN; either way the slow reader is named.
+    expect(v2.verdict).toMatch(/^v2: (BROKEN: the server stopped relaying to every healthy client at [\d.]+ s for [\d.]+ s while messages were being sent; )?one slow reader stalled all 39 healthy clients for \d+\.\d s/);
+    expect(v2.health.broken).toBe(v2.health.relayOutage !== null);
+    expect(v3.health).toMatchObject({ broken: false, findings: [] });
+    for (const r of [v2, v3]) expect(r.slowReaders).toMatchObject({ readers: 1, pushedBack: true });
     // v3 (drop): healthy clients never stall; the slow reader loses exactly what was dropped and told.
     expect(v3.stalls.healthy.stalled).toBe(0);
     expect(v3.accounting.serverDrops).toBeGreaterThan(0);

@@ -33,6 +33,7 @@ describe('swarm worker', () => {
         stallThresholdUs: 1e6,
         churnPeriodMs: 0,
         connectConcurrency: 2,
+        slowResumeUs: null,
       };
       child.send({ type: 'plan', plan } satisfies ToWorker);
       expect(await next('planned')).toEqual({ type: 'planned' });

@@ -1,0 +1,76 @@
+// What a receiver counts, frame by frame: every message of a frame that joins several, and the
+// stalls of a client that received late or nothing at all.
+import { describe, expect, it } from 'vitest';
+import { DeliveryMeter, meteredClient, SEEN, SeqTracker, type MeterTiming } from '../../auto-client/delivery-meter.ts';
+import { encodeProbe } from '../../auto-client/probe.ts';
+
+const SIZE = 128;
+const chat = (sender: number, seq: number): string => JSON.stringify({ type: 'chat', room: 'lobby', from: `c${sender}`, content: encodeProbe({ sender, seq, intendedUs: 0, sentUs: 0 }, SIZE) });
+/** A timing whose window is the whole past and the next hour, so every delivery counts. */
+const always: MeterTiming = { sendStartUs: 0, measureStartUs: 0, measureEndUs: 3.6e9 };
+
+describe('DeliveryMeter.onText', () => {
+  it('counts every message of a frame that joins several with newlines, as gorilla\'s chat example sends them', () => {
+    const meter = new DeliveryMeter(process.hrtime.bigint(), 250_000, SIZE);
+    meter.start(always);
+    const c = meteredClient(1, 'lobby', 'healthy');
+    const frame = Buffer.from([chat(7, 0), chat(7, 1), chat(8, 0)].join('\n'));
+    expect(meter.onText(c, frame, 0, frame.length)).toBe(true);
+    expect(c.report.received).toBe(3);
+    expect(c.report.duplicates).toBe(0);
+    expect(meter.framesReceived).toBe(1);
+    // The same joined frame inside a larger buffer, and with a trailing newline: positions are relative to the frame.
+    const padded = Buffer.concat([Buffer.from('xxxx'), Buffer.from([chat(7, 2), chat(7, 3)].join('\n') + '\n')]);
+    expect(meter.onText(c, padded, 4, padded.length)).toBe(true);
+    expect(c.report.received).toBe(5);
+  });
+
+  it('finds the next message even when the content is not padded as the plan said', () => {
+    const meter = new DeliveryMeter(process.hrtime.bigint(), 250_000, 10_000); // a plan far larger than the frames
+    meter.start(always);
+    const c = meteredClient(1, 'lobby', 'healthy');
+    const frame = Buffer.from([chat(1, 0), chat(1, 1)].join('\n'));
+    meter.onText(c, frame, 0, frame.length);
+    expect(c.report.received).toBe(2);
+  });
+
+  it('leaves a frame without a probe to the caller', () => {
+    const meter = new DeliveryMeter(process.hrtime.bigint(), 250_000, SIZE);
+    const frame = Buffer.from('{"type":"joined","room":"lobby"}');
+    expect(meter.onText(meteredClient(1, 'lobby', 'healthy'), frame, 0, frame.length)).toBe(false);
+  });
+});
+
+describe('DeliveryMeter.finish', () => {
+  const window: MeterTiming = { sendStartUs: 0, measureStartUs: 1_000_000, measureEndUs: 5_000_000 };
+
+  it('counts a client that received nothing in the window as stalled for the whole window', () => {
+    const meter = new DeliveryMeter(0n, 250_000, SIZE);
+    const silent = meteredClient(1, 'lobby', 'healthy');
+    meter.finish(silent, window);
+    expect(silent.report).toMatchObject({ stalls: 1, stalledMs: 4000 });
+  });
+
+  it('counts the silence from its last delivery before the window, never more than the window', () => {
+    const meter = new DeliveryMeter(0n, 250_000, SIZE);
+    const c = meteredClient(1, 'lobby', 'healthy');
+    c.lastArrivalUs = 200_000; // during the warm-up
+    meter.finish(c, window);
+    expect(c.report).toMatchObject({ stalls: 1, stalledMs: 4000 });
+  });
+
+  it('leaves a client that heard until the end alone', () => {
+    const meter = new DeliveryMeter(0n, 250_000, SIZE);
+    const c = meteredClient(1, 'lobby', 'healthy');
+    c.lastArrivalUs = 4_900_000;
+    meter.finish(c, window);
+    expect(c.report).toMatchObject({ stalls: 0, stalledMs: 0 });
+  });
+});
+
+describe('SeqTracker.see', () => {
+  it('names what a sequence number is: in order, reordered, or a duplicate', () => {
+    const t = new SeqTracker();
+    expect([t.see(0), t.see(2), t.see(1), t.see(2), t.see(100)]).toEqual([SEEN.IN_ORDER, SEEN.IN_ORDER, SEEN.REORDERED, SEEN.DUPLICATE, SEEN.IN_ORDER]);
+  });
+});

@@ -1,0 +1,146 @@
+// The harness against servers that break, run through the real CLI as a user would: each report
+// names the failure in words, nobody is filtered out of the accounting, no line says a broken
+// server's clients never stalled, and the exit code says what was found.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aggregate, type VersionResult } from '../../harness/aggregate.ts';
+import { EXIT_CODES } from '../../harness/outcome.ts';
+import type { StressReport } from '../../harness/report.ts';
+import { runTarget } from '../../harness/run-target.ts';
+import { resolveScenario } from '../../harness/scenarios.ts';
+import { startServerProcess } from '../../harness/server-process.ts';
+import { runCli } from '../helpers.ts';
+
+const SERVER = 'test/misbehaving/server.ts';
+const SMALL = ['--clients', '50', '--senders', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1'];
+
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'misbehaving-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+/** Starts a misbehaving server, points `npm run stress -- --target` at it, and stops the server. */
+async function stressAgainst(kind: string[], flags: string[]): Promise<{ code: number | null; stderr: string; r: VersionResult }> {
+  const server = await startServerProcess(kind, SERVER);
+  try {
+    const { code, stdout, stderr } = await runCli('harness/cli.ts', ['--target', server.info.wsUrl, ...flags, '--out', out, '--json']);
+    const report = JSON.parse(stdout) as StressReport;
+    return { code, stderr, r: report.scenarios[0]!.results[0]! };
+  } finally {
+    await server.stop();
+  }
+}
+
+describe('npm run stress -- --target, against servers that break', () => {
+  it('a server that crashes: unreachable, every client closed and stalled, senders lost, exit 2', async () => {
+    const { code, stderr, r } = await stressAgainst(['crash', '--after', '50'], ['--scenario', 'baseline', ...SMALL]);
+    expect(code, stderr).toBe(EXIT_CODES.brokenServer);
+    expect(r.health.broken).toBe(true);
+    expect(r.health.findings[0]).toMatch(/^unreachable from [\d.]+ s: it accepted no TCP connection after that \(connect ECONNREFUSED 127\.0\.0\.1:\d+\)$/);
+    expect(r.health.closed).toMatchObject({ healthy: 50, codes: { '1006': 50 } });
+    expect(r.health.afterRun).toMatchObject({ accepting: false, relaying: false });
+    // Nobody is filtered out: all 50 are counted, all 50 stalled, and the senders' silence is said.
+    expect(r.accounting.receivers).toBe(50);
+    expect(r.stalls.healthy).toMatchObject({ clients: 50, stalled: 50 });
+    expect(r.offered.sendersLost).toBe(5);
+    expect(r.verdict).toMatch(/^external: BROKEN: unreachable from .*; stalls hit all 50 healthy clients for [\d.]+ s \(median\);.*offered only \d+% of the planned load \(\d+ of \d+ sends\): 5 of 5 senders lost their connection$/);
+    expect(r.valid).toBe(true); // the server's failure is not put on the generator
+    expect(stderr).not.toContain('never stalled');
+    expect(stderr).toContain('exit 2: the run found a broken server');
+  });
+
+  it('a server that deadlocks when its first client leaves: stopped relaying, still not relaying after the run, exit 2', async () => {
+    const { code, stderr, r } = await stressAgainst(['deadlock'], ['--scenario', 'churn', '--clients', '40', '--senders', '4', '--churn', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
+    expect(code, stderr).toBe(EXIT_CODES.brokenServer);
+    expect(r.health.findings).toEqual([expect.stringMatching(/^the server stopped relaying at [\d.]+ s and was still not relaying after the run \(deadlock\?\)$/)]);
+    expect(r.health.relayOutage).toMatchObject({ neverResumed: true });
+    expect(r.health.afterRun).toMatchObject({ accepting: true, relaying: false });
+    expect(r.stalls.healthy).toMatchObject({ clients: 40, stalled: 40 });
+    expect(r.accounting.byKind.healthy.lost).toBeGreaterThan(0);
+    expect(stderr).not.toContain('never stalled');
+  });
+
+  it('a server that closes clients at random: which, with what code, what they lost, exit 2', async () => {
+    const { code, stderr, r } = await stressAgainst(['random-close', '--after', '40'], ['--scenario', 'baseline', ...SMALL]);
+    expect(code, stderr).toBe(EXIT_CODES.brokenServer);
+    const closed = r.health.closed.healthy;
+    expect(closed).toBeGreaterThan(0);
+    expect(closed).toBeLessThan(50);
+    expect(r.health.closed.codes).toEqual({ '1011': closed });
+    expect(r.health.findings).toEqual([expect.stringMatching(new RegExp(`^the server closed ${closed} clients nobody asked it to \\(1011 ×${closed}\\), the first [\\d.]+ s after sending began$`))]);
+    // The closed clients, and only they, stalled and lost what was sent after they were let go.
+    expect(r.stalls.healthy.stalled).toBe(closed);
+    expect(r.accounting.byKind.healthy.lost).toBeGreaterThan(0);
+    expect(r.accounting.receivers).toBe(50);
+  });
+
+  it('a server that joins queued messages into one frame, one per line: every message counted, nothing lost, exit 0', async () => {
+    const { code, stderr, r } = await stressAgainst(['newline-join'], ['--scenario', 'baseline', ...SMALL, '--burst', '5']);
+    expect(code, stderr).toBe(EXIT_CODES.ok);
+    expect(r.accounting.lost).toBe(0);
+    expect(r.accounting.received).toBe(r.accounting.expected);
+    expect(r.generator.framesReceived).toBeLessThan(r.accounting.received / 2); // frames really were joined
+    expect(r.health).toMatchObject({ broken: false, status: 'ok', unparsed: { count: 0 } });
+  });
+
+  it('a server that blocks everyone behind a slow reader: stopped relaying while it was stuck, every healthy client stalled, exit 2', async () => {
+    const { code, stderr, r } = await stressAgainst(['block-on-slow'], [
+      '--scenario', 'slow-consumer', '--clients', '40', '--senders', '4', '--rate', '50', '--size', '16000', '--slow', '1', '--warmup', '1', '--duration', '6', '--drain', '2', '--workers', '1',
+    ]);
+    expect(code, stderr).toBe(EXIT_CODES.brokenServer);
+    expect(r.health.findings).toEqual([expect.stringMatching(/^the server stopped relaying to every healthy client at [\d.]+ s for [\d.]+ s while messages were being sent$/)]);
+    expect(r.health.relayOutage?.neverResumed).toBe(false);
+    expect(r.stalls.healthy).toMatchObject({ clients: 39, stalled: 39 });
+    expect(r.verdict).toContain('one slow reader stalled all 39 healthy clients');
+    expect(r.slowReaders).toMatchObject({ readers: 1, pushedBack: true });
+    expect(stderr).not.toContain('never stalled');
+  });
+
+  it('a server that sends a frame the generator cannot read: counted with a sample, not a fault, exit 0', async () => {
+    const { code, stderr, r } = await stressAgainst(['chatter'], ['--scenario', 'baseline', ...SMALL]);
+    expect(code, stderr).toBe(EXIT_CODES.ok);
+    expect(r.health.unparsed).toEqual({ count: 50, samples: ['welcome! be nice', 'welcome! be nice', 'welcome! be nice'] });
+    expect(r.verdict).toContain('50 frames the generator could not read (neither a probe nor JSON), e.g. "welcome! be nice"');
+    expect(r.accounting.lost).toBe(0);
+  });
+});
+
+describe('a spawned server that crashes', () => {
+  it("is reported with its exit code and the line of its stderr that says why", async () => {
+    const config = resolveScenario('baseline', { clients: 30, senders: 3, warmupS: 1, durationS: 3, drainS: 1, workers: 1 });
+    const run = await runTarget({ label: 'crasher', args: ['crash', '--after', '30'], script: SERVER }, config, 1, () => {});
+    const r = aggregate(run);
+    expect(r.health.exit).toMatchObject({ code: 2, signal: null });
+    expect(r.health.findings[0]).toMatch(/^the server exited with code 2 [\d.]+ s after sending began: panic: concurrent write to websocket connection$/);
+    expect(r.health.status).toBe('exited 2');
+    expect(r.verdict).toMatch(/^crasher: BROKEN: the server exited with code 2 /);
+  });
+});
+
+describe('--threshold', () => {
+  it('prints ✔/✘ for each and exits 4 when one fails on a server that held up', async () => {
+    const { code, stderr, stdout } = await runCli('harness/cli.ts', [
+      '--versions', 'v3', '--scenario', 'baseline', '--clients', '20', '--senders', '2', '--warmup', '0', '--duration', '1', '--drain', '1', '--workers', '1', '--out', out, '--json',
+      '--threshold', 'v3 lost == 0', '--threshold', 'v3 p99 < 1ms', '--threshold', 'v3 delivered/s > 1000000',
+    ]);
+    expect(code, stderr).toBe(EXIT_CODES.thresholdFailed);
+    const lines = stderr.split('\n');
+    expect(lines).toContain('  ✔ v3 lost == 0 (0)');
+    expect(lines.find((l) => l.startsWith('  ✘ v3 delivered/s > 1000000 ('))).toMatch(/^ {2}✘ v3 delivered\/s > 1000000 \([\d,]+\/s\)$/);
+    expect(lines).toContain('exit 4: a threshold failed');
+    const report = JSON.parse(stdout) as StressReport;
+    expect(report.outcome.exitCode).toBe(4);
+    expect(report.scenarios[0]!.thresholds.map((t) => t.pass)).toEqual([true, expect.any(Boolean), false]);
+  });
+
+  it('refuses one that names a version this run does not measure, before running anything', async () => {
+    const { code, stderr } = await runCli('harness/cli.ts', ['--versions', 'v3', '--threshold', 'v2 p99 < 5ms', '--out', out]);
+    expect(code).toBe(EXIT_CODES.error);
+    expect(stderr).toContain('stress failed: threshold "v2 p99 < 5ms" names "v2", which this run does not measure (it measures v3)');
+  });
+});
