@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { createHistogram, recordUs, summarize } from './histogram.ts';
 import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
+import { DEFAULT_ROOM, encodeClientFrame } from '../versions/protocol.ts';
 import { SEEN, SeqTracker } from './delivery-meter.ts';
 import { WireClient } from './wire-client.ts';
 
@@ -16,7 +17,7 @@ const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run client --')
   .options({
     url: { type: 'string', default: 'ws://127.0.0.1:8083/chatroom', describe: 'WebSocket URL of a chat server' },
-    room: { type: 'string', default: 'lobby', describe: 'room to join' },
+    room: { type: 'string', default: DEFAULT_ROOM, describe: 'room to join' },
     name: { type: 'string', describe: 'display name (default auto-<id>)' },
     rate: { type: 'number', default: 5, describe: 'messages per second this client sends (0: listen only)' },
     size: { type: 'number', default: 64, describe: 'content size in bytes' },
@@ -65,7 +66,7 @@ const client = await WireClient.connect({
   },
 });
 // The server may want a join frame (ours accept ?room=, an external relay may not care).
-client.sendText(JSON.stringify({ type: 'join', room: argv.room, ...(argv.name ? { name: argv.name } : {}) }));
+client.sendText(encodeClientFrame({ type: 'join', room: argv.room, ...(argv.name ? { name: argv.name } : {}) }));
 
 function lost(): number {
   let n = 0;
@@ -80,7 +81,7 @@ const period = argv.rate > 0 ? 1e6 / argv.rate : Infinity;
 const sender = setInterval(() => {
   const now = nowUs(epoch);
   while (next <= now) {
-    client.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: id, seq: seq++, intendedUs: next, sentUs: now }, argv.size) }));
+    client.sendText(encodeClientFrame({ type: 'chat', content: encodeProbe({ sender: id, seq: seq++, intendedUs: next, sentUs: now }, argv.size) }));
     next += period;
   }
 }, 5);

@@ -11,6 +11,8 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export interface FrameHandlers {
   /** A whole text message: bytes [start, end) of `buf`, valid only during the call. */
   onText(buf: Buffer, start: number, end: number): void;
+  /** A whole binary message, as onText; none of our servers sends one, but an external target may. */
+  onBinary?(buf: Buffer, start: number, end: number): void;
   onPing(payload: Buffer): void;
   /** `code` 1005 when the close frame carried none. */
   onClose(code: number, reason: string): void;
@@ -123,6 +125,7 @@ export class FrameParser {
         if (this.fragmentOp >= 0) return this.fail('new message inside a fragmented one');
         if (fin) {
           if (op === OPCODES.TEXT) this.handlers.onText(buf, start, end);
+          else this.handlers.onBinary?.(buf, start, end);
           return;
         }
         this.fragmentOp = op;
@@ -140,6 +143,7 @@ export class FrameParser {
         this.fragments = [];
         this.fragmentOp = -1;
         if (wasText) this.handlers.onText(whole, 0, whole.length);
+        else this.handlers.onBinary?.(whole, 0, whole.length);
         return;
       }
       case OPCODES.PING:

@@ -5,6 +5,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DeliveryMeter, meteredClient, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
+import { rng } from '../common/helpers.ts';
+import { encodeClientFrame } from '../versions/protocol.ts';
 import { encodeProbe, nowUs } from './probe.ts';
 import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
@@ -132,18 +134,6 @@ interface LiveClient extends MeteredClient {
   joinUrl: string;
 }
 
-/** A small seeded PRNG (mulberry32), so a run's Poisson schedule is reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const TICK_MS = 1;
 /** Connect failures and unparsed frames kept with their text; beyond these only the count grows. */
 const MAX_FAILURES_KEPT = 20;
@@ -226,6 +216,9 @@ export class Swarm {
           if (c.generation !== generation) return; // still arriving on a connection this client left
           if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf, start, end);
         },
+        onBinary: (_buf, start, end) => {
+          if (c.generation === generation) this.noteUnparsed(`<a binary frame of ${end - start} bytes>`);
+        },
         onChunk: () => this.meter.beginChunk(),
         onClose: (code) => {
           if (c.generation !== generation) return; // a connection this client already left
@@ -268,16 +261,17 @@ export class Swarm {
     if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
     const text = buf.toString('utf8', start, end);
     const messages = parseJsonLines(text);
-    if (messages === null) {
-      // An external server may send anything; what the swarm cannot read is counted, never ignored.
-      this.unparsed.count++;
-      if (this.unparsed.samples.length < MAX_UNPARSED_SAMPLES) this.unparsed.samples.push(text.slice(0, UNPARSED_SAMPLE_CHARS));
-      return;
-    }
+    if (messages === null) return this.noteUnparsed(text);
     for (const m of messages) {
       const msg = m as { type?: unknown; total?: unknown } | null;
       this.onMessage(c, typeof msg?.type === 'string' ? msg.type : null, msg?.total);
     }
+  }
+
+  /** An external server may send anything; what the swarm cannot read is counted, never ignored. */
+  private noteUnparsed(text: string): void {
+    this.unparsed.count++;
+    if (this.unparsed.samples.length < MAX_UNPARSED_SAMPLES) this.unparsed.samples.push(text.slice(0, UNPARSED_SAMPLE_CHARS));
   }
 
   private onMessage(c: LiveClient, type: string | null, total: unknown): void {
@@ -323,7 +317,7 @@ export class Swarm {
           while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
             offered.planned += burst;
             for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
-              s.c.wire.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
+              s.c.wire.sendText(encodeClientFrame({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
               s.seq++;
               offered.sent++;
               const room = s.c.spec.room;

@@ -15,6 +15,8 @@ export interface WireClientOptions {
   localAddress?: string;
   /** A complete text message: bytes [start, end) of `buf`. `buf` is only valid during the call. */
   onText(buf: Buffer, start: number, end: number): void;
+  /** A complete binary message, as onText. */
+  onBinary?(buf: Buffer, start: number, end: number): void;
   /** Called once per chunk read from the socket, before its frames: one clock read per chunk. */
   onChunk?(): void;
   /** The connection ended; `code` is the server's close code, or 1006 if there was none. */
@@ -61,6 +63,7 @@ export class WireClient {
   private constructor(private readonly options: WireClientOptions, url: URL) {
     this.parser = new FrameParser({
       onText: options.onText,
+      ...(options.onBinary ? { onBinary: options.onBinary } : {}),
       onPing: (payload) => {
         if (this.open) this.socket.write(this.frame(OPCODES.PONG, payload));
       },

@@ -11,7 +11,8 @@ import { Swarm } from '../auto-client/swarm.ts';
 import { fetchStats, planClients } from '../harness/run-target.ts';
 import { DEFAULT_VERSIONS, resolveScenario } from '../harness/scenarios.ts';
 import { startServerProcess } from '../harness/server-process.ts';
-import type { ServerStats } from '../versions/metrics.ts';
+import type { ServerStats } from '../versions/protocol.ts';
+import { fmt } from '../common/helpers.ts';
 
 const CONNECTS_IN_FLIGHT = 1000;
 const WARM_UP_CLIENTS = 1000;
@@ -65,12 +66,12 @@ const rows = [...samples].map(([version, ss]) => ({
 if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, rows }) + '\n');
 else {
   const table = new Table({ head: ['version', 'clients', 'connects/s', 'server CPU per connect', 'generator CPU per connect'] });
-  const each = (ss: Sample[], f: (s: Sample) => number): string => ss.map((s) => Math.round(f(s)).toLocaleString('en-US')).join(', ');
+  const each = (ss: Sample[], f: (s: Sample) => number): string => ss.map((s) => fmt(Math.round(f(s)))).join(', ');
   for (const r of rows) {
     table.push([
       r.version,
-      r.clients.toLocaleString('en-US'),
-      `${r.connectsPerSecond.toLocaleString('en-US')} (${each(r.runs, (s) => s.connectsPerSecond)})`,
+      fmt(r.clients),
+      `${fmt(r.connectsPerSecond)} (${each(r.runs, (s) => s.connectsPerSecond)})`,
       `${r.serverUsPerConnect} µs (${each(r.runs, (s) => s.serverUs)})`,
       `${r.generatorUsPerConnect} µs (${each(r.runs, (s) => s.generatorUs)})`,
     ]);

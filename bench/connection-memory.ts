@@ -15,7 +15,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { WireClient } from '../auto-client/wire-client.ts';
-import { localAddressOf } from '../harness/run-target.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fmt, localAddressOf } from '../common/helpers.ts';
 import { ServerCounters, type Connection } from '../versions/strategy.ts';
 import { createStrategy, isVersionName, startVersion, type VersionName } from '../versions/versions.ts';
 
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     const settle = async (): Promise<NodeJS.MemoryUsage> => {
       for (let i = 0; i < 3; i++) {
         gc();
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
       return process.memoryUsage();
     };
@@ -161,9 +162,9 @@ async function main(): Promise<void> {
   if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, rows }) + '\n');
   else {
     const table = new Table({
-      head: ['server', 'clients', 'live heap KB per added connection', 'RSS KB per added connection', 'connects/s (second half)', `the version's own state, B per client (${STATE_CLIENTS.toLocaleString('en-US')}, no peers)`],
+      head: ['server', 'clients', 'live heap KB per added connection', 'RSS KB per added connection', 'connects/s (second half)', `the version's own state, B per client (${fmt(STATE_CLIENTS)}, no peers)`],
     });
-    for (const r of rows) table.push([r.server, r.clients.toLocaleString('en-US'), r.heapKBPerAdded, r.rssKBPerAdded, r.connectsPerSecond.toLocaleString('en-US'), r.stateBytesPerClient ?? '-']);
+    for (const r of rows) table.push([r.server, fmt(r.clients), r.heapKBPerAdded, r.rssKBPerAdded, fmt(r.connectsPerSecond), r.stateBytesPerClient ?? '-']);
     process.stderr.write(`idle connections, server in this process, clients in a child; heap after a full GC:\n${table.toString()}\n`);
   }
   process.exit(0);

@@ -9,7 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { DeliveryMeter, meteredClient, type MeteredClient } from '../auto-client/delivery-meter.ts';
 import { FrameParser } from '../auto-client/frame-parser.ts';
 import { encodeProbe } from '../auto-client/probe.ts';
-import { rng } from '../auto-client/swarm.ts';
+import { fmt, rng } from '../common/helpers.ts';
 import { READ_BUFFER_BYTES } from '../auto-client/wire-client.ts';
 import { encodeServerMessage, frameText } from '../versions/protocol.ts';
 
@@ -132,6 +132,6 @@ const results = CASES.map(run);
 if (argv.json) process.stdout.write(JSON.stringify({ clients: argv.clients, senders: argv.senders, size: argv.size, node: process.version, results }) + '\n');
 else {
   const table = new Table({ head: ['reads', 'frames', 'frames/s on one core', 'ns per frame', 'CPU'] });
-  for (const r of results) table.push([r.case, r.frames.toLocaleString('en-US'), r.framesPerSecond.toLocaleString('en-US'), r.nsPerFrame, `${r.cpuPct}%`]);
+  for (const r of results) table.push([r.case, fmt(r.frames), fmt(r.framesPerSecond), r.nsPerFrame, `${r.cpuPct}%`]);
   process.stderr.write(`receive path: FrameParser + DeliveryMeter, ${argv.clients} receivers × ${argv.senders} senders, ${argv.size} B content\n${table.toString()}\n`);
 }

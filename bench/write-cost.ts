@@ -3,13 +3,14 @@
 // buffer to each of them per pass, several passes, and divides its CPU time by the writes. The
 // kernel's loopback delivery (the reader's TCP processing, its wake-up) runs inside the write, so
 // it is counted where a server pays for it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { localAddressOf } from '../harness/run-target.ts';
+import { fmt, localAddressOf } from '../common/helpers.ts';
 
 const PASSES = 20;
 /** Rest between passes, so the reader drains and every write finds an empty socket buffer. */
@@ -96,14 +97,11 @@ async function main(): Promise<void> {
   if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, passes: PASSES, results }) + '\n');
   else {
     const table = new Table({ head: ['sockets', 'bytes per write', 'CPU µs per write', 'wall µs per write'] });
-    for (const r of results) table.push([r.sockets.toLocaleString('en-US'), r.bytes.toLocaleString('en-US'), r.cpuUsPerWrite, r.wallUsPerWrite]);
+    for (const r of results) table.push([fmt(r.sockets), fmt(r.bytes), r.cpuUsPerWrite, r.wallUsPerWrite]);
     process.stderr.write(`one socket.write per socket per pass, loopback, ${PASSES} passes:\n${table.toString()}\n`);
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;

@@ -1,11 +1,13 @@
 // Turns one target's raw run (worker results, server samples) into the numbers a report shows:
 // merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
 import { encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
+import { fmt, round } from '../common/helpers.ts';
 import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
 import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm.ts';
 import { assessHealth, isGeneratorFailure, type ServerHealth } from './health.ts';
 import type { HttpPushResult } from './http-push.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
+import { CLOSE_CODES } from '../versions/protocol.ts';
 import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
 
 /** Generator limits: past these the generator, not the server, may be the bottleneck. */
@@ -188,7 +190,7 @@ export function aggregate(run: TargetRun): VersionResult {
 
   // Nobody is filtered out: a client that never connected, or that the server closed, is owed its room's messages too.
   const counted = clients.filter((c) => c.kind !== 'churn');
-  const kicked = clients.filter((c) => c.kind === 'slow' && c.closedByServer?.code === 4008).length;
+  const kicked = clients.filter((c) => c.kind === 'slow' && c.closedByServer?.code === CLOSE_CODES.SLOW_CONSUMER).length;
   const owed = (cs: readonly ClientReport[]): KindAccounting => {
     const expected = sum(cs, (c) => sentByRoom[c.room] ?? 0);
     const received = sum(cs, (c) => c.received);
@@ -415,7 +417,7 @@ export function verdict(r: VersionResult, slowReaders: number): string {
     parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
   if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
-  if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (4008)`);
+  if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
   if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
     const why = r.offered.sendersLost > 0 ? `${fmt(r.offered.sendersLost)} of ${fmt(r.offered.senders)} senders lost their connection` : 'the senders could not keep their schedule';
     parts.push(`offered only ${Math.round(r.offered.share * 100)}% of the planned load (${fmt(r.offered.sent)} of ${fmt(r.offered.planned)} sends): ${why}`);
@@ -481,12 +483,4 @@ function sum<T>(xs: readonly T[], f: (x: T) => number): number {
   return s;
 }
 
-function round(x: number, digits: number): number {
-  const m = 10 ** digits;
-  return Math.round(x * m) / m;
-}
-
-export function fmt(n: number): string {
-  return n.toLocaleString('en-US');
-}
 

@@ -3,6 +3,7 @@
 // them. A run that finds any of these found a broken server, whatever its latency figures say;
 // a failure of the server is never put on the generator.
 import { TIMELINE_STEP_MS, type ClientReport } from '../auto-client/delivery-meter.ts';
+import { fmt, round } from '../common/helpers.ts';
 import type { ConnectFailure, SwarmResult } from '../auto-client/swarm.ts';
 import type { LivenessTrace, RelayCheck } from './server-health.ts';
 import type { ServerExitReport, TargetRun } from './run-target.ts';
@@ -215,9 +216,5 @@ function lastWords(lines: readonly string[]): string | null {
 }
 
 function round1(x: number): number {
-  return Math.round(x * 10) / 10;
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US');
+  return round(x, 1);
 }

@@ -4,6 +4,7 @@
 // buffer only as the application reads it, and a stuck reader reads nothing). A slow-consumer run
 // must leave more than this unread, or a server that blocks on a slow reader never blocks.
 import { readFileSync } from 'node:fs';
+import { fmt } from '../common/helpers.ts';
 
 export interface LoopbackBuffers {
   /** Bytes a stuck reader's connection holds in the kernel, both ends together. */
@@ -32,7 +33,7 @@ export function stuckReaderBuffers(): LoopbackBuffers {
   const rmemDefault = field('tcp_rmem', 1);
   cached =
     wmemMax !== null && rmemDefault !== null
-      ? { bytes: wmemMax + rmemDefault, source: `tcp_wmem max ${wmemMax.toLocaleString('en-US')} B + tcp_rmem default ${rmemDefault.toLocaleString('en-US')} B, from /proc/sys/net/ipv4` }
+      ? { bytes: wmemMax + rmemDefault, source: `tcp_wmem max ${fmt(wmemMax)} B + tcp_rmem default ${fmt(rmemDefault)} B, from /proc/sys/net/ipv4` }
       : { bytes: LINUX_DEFAULT_WMEM_MAX + LINUX_DEFAULT_RMEM_DEFAULT, source: "Linux's default tcp_wmem max + tcp_rmem default (/proc/sys/net/ipv4 unreadable)" };
   return cached;
 }

@@ -2,7 +2,8 @@
 // only the CLI decides where they go.
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import Table from 'cli-table3';
-import { fmt, GENERATOR_LIMITS, msOrNa, type VersionResult } from './aggregate.ts';
+import { fmt } from '../common/helpers.ts';
+import { GENERATOR_LIMITS, msOrNa, type VersionResult } from './aggregate.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { thresholdLine, type ThresholdResult } from './thresholds.ts';

@@ -5,11 +5,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
 import { nowUs } from '../auto-client/probe.ts';
-import type { ServerStats } from '../versions/metrics.ts';
+import { localAddressOf } from '../common/helpers.ts';
+import { DEFAULT_ROOM, type ServerStats } from '../versions/protocol.ts';
 import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
@@ -120,12 +122,7 @@ export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop
 export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
 
 export function roomOf(i: number, rooms: number): string {
-  return rooms === 1 ? 'lobby' : `room-${i % rooms}`;
-}
-
-/** Client i connects from its own loopback source address, spreading 4-tuples. */
-export function localAddressOf(i: number): string {
-  return `127.0.${1 + (Math.floor(i / 200) % 200)}.${2 + (i % 200)}`;
+  return rooms === 1 ? DEFAULT_ROOM : `room-${i % rooms}`;
 }
 
 export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
@@ -390,10 +387,6 @@ async function readCpuTimes(): Promise<CpuTimes> {
 function busyPct(a: CpuTimes, b: CpuTimes): number | null {
   const total = b.total - a.total;
   return total > 0 ? Math.round(((b.busy - a.busy) / total) * 1000) / 10 : null;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
 }
 
 /** A server's /api/stats, or an error naming the URL; gives up after 5 s. */

@@ -2,6 +2,7 @@
 // machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
 // in about five minutes here.
 import { instantsBefore } from '../auto-client/schedule.ts';
+import { fmt as n } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
 export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections'] as const;
@@ -50,7 +51,6 @@ export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_00
 
 const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100 } as const;
 
-const n = (x: number): string => x.toLocaleString('en-US');
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
 export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => string; config: ScenarioConfig }> = {

@@ -5,6 +5,8 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeProbe, readProbe, type Probe } from '../auto-client/probe.ts';
+import { round } from '../common/helpers.ts';
+import { encodeClientFrame } from '../versions/protocol.ts';
 import { WireClient } from '../auto-client/wire-client.ts';
 
 /** One TCP connect a second tells when a server stopped accepting, to about a second. */
@@ -87,7 +89,7 @@ export function traceOf(results: ReadonlyArray<{ t: number; ok: boolean; error: 
   return {
     probes: sorted.length,
     failures: failures.length,
-    unreachableFromS: firstBad ? round1(firstBad.t) : null,
+    unreachableFromS: firstBad ? round(firstBad.t, 1) : null,
     lastError: failures.at(-1)?.error ?? null,
   };
 }
@@ -132,7 +134,7 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
         return { accepting: true, relaying: false, detail: `the server closed a fresh client (${sender.closeCode ?? receiver.closeCode}) before a message came round` };
       }
       const t = Number(process.hrtime.bigint() - epochNs) / 1000;
-      sender.sendText(JSON.stringify({ type: 'chat', content: encodeProbe({ sender: RELAY_CHECK_SENDER_ID, seq, intendedUs: t, sentUs: t }, 64) }));
+      sender.sendText(encodeClientFrame({ type: 'chat', content: encodeProbe({ sender: RELAY_CHECK_SENDER_ID, seq, intendedUs: t, sentUs: t }, 64) }));
       for (let waited = 0; !received && waited < RELAY_CHECK_RESEND_MS; waited += 20) await sleep(20);
     }
     return received
@@ -141,8 +143,4 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
   } finally {
     for (const c of clients) c.destroy();
   }
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
 }

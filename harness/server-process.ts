@@ -4,21 +4,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseListening, type Listening } from '../versions/protocol.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** How long a server may take to print LISTENING. */
 const START_TIMEOUT_MS = 20_000;
 /** How long SIGTERM gets before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
-
-export interface Listening {
-  version: string;
-  describe: string;
-  port: number;
-  url: string;
-  wsUrl: string;
-  pid: number;
-}
 
 /** How a server process ended before anyone asked it to. */
 export interface ServerExit {
@@ -123,9 +115,10 @@ export async function startServerProcess(versionArgs: string[], script = VERSION
       const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} did not start in ${START_TIMEOUT_MS} ms:\n${output.join('\n')}`)), START_TIMEOUT_MS);
       const onLine = (line: string): void => {
         output.push(line);
-        if (line.startsWith('LISTENING ')) {
+        const listening = parseListening(line);
+        if (listening) {
           clearTimeout(timer);
-          resolve(JSON.parse(line.slice('LISTENING '.length)) as Listening);
+          resolve(listening);
         }
       };
       createInterface({ input: child.stdout! }).on('line', onLine);

@@ -2,6 +2,7 @@
 // `ensure`: "v3 p99 < 100ms", "v3 lost == 0", and ratios between versions of the same run,
 // "v3 p99 < v2 p99 / 10", which hold on a noisy machine where absolute figures wander.
 // A threshold is checked in every scenario in which its versions ran.
+import { fmt, round } from '../common/helpers.ts';
 import type { VersionResult } from './aggregate.ts';
 
 /** What a threshold can name, and how each is read off a result. Latencies are the healthy receivers', in ms. */
@@ -108,7 +109,7 @@ export function evaluateThresholds(thresholds: readonly Threshold[], scenario: s
       continue;
     }
     const bound = b * t.rhs.scale;
-    const scaled = t.rhs.scale === 1 ? '' : t.rhs.scale < 1 ? ` / ${round(1 / t.rhs.scale)}` : ` × ${round(t.rhs.scale)}`;
+    const scaled = t.rhs.scale === 1 ? '' : t.rhs.scale < 1 ? ` / ${round(1 / t.rhs.scale, 1)}` : ` × ${round(t.rhs.scale, 1)}`;
     out.push({ expression: t.expression, scenario, pass: OPS[t.op](a, bound), actual: `${show(a, unit)} against ${show(bound, unit)} (${t.rhs.label} ${t.rhs.metric} ${show(b, unit)}${scaled})` });
   }
   return out;
@@ -126,10 +127,6 @@ function latency(r: VersionResult, p: 'p50' | 'p90' | 'p99' | 'p999' | 'max'): n
 }
 
 function show(x: number, unit: string): string {
-  const v = Number.isInteger(x) ? x.toLocaleString('en-US') : round(x).toLocaleString('en-US');
+  const v = fmt(Number.isInteger(x) ? x : round(x, 1));
   return unit === '' ? v : unit === '/s' || unit === '%' ? `${v}${unit}` : `${v} ${unit}`;
-}
-
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
 }

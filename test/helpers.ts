@@ -1,12 +1,12 @@
 // Test helpers: a WebSocket client that records every frame and exposes its raw socket, so a
 // test can stop reading it (a slow reader) and let backpressure reach the server.
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { ROOT } from '../harness/server-process.ts';
 import type { ChatServer } from '../versions/host.ts';
-import type { ServerMessage } from '../versions/protocol.ts';
-import type { ServerStats } from '../versions/metrics.ts';
+import type { ServerMessage, ServerStats } from '../versions/protocol.ts';
 
 export type Received = ServerMessage & Record<string, unknown>;
 
@@ -125,9 +125,8 @@ export async function metricValue(server: ChatServer, name: string, labels = '')
   throw new Error(`metric ${name}${labels} not found`);
 }
 
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** Waits `ms` milliseconds. */
+export const delay = sleep;
 
 /** Polls until `done()` holds; for state outside a client (server stats). */
 export async function eventually(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

@@ -2,7 +2,7 @@
 // touches argv, the output streams and process.exit.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_LIMITS } from './protocol.ts';
+import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
 import { DEFAULT_PING_INTERVAL_MS } from './host.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
@@ -58,7 +58,7 @@ console.log(`  page:      ${server.url}`);
 console.log(`  websocket: ${server.wsUrl}`);
 console.log(`  metrics:   ${server.url}metrics`);
 // One machine-readable line for harnesses: everything after the tag is JSON.
-console.log(`LISTENING ${JSON.stringify({ version, describe: server.strategy.describe, port: server.port, url: server.url, wsUrl: server.wsUrl, pid: process.pid })}`);
+console.log(formatListening({ version, describe: server.strategy.describe, port: server.port, url: server.url, wsUrl: server.wsUrl, pid: process.pid }));
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

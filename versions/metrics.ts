@@ -2,7 +2,7 @@
 // read from plain counters at scrape time so the hot paths only bump numbers.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
-import { ERROR_CODES, type ErrorCode } from './protocol.ts';
+import { ERROR_CODES, type ErrorCode, type ServerStats } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 /** The window over which /api/stats reports event-loop delay. */
@@ -10,32 +10,6 @@ export const LOOP_DELAY_WINDOW_MS = 1000;
 /** Sampling period of the event-loop delay monitor; its samples include this period, so it is subtracted. */
 const LOOP_RESOLUTION_MS = 10;
 
-export interface ServerStats {
-  version: string;
-  describe: string;
-  connections: number;
-  poolSize: number;
-  rooms: number;
-  received: number;
-  deliveries: number;
-  drops: number;
-  kicks: number;
-  controlFrames: number;
-  /** Socket writes: deliveries per write is how much the version batches. */
-  writes: number;
-  queueDepth: number;
-  queueDepthMax: number;
-  bufferedBytes: number;
-  badInput: Partial<Record<ErrorCode, number>>;
-  /** Event-loop delay over the last completed window, in milliseconds. */
-  loopDelayMs: { p50: number; p99: number; max: number };
-  rssBytes: number;
-  heapUsedBytes: number;
-  /** Process CPU time since start, in microseconds. */
-  cpuUserUs: number;
-  cpuSystemUs: number;
-  uptimeS: number;
-}
 
 export interface HostGauges {
   connections(): number;

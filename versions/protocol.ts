@@ -1,6 +1,8 @@
 // The wire format, and the only module that knows it: JSON text frames for the chat
 // protocol, and the WebSocket frame header for the versions that pre-frame a broadcast.
-// Every version, the browser page and the auto-client speak what is defined here.
+// Every version, the browser page and the auto-client speak what is defined here; so are the
+// other contracts a server keeps with the outside (its /api/stats answer and its LISTENING line).
+// It imports nothing, so a client or the harness can take it without a server's weight.
 
 /** Stable codes for bad input, sent in `{"type":"error","code":…}` frames and counted in /metrics. */
 export const ERROR_CODES = {
@@ -27,6 +29,7 @@ export const CLOSE_CODES = {
   SLOW_CONSUMER: 4008,
 } as const;
 
+/** The room a connection starts in, and the only one a scenario with one room uses. */
 export const DEFAULT_ROOM = 'lobby';
 
 export interface ProtocolLimits {
@@ -50,6 +53,21 @@ export type ClientFrame =
   | { type: 'chat'; content: string };
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string };
+
+/** A client frame's JSON object, or why it is not one. */
+export type ObjectResult = { ok: true; value: Record<string, unknown> } | { ok: false; code: 'BAD_JSON' | 'BAD_FRAME'; message: string };
+
+/** Parses text that must hold a JSON object: a client frame, or a POST /api/send body. */
+export function parseJsonObject(text: string): ObjectResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'BAD_JSON', message: ERROR_CODES.BAD_JSON };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'BAD_FRAME', message: ERROR_CODES.BAD_FRAME };
+  return { ok: true, value: value as Record<string, unknown> };
+}
 
 function fail(code: ErrorCode, detail?: string): ParseResult {
   return { ok: false, code, message: detail ? `${ERROR_CODES[code]}: ${detail}` : ERROR_CODES[code] };
@@ -76,14 +94,9 @@ export function checkContent(content: unknown, limits: ProtocolLimits): ErrorCod
  * A frame without `type` but with `content` (the article's `{"token","content"}`) is a chat.
  */
 export function parseClientFrame(text: string, limits: ProtocolLimits): ParseResult {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return fail('BAD_JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('BAD_FRAME');
-  const obj = value as Record<string, unknown>;
+  const parsed = parseJsonObject(text);
+  if (!parsed.ok) return parsed;
+  const obj = parsed.value;
   const type = obj.type ?? ('content' in obj ? 'chat' : undefined);
   if (type === 'chat') {
     const bad = checkContent(obj.content, limits);
@@ -117,6 +130,11 @@ export function encodeServerMessage(msg: ServerMessage): string {
   return JSON.stringify(msg);
 }
 
+/** What a client sends: a join, or a chat in its room. */
+export function encodeClientFrame(frame: ClientFrame): string {
+  return JSON.stringify(frame);
+}
+
 export function errorMessage(code: ErrorCode, message: string = ERROR_CODES[code]): ServerMessage {
   return { type: 'error', code, message };
 }
@@ -143,4 +161,55 @@ export function frameText(payload: string | Buffer): Buffer {
   if (typeof payload === 'string') frame.write(payload, headerLen, 'utf8');
   else payload.copy(frame, headerLen);
   return frame;
+}
+
+/** What GET /api/stats answers: every server's counters as JSON, for the page and the harness. */
+export interface ServerStats {
+  version: string;
+  describe: string;
+  connections: number;
+  poolSize: number;
+  rooms: number;
+  received: number;
+  deliveries: number;
+  drops: number;
+  kicks: number;
+  controlFrames: number;
+  /** Socket writes: deliveries per write is how much the version batches. */
+  writes: number;
+  queueDepth: number;
+  queueDepthMax: number;
+  bufferedBytes: number;
+  badInput: Partial<Record<ErrorCode, number>>;
+  /** Event-loop delay over the last completed window, in milliseconds. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Process CPU time since start, in microseconds. */
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  uptimeS: number;
+}
+
+/** What a server prints, once it listens, on one line of stdout: `LISTENING {json}`. */
+export interface Listening {
+  version: string;
+  describe: string;
+  port: number;
+  /** http://host:port/ */
+  url: string;
+  /** ws://host:port/path */
+  wsUrl: string;
+  pid: number;
+}
+
+const LISTENING_TAG = 'LISTENING ';
+
+export function formatListening(info: Listening): string {
+  return LISTENING_TAG + JSON.stringify(info);
+}
+
+/** The Listening a line announces, or null for any other line. */
+export function parseListening(line: string): Listening | null {
+  return line.startsWith(LISTENING_TAG) ? (JSON.parse(line.slice(LISTENING_TAG.length)) as Listening) : null;
 }

@@ -2,7 +2,7 @@
 // points, including inside headers and one byte at a time.
 import { describe, expect, it } from 'vitest';
 import { FrameParser, MAX_MESSAGE_BYTES } from '../../auto-client/frame-parser.ts';
-import { rng } from '../../auto-client/swarm.ts';
+import { rng } from '../../common/helpers.ts';
 
 /** An unmasked server frame. */
 function frame(opcode: number, payload: Buffer | string, fin = true, extra = 0): Buffer {
@@ -30,12 +30,13 @@ function closeFrame(code: number, reason: string): Buffer {
   return frame(0x8, body);
 }
 
-type Event = ['text', string] | ['ping', string] | ['close', number, string] | ['error', string];
+type Event = ['text', string] | ['binary', number[]] | ['ping', string] | ['close', number, string] | ['error', string];
 
 function parserRecording(): { parser: FrameParser; events: Event[] } {
   const events: Event[] = [];
   const parser = new FrameParser({
     onText: (buf, start, end) => events.push(['text', buf.toString('utf8', start, end)]),
+    onBinary: (buf, start, end) => events.push(['binary', [...buf.subarray(start, end)]]),
     onPing: (payload) => events.push(['ping', payload.toString()]),
     onClose: (code, reason) => events.push(['close', code, reason]),
     onProtocolError: (reason) => events.push(['error', reason]),
@@ -64,7 +65,7 @@ const STREAM = Buffer.concat([
   frame(0x0, 'men', false),
   frame(0x0, 'ted', true),
   frame(0xa, 'unsolicited pong'),
-  frame(0x2, Buffer.from([1, 2, 3])), // binary: not a text message, skipped
+  frame(0x2, Buffer.from([1, 2, 3])), // binary: handed over apart, for the swarm to count as unreadable
   frame(0x1, 'last'),
   closeFrame(4008, 'slow consumer'),
 ]);
@@ -73,6 +74,7 @@ const EXPECTED: Event[] = [
   ['ping', 'are you there'],
   ['ping', 'between fragments'],
   ['text', 'fragmented'],
+  ['binary', [1, 2, 3]],
   ['text', 'last'],
   ['close', 4008, 'slow consumer'],
 ];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHistogram, encodeHistogram, LatencyRecorder, mergeEncoded, recordUs, summarize } from '../../auto-client/histogram.ts';
-import { rng } from '../../auto-client/swarm.ts';
+import { rng } from '../../common/helpers.ts';
 
 describe('histograms', () => {
   it('merge across workers from their encoded form, percentiles computed last', () => {

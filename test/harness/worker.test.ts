@@ -9,9 +9,9 @@ import type { SwarmPlan } from '../../auto-client/swarm.ts';
 import { workerChannel } from '../../harness/run-target.ts';
 import { stopProcessGroup } from '../../harness/server-process.ts';
 import { startVersion } from '../../versions/versions.ts';
+import { delay } from '../helpers.ts';
 
 const WORKER = fileURLToPath(new URL('../../auto-client/swarm-worker.ts', import.meta.url));
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('swarm worker', () => {
   it('takes its plan, says planned, and connects only when told to', async () => {

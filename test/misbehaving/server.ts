@@ -7,13 +7,13 @@
 //   newline-join   joins each client's queued messages into one frame, one per line
 //   block-on-slow  writes to each client in turn and waits for each write to leave: one
 //                  client that stops reading blocks everyone behind it
-//   chatter        relays faithfully, but greets every client with a line of plain text
+//   chatter        relays faithfully, but greets every client with a line of plain text and a binary frame
 // It prints the LISTENING line the harness expects and answers /healthz, so it can be started
 // like a version or pointed at with --target.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ServerStats } from '../../versions/metrics.ts';
+import { formatListening, type ServerStats } from '../../versions/protocol.ts';
 
 const KINDS = ['crash', 'deadlock', 'random-close', 'newline-join', 'block-on-slow', 'chatter'] as const;
 type Kind = (typeof KINDS)[number];
@@ -102,7 +102,10 @@ wss.on('connection', (ws) => {
   clients.push(ws);
   pending.set(ws, []);
   ws.on('error', () => {});
-  if (kind === 'chatter') ws.send('welcome! be nice');
+  if (kind === 'chatter') {
+    ws.send('welcome! be nice');
+    ws.send(Buffer.from([0xca, 0xfe]));
+  }
   ws.on('close', () => {
     clients.splice(clients.indexOf(ws), 1);
     pending.delete(ws);
@@ -139,7 +142,6 @@ wss.on('connection', (ws) => {
 
 http.listen(port, '127.0.0.1', () => {
   const p = (http.address() as AddressInfo).port;
-  const info = { version: `misbehaving-${kind}`, describe: `a relay that misbehaves: ${kind}`, port: p, url: `http://127.0.0.1:${p}/`, wsUrl: `ws://127.0.0.1:${p}/`, pid: process.pid };
-  process.stdout.write(`LISTENING ${JSON.stringify(info)}\n`);
+  process.stdout.write(`${formatListening({ version: `misbehaving-${kind}`, describe: `a relay that misbehaves: ${kind}`, port: p, url: `http://127.0.0.1:${p}/`, wsUrl: `ws://127.0.0.1:${p}/`, pid: process.pid })}\n`);
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0));

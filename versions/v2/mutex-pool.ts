@@ -8,6 +8,7 @@
 // rate; the slow-consumer scenario shows it). `--hold-ms N` reproduces the article's
 // time.Sleep under the lock. What it gets right over v1: ordering, pruning and bounded memory.
 // No heartbeat: the article's v2 has none.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Mutex } from 'async-mutex';
 import { encodeServerMessage, type ServerMessage } from '../protocol.ts';
 import { isOpen, type Connection, type ServerCounters, type Strategy, type StrategyStats } from '../strategy.ts';
@@ -87,8 +88,4 @@ export class MutexPool implements Strategy {
   close(): void {
     this.pool.length = 0;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
