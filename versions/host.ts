@@ -1,34 +1,20 @@
-// The shared host: HTTP (page, /healthz, /metrics, /api/stats, POST /api/send), the WebSocket
-// upgrade at /chatroom, the protocol, presence, heartbeat, limits and graceful shutdown.
-// Written once; a version only decides how a message reaches the sockets (strategy.ts).
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// The shared host: the WebSocket upgrade at /chatroom, each connection's frames in order, the
+// heartbeat, limits and graceful shutdown; the HTTP routes (http-api.ts) and room membership
+// (roster.ts) beside it. Written once; a version only decides how a message reaches the sockets
+// (strategy.ts).
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createHttpApi, isAllowedOrigin } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import {
-  CLOSE_CODES,
-  DEFAULT_LIMITS,
-  DEFAULT_ROOM,
-  ERROR_CODES,
-  checkContent,
-  errorMessage,
-  isValidName,
-  isValidRoom,
-  parseClientFrame,
-  type ErrorCode,
-  type ProtocolLimits,
-  type ServerInfo,
-} from './protocol.ts';
+import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, errorMessage, isValidName, isValidRoom, parseClientFrame, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { Roster } from './roster.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
 export const WS_PATH = '/chatroom';
 /** How often the heartbeat pings; a client that has not answered the previous ping by then is dropped. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
-/** Presence notices are broadcast only in rooms up to this size; a 10k-member room would send N² frames. */
-export const PRESENCE_MAX_MEMBERS = 64;
-/** Names listed in a `joined` reply. */
-const MEMBERS_LISTED = 100;
 /**
  * Connections the kernel may hold before the server accepts them. Node's default, 511, overflows
  * in a connection storm (thousands of clients joining at once), and an overflowed SYN waits a
@@ -70,20 +56,6 @@ export function resolveHostOptions(partial: Partial<HostOptions> = {}): HostOpti
   return o;
 }
 
-/** The workbench's own pages live on loopback; anything else needs --allow-origin. */
-export function isAllowedOrigin(origin: string | undefined, allow: readonly string[]): boolean {
-  if (origin === undefined) return true; // not a browser: the auto-client, curl, the article's Go client
-  if (allow.includes('*') || allow.includes(origin)) return true;
-  try {
-    const url = new URL(origin);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
-    const h = url.hostname;
-    return h === 'localhost' || h === '[::1]' || /^127(\.\d{1,3}){3}$/.test(h);
-  } catch {
-    return false;
-  }
-}
-
 export interface ChatServer {
   readonly strategy: Strategy;
   readonly counters: ServerCounters;
@@ -112,13 +84,6 @@ interface ConnState {
 /** The end of an empty queue: one settled promise for every connection, not one each. */
 const SETTLED: Promise<void> = Promise.resolve();
 
-const STATIC_FILES: Record<string, [file: string, type: string]> = {
-  '/': ['index.html', 'text/html; charset=utf-8'],
-  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
-  '/style.css': ['style.css', 'text/css; charset=utf-8'],
-};
-const WEB_ROOT = new URL('./web/', import.meta.url);
-
 export async function startChatServer(strategy: Strategy, counters: ServerCounters, partial: Partial<HostOptions> = {}): Promise<ChatServer> {
   const options = resolveHostOptions(partial);
   const { limits } = options;
@@ -126,9 +91,10 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   // server, not per client), and what they need of one connection lives in its ConnState: at
   // 20k idle clients each closure, context and listener wrapper counts in server memory.
   const conns = new Map<WebSocket, ConnState>();
-  const roster = new Map<string, Set<Connection>>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
+  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits };
+  const roster = new Roster(strategy, info);
 
   const metrics = new ServerMetrics(strategy, counters, {
     connections: () => conns.size,
@@ -139,44 +105,19 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       return sum;
     },
   });
-  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits };
-
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
-  const http = createServer((req, res) => {
-    handleHttp(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: String(err) } });
-      else res.destroy();
-    });
-  });
-
-  // --- rooms and presence (the host's view; versions keep their own delivery structures) ---
-
-  function rosterAdd(conn: Connection): void {
-    let set = roster.get(conn.room);
-    if (!set) roster.set(conn.room, (set = new Set()));
-    set.add(conn);
-    if (set.size > 1 && set.size <= PRESENCE_MAX_MEMBERS) {
-      strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'join', name: conn.name, members: set.size });
-    }
-  }
-
-  function rosterRemove(conn: Connection): void {
-    const set = roster.get(conn.room);
-    if (!set?.delete(conn)) return;
-    if (set.size === 0) roster.delete(conn.room);
-    else if (set.size < PRESENCE_MAX_MEMBERS) {
-      strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'leave', name: conn.name, members: set.size });
-    }
-  }
-
-  function sendJoined(conn: Connection): void {
-    const members: string[] = [];
-    for (const c of roster.get(conn.room) ?? []) {
-      if (members.length === MEMBERS_LISTED) break; // a 20k-member room must not cost O(N) per join
-      members.push(c.name);
-    }
-    strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: info });
-  }
+  const http = createServer(
+    createHttpApi({
+      strategy,
+      counters,
+      metrics,
+      info,
+      limits,
+      allowOrigins: options.allowOrigins,
+      connections: () => conns.size,
+      membersOf: (room) => roster.membersOf(room),
+    }),
+  );
 
   function reject(conn: Connection, code: ErrorCode, message?: string): void {
     counters.countBadInput(code);
@@ -210,8 +151,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     enqueue(st, async () => {
       await strategy.add(conn);
       st.joinedRoom = conn.room;
-      rosterAdd(conn);
-      sendJoined(conn);
+      roster.add(conn);
+      roster.sendJoined(conn);
     });
     ws.on('pong', onPong);
     ws.on('error', onError);
@@ -234,7 +175,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     if (!st) return;
     conns.delete(this);
     void st.ready.then(() => {
-      if (st.joinedRoom !== null) rosterRemove(st.conn);
+      if (st.joinedRoom !== null) roster.remove(st.conn);
       return strategy.remove(st.conn);
     });
   }
@@ -257,12 +198,12 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     enqueue(st, async () => {
       if (frame.name !== undefined) conn.name = frame.name;
       if (frame.room !== conn.room) {
-        rosterRemove(conn);
+        roster.remove(conn);
         await strategy.move(conn, frame.room);
         conn.room = frame.room;
-        rosterAdd(conn);
+        roster.add(conn);
       }
-      sendJoined(conn);
+      roster.sendJoined(conn);
     });
   }
 
@@ -286,71 +227,6 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       }, options.pingIntervalMs)
     : null;
   heartbeat?.unref();
-
-  // --- HTTP ---
-
-  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const origin = req.headers.origin;
-    if (origin !== undefined && isAllowedOrigin(origin, options.allowOrigins)) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
-    }
-    const file = STATIC_FILES[url.pathname];
-    if (file && req.method === 'GET') {
-      const body = await readFile(new URL(file[0], WEB_ROOT));
-      res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-cache' });
-      res.end(body);
-      return;
-    }
-    switch (url.pathname) {
-      case '/healthz':
-        return sendJson(res, 200, { ok: true, ...info, connections: conns.size });
-      case '/metrics':
-        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-        res.end(await metrics.registry.metrics());
-        return;
-      case '/api/stats':
-        return sendJson(res, 200, metrics.snapshot());
-      case '/api/send':
-        return handleSend(req, res);
-      default:
-        return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${url.pathname}` } });
-    }
-  }
-
-  async function handleSend(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'content-type' });
-      res.end();
-      return;
-    }
-    if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST a JSON body {room, content, from?}' } });
-    const body = await readBody(req, limits.maxFrameBytes);
-    if (body === null) {
-      counters.countBadInput('FRAME_TOO_LARGE');
-      return sendJson(res, 413, { error: { code: 'FRAME_TOO_LARGE', message: ERROR_CODES.FRAME_TOO_LARGE } });
-    }
-    const fail = (code: ErrorCode, message: string = ERROR_CODES[code]): void => {
-      counters.countBadInput(code);
-      sendJson(res, 400, { error: { code, message } });
-    };
-    let value: unknown;
-    try {
-      value = JSON.parse(body);
-    } catch {
-      return fail('BAD_JSON');
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('BAD_FRAME');
-    const { room, content, from } = value as Record<string, unknown>;
-    if (!isValidRoom(room)) return fail('BAD_ROOM');
-    const bad = checkContent(content, limits);
-    if (bad) return fail(bad);
-    if (from !== undefined && !isValidName(from)) return fail('BAD_NAME');
-    counters.received++;
-    strategy.publish(room, { type: 'chat', room, from: (from as string | undefined) ?? 'http', content: content as string, ts: Date.now() });
-    sendJson(res, 202, { ok: true, room, members: roster.get(room)?.size ?? 0 });
-  }
 
   // --- lifecycle ---
 
@@ -392,28 +268,8 @@ function refuseUpgrade(socket: Socket, status: 403 | 404 | 503): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Reads a request body up to `max` bytes; null if it is larger. */
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= max) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while (!done() && Date.now() < deadline) await sleep(20);
 }
 

@@ -1,0 +1,58 @@
+// Who is in which room, as the host sees it, and what the room is told of it: presence notices
+// when someone joins or leaves, and the `joined` reply with the members. Versions keep their own
+// delivery structures; this is the one view of membership every version shares.
+import type { ServerInfo } from './protocol.ts';
+import type { Connection, Strategy } from './strategy.ts';
+
+/** Presence notices are broadcast only in rooms up to this size; a 10k-member room would send N² frames. */
+export const PRESENCE_MAX_MEMBERS = 64;
+/** Names listed in a `joined` reply. */
+const MEMBERS_LISTED = 100;
+
+export class Roster {
+  private readonly rooms = new Map<string, Set<Connection>>();
+
+  constructor(
+    private readonly strategy: Strategy,
+    private readonly info: ServerInfo,
+  ) {}
+
+  /** Rooms with at least one member. */
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  membersOf(room: string): number {
+    return this.rooms.get(room)?.size ?? 0;
+  }
+
+  /** `conn` is in `conn.room` now: the room hears of it. */
+  add(conn: Connection): void {
+    let set = this.rooms.get(conn.room);
+    if (!set) this.rooms.set(conn.room, (set = new Set()));
+    set.add(conn);
+    if (set.size > 1 && set.size <= PRESENCE_MAX_MEMBERS) {
+      this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'join', name: conn.name, members: set.size });
+    }
+  }
+
+  /** `conn` has left `conn.room`: the room hears of it. */
+  remove(conn: Connection): void {
+    const set = this.rooms.get(conn.room);
+    if (!set?.delete(conn)) return;
+    if (set.size === 0) this.rooms.delete(conn.room);
+    else if (set.size < PRESENCE_MAX_MEMBERS) {
+      this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'leave', name: conn.name, members: set.size });
+    }
+  }
+
+  /** Tells `conn` it is in its room, who else is (the first MEMBERS_LISTED), and what server this is. */
+  sendJoined(conn: Connection): void {
+    const members: string[] = [];
+    for (const c of this.rooms.get(conn.room) ?? []) {
+      if (members.length === MEMBERS_LISTED) break; // a 20k-member room must not cost O(N) per join
+      members.push(c.name);
+    }
+    this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info });
+  }
+}
