@@ -11,43 +11,22 @@
 //  - kick: the client is closed with 4008 (gorilla's choice); chat_kicks_total counts it.
 // Memory is bounded by clients × queue. Heartbeat: yes, as gorilla's hub has, so peers that
 // vanish without a FIN leave.
-// Writes are batched: a write (a system call) costs far more than the bytes in it, so the hub
-// writes each client's whole queue at once, in sweeps over the clients with frames waiting.
-//  - A sweep is sliced: after flushSliceMs of writing it yields to the event loop, which reads
-//    what arrived meanwhile and queues it, then goes on where it stopped. A client the sweep has
-//    not reached yet takes those frames in this sweep, so a message waits at most about one sweep,
-//    not for the sweep under way to end and then for its place in the next. At 10,000 clients a
-//    sweep is 10,000 writes and takes 200-350 ms here: slicing is what keeps that from doubling
-//    latency (README, "What the comparison shows").
-//  - Sweeps are paced: after a sweep that took d ms the next waits min(flushPacing × d,
-//    flushRestMaxMs) ms, and what arrives meanwhile goes out together. Idle, a sweep takes
-//    microseconds and nothing waits; under load batches grow with the load; the cap keeps the
-//    rest from adding more than flushRestMaxMs of latency where a sweep is already long.
-//  - Pacing never fills a queue: once one is half full the next sweep starts at once, so drops
-//    stay for clients whose sockets do not take what is written to them.
-import { performance } from 'node:perf_hooks';
+// Writes are batched: each client's whole queue in one socket write, in sliced and paced sweeps
+// over the clients with frames waiting (write-scheduler.ts).
 import { encodeServerMessage, frameText, CLOSE_CODES, type ServerMessage } from '../protocol.ts';
 import type { Connection, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
-import { ClientPump, type SharedBatches } from './client-pump.ts';
+import { ClientPump } from './client-pump.ts';
+import { WriteScheduler, type FlushOptions } from './write-scheduler.ts';
 
 export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
 export type OnFullPolicy = (typeof ON_FULL_POLICIES)[number];
 
-export interface HubOptions {
+/** flushPacing (default 1), flushRestMaxMs (default 25) and flushSliceMs (default 5): write-scheduler.ts. */
+export interface HubOptions extends FlushOptions {
   /** Messages each client's queue holds before `onFull` applies. Default 128 (the article's bufferSize). */
   queue: number;
   /** What the hub does when a client's queue is full. Default 'drop'. */
   onFull: OnFullPolicy;
-  /**
-   * After a sweep that took d ms, the next waits min(flushPacing × d, flushRestMaxMs) ms: writing
-   * takes at most 1 / (1 + flushPacing) of the hub's time while sweeps are short. 0 never rests.
-   * Default 1.
-   */
-  flushPacing: number;
-  /** The longest rest between sweeps, in ms: the most batching may add to latency. Default 25. */
-  flushRestMaxMs: number;
-  /** A sweep yields to the event loop after this many ms of writing; 0 writes a whole sweep at once. Default 5. */
-  flushSliceMs: number;
 }
 
 type Command =
@@ -64,20 +43,7 @@ export class Hub implements Strategy {
   private readonly clients = new Map<Connection, ClientPump>();
   private readonly rooms = new Map<string, Set<ClientPump>>();
   private inbox: Command[] = [];
-  /** The sweep under way: clients it has still to write from `sweepAt` on (each once: ClientPump.dirty). */
-  private sweep: ClientPump[] = [];
-  private sweepAt = 0;
-  private sweepStartedAt = 0;
-  private sliceScheduled: NodeJS.Immediate | null = null;
-  /** Clients with frames waiting that the sweep under way will not reach: the next sweep's. */
-  private dirty: ClientPump[] = [];
-  /** When the next sweep may start (performance.now() ms), and the timer that starts it. */
-  private nextSweepAt = 0;
-  private restTimer: NodeJS.Timeout | null = null;
-  /** A queue is half full: the next sweep starts without resting. */
-  private urgent = false;
-  /** Concatenations shared by the writes of one slice, or of one inbox batch (queues flushed early for being full). */
-  private batches: SharedBatches = new Map();
+  private readonly writer: WriteScheduler;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -87,6 +53,7 @@ export class Hub implements Strategy {
     private readonly options: HubOptions,
   ) {
     this.describe = `v3 · on-full ${options.onFull} · queue ${options.queue}`;
+    this.writer = new WriteScheduler(options);
   }
 
   add(conn: Connection): Promise<void> {
@@ -121,8 +88,7 @@ export class Hub implements Strategy {
 
   close(): void {
     this.stopped = true;
-    if (this.restTimer) clearTimeout(this.restTimer);
-    if (this.sliceScheduled) clearImmediate(this.sliceScheduled);
+    this.writer.close();
     for (const c of this.clients.values()) c.close();
   }
 
@@ -149,12 +115,11 @@ export class Hub implements Strategy {
         for (const cmd of batch) {
           const wait = this.apply(cmd);
           if (wait) {
-            this.startSweep(); // the other clients' pumps keep running while the hub waits
+            this.writer.startSweep(); // the other clients' pumps keep running while the hub waits
             await wait;
           }
         }
-        this.batches = new Map();
-        this.requestSweep();
+        this.writer.endTurn();
       }
     } finally {
       this.running = false;
@@ -189,7 +154,7 @@ export class Hub implements Strategy {
       }
       case 'send': {
         const client = this.clients.get(cmd.conn);
-        if (client && client.offerOwn(frameText(encodeServerMessage(cmd.msg)))) this.markDirty(client);
+        if (client && client.offerOwn(frameText(encodeServerMessage(cmd.msg)))) this.writer.markDirty(client);
         return undefined;
       }
       case 'publish': {
@@ -204,9 +169,9 @@ export class Hub implements Strategy {
   private fanOut(members: Iterator<ClientPump>, frame: Buffer, chat: boolean): Promise<void> | undefined {
     for (let next = members.next(); !next.done; next = members.next()) {
       const client = next.value;
-      if (client.offer(frame, chat, this.batches)) {
-        this.markDirty(client);
-        if (client.depth * 2 >= this.options.queue) this.urgent = true;
+      if (client.offer(frame, chat, this.writer.batches)) {
+        this.writer.markDirty(client);
+        if (client.depth * 2 >= this.options.queue) this.writer.hurry();
         continue;
       }
       switch (this.options.onFull) {
@@ -256,71 +221,5 @@ export class Hub implements Strategy {
     members?.delete(client);
     if (members && members.size === 0) this.rooms.delete(client.room);
     client.room = null;
-  }
-
-  private markDirty(client: ClientPump): void {
-    if (client.dirty) return;
-    client.dirty = true;
-    this.dirty.push(client);
-  }
-
-  /** Starts a sweep now if the last one has rested long enough or a queue is half full, else when it has rested. */
-  private requestSweep(): void {
-    if (this.dirty.length === 0 || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
-    const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
-    if (wait > 0) {
-      this.restTimer ??= setTimeout(() => {
-        this.restTimer = null;
-        this.startSweep();
-      }, wait);
-      return;
-    }
-    this.startSweep();
-  }
-
-  /** A sweep is under way: it has clients left to write. */
-  private get sweeping(): boolean {
-    return this.sweepAt < this.sweep.length;
-  }
-
-  /** Takes every client with frames waiting into a new sweep, unless one is under way, and writes its first slice. */
-  private startSweep(): void {
-    if (this.sweeping || this.dirty.length === 0 || this.stopped) return;
-    if (this.restTimer) clearTimeout(this.restTimer);
-    this.restTimer = null;
-    this.sweep = this.dirty;
-    this.sweepAt = 0;
-    this.dirty = [];
-    this.urgent = false;
-    this.sweepStartedAt = performance.now();
-    this.writeSlice();
-  }
-
-  /**
-   * Writes the sweep's next clients, one socket write each, for flushSliceMs at most, then lets
-   * the event loop read before the next slice. Clients of one slice share concatenations.
-   */
-  private writeSlice(): void {
-    this.sliceScheduled = null;
-    if (this.stopped) return;
-    const sweep = this.sweep;
-    const sliceMs = this.options.flushSliceMs;
-    const started = performance.now();
-    while (this.sweepAt < sweep.length) {
-      const client = sweep[this.sweepAt++] as ClientPump;
-      client.dirty = false;
-      client.flush(this.batches);
-      if (sliceMs > 0 && performance.now() - started >= sliceMs) break;
-    }
-    this.batches = new Map();
-    if (this.sweeping) {
-      this.sliceScheduled = setImmediate(() => this.writeSlice());
-      return;
-    }
-    const ended = performance.now();
-    this.sweep = [];
-    this.sweepAt = 0;
-    this.nextSweepAt = ended + Math.min((ended - this.sweepStartedAt) * this.options.flushPacing, this.options.flushRestMaxMs);
-    this.requestSweep();
   }
 }

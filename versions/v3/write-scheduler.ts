@@ -1,0 +1,128 @@
+// v3's writes. A socket write (a system call) costs far more than the bytes in it, so each
+// client's whole queue goes out in one write, in sweeps over the clients with frames waiting.
+//  - A sweep is sliced: after flushSliceMs of writing it yields to the event loop, which reads
+//    what arrived meanwhile and queues it, then goes on where it stopped. A client the sweep has
+//    not reached yet takes those frames in this sweep, so a message waits about one sweep, not
+//    for the sweep under way to end and then for its place in the next. A sweep over thousands
+//    of clients is thousands of writes: slicing is what keeps that from doubling latency.
+//  - Sweeps are paced: after a sweep that took d ms the next waits min(flushPacing × d,
+//    flushRestMaxMs) ms, and what arrives meanwhile goes out together. Idle, a sweep takes
+//    microseconds and nothing waits; under load batches grow with the load; the cap keeps the
+//    rest from adding more than flushRestMaxMs of latency where a sweep is already long.
+//  - Pacing never fills a queue: once one is half full (hurry) the next sweep starts at once, so
+//    drops stay for clients whose sockets do not take what is written to them.
+import { performance } from 'node:perf_hooks';
+import type { ClientPump, SharedBatches } from './client-pump.ts';
+
+export interface FlushOptions {
+  /** After a sweep of d ms the next waits min(flushPacing × d, flushRestMaxMs) ms; 0 never rests. */
+  flushPacing: number;
+  /** The longest rest between sweeps, in ms: the most batching may add to latency. */
+  flushRestMaxMs: number;
+  /** A sweep yields to the event loop after this many ms of writing; 0 writes a whole sweep at once. */
+  flushSliceMs: number;
+}
+
+export class WriteScheduler {
+  /** Concatenations shared by the writes of one slice, or of one hub turn (queues flushed early for being full). */
+  batches: SharedBatches = new Map();
+  /** The sweep under way: clients it has still to write from `sweepAt` on (each once: ClientPump.dirty). */
+  private sweep: ClientPump[] = [];
+  private sweepAt = 0;
+  private sweepStartedAt = 0;
+  private sliceScheduled: NodeJS.Immediate | null = null;
+  /** Clients with frames waiting that the sweep under way will not reach: the next sweep's. */
+  private dirty: ClientPump[] = [];
+  /** When the next sweep may start (performance.now() ms), and the timer that starts it. */
+  private nextSweepAt = 0;
+  private restTimer: NodeJS.Timeout | null = null;
+  /** A queue is half full: the next sweep starts without resting. */
+  private urgent = false;
+  private stopped = false;
+
+  constructor(private readonly options: FlushOptions) {}
+
+  /** `client` has frames waiting: the sweep under way takes it if it has not passed it, else the next. */
+  markDirty(client: ClientPump): void {
+    if (client.dirty) return;
+    client.dirty = true;
+    this.dirty.push(client);
+  }
+
+  /** A queue is half full: the next sweep starts as soon as it can. */
+  hurry(): void {
+    this.urgent = true;
+  }
+
+  /** The hub's turn is over: what it shared is done with, and a sweep starts now or after its rest. */
+  endTurn(): void {
+    this.batches = new Map();
+    this.requestSweep();
+  }
+
+  /** Takes every client with frames waiting into a new sweep, unless one is under way, and writes its first slice. */
+  startSweep(): void {
+    if (this.sweeping || this.dirty.length === 0 || this.stopped) return;
+    if (this.restTimer) clearTimeout(this.restTimer);
+    this.restTimer = null;
+    this.sweep = this.dirty;
+    this.sweepAt = 0;
+    this.dirty = [];
+    this.urgent = false;
+    this.sweepStartedAt = performance.now();
+    this.writeSlice();
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.restTimer) clearTimeout(this.restTimer);
+    if (this.sliceScheduled) clearImmediate(this.sliceScheduled);
+  }
+
+  /** Starts a sweep now if the last one has rested long enough or a queue is half full, else when it has rested. */
+  private requestSweep(): void {
+    if (this.dirty.length === 0 || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
+    const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
+    if (wait > 0) {
+      this.restTimer ??= setTimeout(() => {
+        this.restTimer = null;
+        this.startSweep();
+      }, wait);
+      return;
+    }
+    this.startSweep();
+  }
+
+  /** A sweep is under way: it has clients left to write. */
+  private get sweeping(): boolean {
+    return this.sweepAt < this.sweep.length;
+  }
+
+  /**
+   * Writes the sweep's next clients, one socket write each, for flushSliceMs at most, then lets
+   * the event loop read before the next slice. Clients of one slice share concatenations.
+   */
+  private writeSlice(): void {
+    this.sliceScheduled = null;
+    if (this.stopped) return;
+    const sweep = this.sweep;
+    const sliceMs = this.options.flushSliceMs;
+    const started = performance.now();
+    while (this.sweepAt < sweep.length) {
+      const client = sweep[this.sweepAt++] as ClientPump;
+      client.dirty = false;
+      client.flush(this.batches);
+      if (sliceMs > 0 && performance.now() - started >= sliceMs) break;
+    }
+    this.batches = new Map();
+    if (this.sweeping) {
+      this.sliceScheduled = setImmediate(() => this.writeSlice());
+      return;
+    }
+    const ended = performance.now();
+    this.sweep = [];
+    this.sweepAt = 0;
+    this.nextSweepAt = ended + Math.min((ended - this.sweepStartedAt) * this.options.flushPacing, this.options.flushRestMaxMs);
+    this.requestSweep();
+  }
+}
