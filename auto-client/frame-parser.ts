@@ -2,7 +2,7 @@
 // socket reads them, and hands each message over as bytes [start, end) of a buffer it does not
 // copy. Only a frame cut by the end of a read is copied, and only that frame: the generator's
 // reads arrive in one reused buffer, and at millions of frames a second a copy of every chunk
-// (Buffer.concat) was a tenth of a worker's CPU.
+// (Buffer.concat) was a large share of a worker's CPU.
 
 export const OPCODES = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
 /** Largest message accepted, in bytes; a server sending more is broken. */

@@ -30,7 +30,7 @@ export function recordUs(h: Histogram, us: number): void {
  * bucket, of which buckets above the first use the top half. Counting into it needs only integer
  * operations, where hdr-histogram-js's recordValue takes a log2, a floor and a pow per value:
  * on the generator's receive path (two values per frame, millions of frames a second) that was
- * a sixth of a worker's CPU.
+ * a large share of a worker's CPU.
  */
 const SUB_BUCKET_HALF_MAGNITUDE = 10;
 const SUB_BUCKET_HALF = 1 << SUB_BUCKET_HALF_MAGNITUDE;

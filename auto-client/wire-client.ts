@@ -34,7 +34,7 @@ const MAX_HANDSHAKE_BYTES = 16 * 1024;
 
 /**
  * Random bytes for masks and handshake keys, drawn from the CSPRNG a pool at a time: one
- * `randomBytes` call costs 6-13 µs here, whatever its size, and a connect needs two (a swarm
+ * `randomBytes` call costs about as much whatever its size, and a connect needs two (a swarm
  * connects thousands of clients a second).
  */
 const RANDOM_POOL_BYTES = 4096;

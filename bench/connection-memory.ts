@@ -22,7 +22,7 @@ import { createStrategy, isVersionName, startVersion, type VersionName } from '.
 
 const IN_FLIGHT = 256;
 const STEP_TIMEOUT_MS = 120_000;
-/** Connections the versions' own state is weighed on: the issue's 19,900 idle connections. */
+/** Connections the versions' own state is weighed on: the connections scenario's 19,900 idle connections. */
 const STATE_CLIENTS = 19_900;
 const WS_SOCKET = Symbol('ws');
 const ignore = (): void => {};

@@ -1,5 +1,5 @@
 // The http-push scenario's sender: autocannon drives POST /api/send at a fixed rate (the HTTP
-// push of seeds/003) while the clients measure the fan-out. Each body carries a probe, so the
+// push of the go-pusher articles' /send) while the clients measure the fan-out. Each body carries a probe, so the
 // clients time the delivery like any other message; autocannon's own latency shows how long
 // the server's event loop kept an HTTP request waiting.
 import autocannon from 'autocannon';

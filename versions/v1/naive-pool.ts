@@ -69,7 +69,7 @@ export class NaivePool implements Strategy {
     const isChat = msg.type === 'chat';
     for (const entry of this.pool) {
       if (entry.room !== room) continue;
-      // Sending to a closed socket is a no-op error in ws; v1 keeps trying anyway.
+      // The dead entry stays in the pool (the leak) and is walked past on every broadcast.
       if (!isOpen(entry.conn)) continue;
       entry.conn.ws.send(encodeServerMessage(msg)); // re-encoded per client, as the article does
       this.counters.writes++;

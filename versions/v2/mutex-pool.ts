@@ -6,7 +6,10 @@
 // write does not complete, the lock stays held, and every other client, every later message and
 // every join or leave waits behind it (healthy clients' latency grows to the slow reader's drain
 // rate; the slow-consumer scenario shows it). `--hold-ms N` reproduces the article's
-// time.Sleep under the lock. What it gets right over v1: ordering, pruning and bounded memory.
+// time.Sleep under the lock. What it gets right over v1: ordering and pruning, and its socket
+// buffers stay small (each write is awaited). Its memory is still not bounded: every broadcast
+// that arrives while the lock is held waits in the lock's queue, without limit, for as long as
+// the slow reader holds it.
 // No heartbeat: the article's v2 has none.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Mutex } from 'async-mutex';

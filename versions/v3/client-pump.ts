@@ -123,8 +123,8 @@ export class ClientPump {
 
   /**
    * Writes everything queued in ONE socket write, unless the socket is still draining the
-   * last one. One write per client per sweep is what lets v3 reach millions of
-   * deliveries per second where one write per message tops out near 100k (DESIGN.md).
+   * last one. One write per client per sweep, not one per message, is what lets v3 fan out
+   * far more deliveries per second than v1 and v2 (docs/results.md, Capacity).
    */
   flush(shared?: SharedBatches): void {
     const socket = this.conn.socket;
