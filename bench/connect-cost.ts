@@ -8,7 +8,8 @@ import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Swarm } from '../auto-client/swarm.ts';
-import { fetchStats, planClients } from '../harness/run-target.ts';
+import { planClients } from '../harness/plan.ts';
+import { fetchStats } from '../harness/server-sampler.ts';
 import { DEFAULT_VERSIONS, resolveScenario } from '../harness/scenarios.ts';
 import { startServerProcess } from '../harness/server-process.ts';
 import type { ServerStats } from '../versions/protocol.ts';
@@ -23,6 +24,7 @@ interface Sample {
   generatorUs: number;
 }
 
+// Every bench declares its flags the same way (yargs, strict, --json); alike on purpose.
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run bench:connect --')
   .options({

@@ -13,6 +13,7 @@ import { fmt, rng } from '../common/helpers.ts';
 import { READ_BUFFER_BYTES } from '../auto-client/wire-client.ts';
 import { encodeServerMessage, frameText } from '../versions/protocol.ts';
 
+// Every bench declares its flags the same way (yargs, strict, --json); alike on purpose.
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run bench:receive --')
   .options({

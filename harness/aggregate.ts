@@ -1,14 +1,17 @@
-// Turns one target's raw run (worker results, server samples) into the numbers a report shows:
-// merged latency, exact accounting, stalls, server cost, generator health, and a verdict.
-import { encodeHistogram, mergeEncoded, spectrum, summarize, type LatencySummary } from '../auto-client/histogram.ts';
-import { fmt, round } from '../common/helpers.ts';
+// Turns one target's raw run (worker results, server samples) into the numbers a report shows
+// (result.ts): merged latency, exact accounting, stalls, server cost, the server's and the
+// generator's health, and the verdict (verdict.ts).
 import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
-import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm.ts';
-import { assessHealth, isGeneratorFailure, type ServerHealth } from './health.ts';
-import type { HttpPushResult } from './http-push.ts';
+import { encodeHistogram, mergeEncoded, spectrum, summarize } from '../auto-client/histogram.ts';
+import type { OfferedLoad } from '../auto-client/swarm.ts';
+import { fmt, round } from '../common/helpers.ts';
+import { assessHealth, isGeneratorFailure } from './health.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
-import { roomOf, type ServerSample, type TargetRun } from './run-target.ts';
+import { roomOf } from './plan.ts';
+import type { Accounting, KindAccounting, SlowReaderEffect, StallSummary, VersionResult } from './result.ts';
+import type { TargetRun } from './run-target.ts';
+import { verdict } from './verdict.ts';
 
 /** Generator limits: past these the generator, not the server, may be the bottleneck. */
 export const GENERATOR_LIMITS = {
@@ -21,155 +24,6 @@ export const GENERATOR_LIMITS = {
   /** All cores together during the measured window: past this, server and generator fight for CPU. */
   machineBusyPct: 95,
 } as const;
-
-/** What one kind of receiver was owed and got. */
-export interface KindAccounting {
-  clients: number;
-  expected: number;
-  received: number;
-  lost: number;
-  toldDropped: number;
-}
-
-export interface Accounting {
-  /**
-   * Every healthy and slow client the scenario planned, whether it connected, stayed or was closed:
-   * each is owed every message sent into its room. Churn clients come and go, so no fixed set of
-   * messages is owed to them; they are not counted here.
-   */
-  receivers: number;
-  /** Σ over those receivers of the messages sent into their room. */
-  expected: number;
-  received: number;
-  /** expected − received. */
-  lost: number;
-  duplicates: number;
-  reordered: number;
-  /** The server's own counters over the run. */
-  serverDrops: number;
-  serverKicks: number;
-  /** What the server told the counted receivers it dropped for them ("dropped" frames). */
-  toldDropped: number;
-  /** lost − toldDropped: losses nobody accounted for. 0 in a correct run. */
-  unexplained: number;
-  /** Slow readers closed by the server with 4008 (v3 kick); they stay counted as receivers. */
-  kicked: number;
-  /** The same, split by the kind of client: "lost 1,436, all for the slow readers". */
-  byKind: Record<'healthy' | 'slow', KindAccounting>;
-}
-
-/** Did the scenario's slow readers fall far enough behind for any server to feel them? */
-export interface SlowReaderEffect {
-  readers: number;
-  /** Median over the slow readers of the content bytes owed and not yet read when they read again. */
-  backlogBytesMedian: number;
-  /** What loopback holds for a stuck reader before its writer feels it. */
-  kernelBytes: number;
-  kernelSource: string;
-  /** The backlog passed what the kernel holds: the server had to buffer, queue, drop, close or wait. */
-  pushedBack: boolean;
-  /** What the server's own counters showed (a spawned version only): its queues, buffers, drops, kicks. */
-  serverEvidence: string[];
-}
-
-export interface StallSummary {
-  clients: number;
-  stalled: number;
-  stalledMsMedian: number;
-  stalledMsMax: number;
-}
-
-export interface VersionResult {
-  label: string;
-  describe: string;
-  valid: boolean;
-  invalidReasons: string[];
-  latency: Record<ClientKind, LatencySummary>;
-  latencyUncorrected: Record<ClientKind, LatencySummary>;
-  /** [percentile, ms] points of the healthy receivers' corrected latency. */
-  spectrum: Record<ClientKind, Array<[number, number]>>;
-  /** Encoded merged histograms (µs), for anyone who wants to recompute. */
-  histograms: Record<ClientKind, string>;
-  accounting: Accounting;
-  /** What became of the server: broken or not, and why, in words. */
-  health: ServerHealth;
-  /** The senders' planned and achieved sends; `share` = sent / planned. */
-  offered: OfferedLoad & { share: number };
-  /** Null when the scenario has no slow readers. */
-  slowReaders: SlowReaderEffect | null;
-  stalls: Record<'healthy' | 'slow', StallSummary>;
-  /** Deliveries per second seen by the clients, per second since sending began. */
-  deliveriesPerSecond: number[];
-  /** Mean deliveries per second over the measured window. */
-  deliveryRate: number;
-  server: {
-    cpuSeconds: number;
-    cpuPctMean: number;
-    peakRssMB: number;
-    /**
-     * (RSS once every client is connected, before anything is sent − RSS before any) / connections,
-     * in KB: what idle connections cost, the heap's one-off growth included. Null without that reading.
-     */
-    rssPerIdleConnectionKB: number | null;
-    /** As rssPerIdleConnectionKB, but read after the traffic and the drain: what the heap kept of them too. */
-    rssPerConnectionKB: number;
-    /**
-     * What one more connection costs, in KB: the least-squares slope of RSS over connections from a
-     * quarter of the ramp on (the heap's one-off growth is behind by then). Null with too few samples.
-     */
-    rssPerAddedConnectionKB: number | null;
-    peakBufferedMB: number;
-    peakQueueDepth: number;
-    poolSize: number;
-    connections: number;
-    loopDelayP99MaxMs: number;
-    /** Deliveries per server CPU-second over the run. */
-    deliveriesPerCpuSecond: number;
-    /** Deliveries per socket write: how much the version batches (1 for v1 and v2). */
-    deliveriesPerWrite: number;
-  } | null;
-  samples: ServerSample[];
-  generator: {
-    workers: WorkerHealth[];
-    framesReceived: number;
-    connectP99Ms: number;
-    /** Clients connected (and greeted) per second, from the first connect begun to the last greeted (every worker loaded before any connects). */
-    connectsPerSecond: number;
-    /** From telling the loaded workers to connect to every worker ready: the ramp, as the harness saw it. */
-    rampSeconds: number;
-    /** Share of all cores busy during the measured window, anything on the machine included. */
-    machineBusyPct: number | null;
-    /** Connect failures of the generator's own (out of files or ports); the server's are in health.refused. */
-    connectFailures: string[];
-  };
-  churn: { joins: number; leaves: number };
-  /** http-push: autocannon's view of POST /api/send. */
-  http: HttpPushResult | null;
-  /** capacity scenario only: every step, the highest sustained, and what broke the next one. */
-  capacity?: CapacityResult;
-  verdict: string;
-}
-
-export interface CapacityStep {
-  targetPerSecond: number;
-  deliveryRate: number;
-  p99Ms: number;
-  lost: number;
-  valid: boolean;
-  serverCpuPct: number;
-  deliveriesPerCpuSecond: number;
-  deliveriesPerWrite: number;
-  /** Share of all cores busy during the window (null off Linux). */
-  machineBusyPct: number | null;
-}
-
-export interface CapacityResult {
-  steps: CapacityStep[];
-  /** Highest delivered rate of a step that kept every limit (0: none did). */
-  sustainedPerSecond: number;
-  /** Why the ladder stopped, or null if it ran out of steps. */
-  brokeBy: string | null;
-}
 
 const KINDS: ClientKind[] = ['healthy', 'slow', 'churn'];
 
@@ -361,116 +215,6 @@ function stallSummary(cs: ClientReport[]): StallSummary {
     stalledMsMedian: stalled.length ? (stalled[Math.floor(stalled.length / 2)] as number) : 0,
     stalledMsMax: stalled.length ? (stalled[stalled.length - 1] as number) : 0,
   };
-}
-
-export function capacityStep(r: VersionResult, targetPerSecond: number): CapacityStep {
-  return {
-    targetPerSecond,
-    deliveryRate: r.deliveryRate,
-    p99Ms: r.latency.healthy.p99,
-    lost: r.accounting.lost,
-    valid: r.valid,
-    serverCpuPct: r.server?.cpuPctMean ?? 0,
-    deliveriesPerCpuSecond: r.server?.deliveriesPerCpuSecond ?? 0,
-    deliveriesPerWrite: r.server?.deliveriesPerWrite ?? 0,
-    machineBusyPct: r.generator.machineBusyPct,
-  };
-}
-
-/** Why a capacity step does not count as sustained, or null if it does. */
-export function capacityBreak(step: CapacityStep, p99LimitMs: number, reasons: string[]): string | null {
-  if (!step.valid) return `not measurable: ${reasons[0] ?? 'invalid'}`;
-  if (step.lost > 0) return `${fmt(step.lost)} deliveries lost`;
-  if (step.p99Ms > p99LimitMs) return `p99 ${step.p99Ms.toFixed(0)} ms > ${p99LimitMs} ms`;
-  return null;
-}
-
-export function capacityVerdict(label: string, c: CapacityResult): string {
-  const best = c.steps.find((s) => s.deliveryRate === c.sustainedPerSecond && c.sustainedPerSecond > 0);
-  const head = best
-    ? `${label}: sustained ${fmt(best.deliveryRate)} deliveries/s (p99 ${best.p99Ms.toFixed(1)} ms, ${fmt(best.deliveriesPerCpuSecond)} per server CPU-second, ${best.deliveriesPerWrite} per socket write)`
-    : `${label}: sustained no step`;
-  const last = c.steps.at(-1);
-  return c.brokeBy && last ? `${head}; at ${fmt(last.targetPerSecond)}/s: ${c.brokeBy}` : head;
-}
-
-/** A share of the planned sends below this is said in the verdict: the load was not what the header says. */
-export const OFFERED_MIN_SHARE = 0.95;
-
-/** One line that says in words what happened to this version's users, the server's health first. */
-export function verdict(r: VersionResult, slowReaders: number): string {
-  if (r.capacity) return capacityVerdict(r.label, r.capacity);
-  const parts: string[] = [];
-  const health = r.health;
-  if (health.broken) parts.push(`BROKEN: ${health.findings.join('; ')}`);
-  if (!r.valid) parts.push(`INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`);
-  if (!health.broken && !r.valid) return `${r.label}: ${parts.join('; ')}`;
-  const h = r.stalls.healthy;
-  const a = r.accounting;
-  const slowWord = slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`;
-  // Only a server that stayed up, kept its clients and never refused one was stalled by its slow readers.
-  const slowToBlame = slowReaders > 0 && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
-  if (h.clients > 0 && h.stalled > 0) {
-    const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
-    parts.push(`${who} ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
-  } else if (h.clients > 0) {
-    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
-  }
-  if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
-  if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
-  if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
-    const why = r.offered.sendersLost > 0 ? `${fmt(r.offered.sendersLost)} of ${fmt(r.offered.senders)} senders lost their connection` : 'the senders could not keep their schedule';
-    parts.push(`offered only ${Math.round(r.offered.share * 100)}% of the planned load (${fmt(r.offered.sent)} of ${fmt(r.offered.planned)} sends): ${why}`);
-  }
-  const sr = r.slowReaders;
-  if (sr && !sr.pushedBack) {
-    parts.push(`the slow readers did NOT push back: they were ${mb(sr.backlogBytesMedian)} behind when they read again, less than the ${mb(sr.kernelBytes)} loopback holds for them, so this run cannot show a server that blocks on a slow reader`);
-  }
-  if (r.server && r.accounting.receivers >= 5000) {
-    const { rssPerIdleConnectionKB: idle, rssPerConnectionKB: kept, rssPerAddedConnectionKB: added } = r.server;
-    const notes = [idle !== null ? `${kept} KB after the traffic` : '', added !== null ? `${added} KB per added connection` : ''].filter((x) => x !== '');
-    parts.push(
-      `${fmt(r.server.connections)} connections at ${idle ?? kept} KB of server RSS each${idle !== null ? ' while idle' : ''}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}, opened at ${fmt(r.generator.connectsPerSecond)}/s`,
-    );
-  }
-  if (r.http) {
-    const failed = r.http.non2xx + r.http.errors;
-    const keptUp = r.http.ok >= r.http.planned * 0.98 ? '' : `, rate not kept: the server took requests slower than they were due`;
-    parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${keptUp})`);
-  }
-  if (r.server) {
-    const leak = r.server.poolSize - r.server.connections;
-    if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
-    if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
-  }
-  parts.push(...health.notes);
-  return `${r.label}: ${parts.join('; ')}`;
-}
-
-/** "1,436 deliveries lost, all for the 2 slow readers; healthy clients lost 0 (each dropped and told by the server)". */
-function lossInWords(a: Accounting, slowReaders: number): string {
-  const { healthy, slow } = a.byKind;
-  const slowWord = slowReaders === 1 ? 'the slow reader' : `the ${slowReaders} slow readers`;
-  const where =
-    healthy.lost <= 0 ? `all for ${slowWord}; healthy clients lost 0` : slow.lost <= 0 ? 'all by healthy clients' : `${fmt(healthy.lost)} by healthy clients, ${fmt(slow.lost)} by ${slowWord}`;
-  const why =
-    a.unexplained <= 0
-      ? a.toldDropped > 0
-        ? 'each dropped by the server and told'
-        : ''
-      : a.toldDropped > 0
-        ? `${fmt(a.unexplained)} not made by the end of the drain beyond the ${fmt(a.toldDropped)} the server told of dropping`
-        : 'not made by the end of the drain, and no drop told';
-  return `${fmt(a.lost)} deliveries lost, ${where}${why ? ` (${why})` : ''}`;
-}
-
-/** A latency figure, or "n/a" when nothing was measured: no samples is never 0 ms. */
-export function msOrNa(count: number, ms: number): string {
-  return count > 0 ? `${ms.toFixed(1)} ms` : 'n/a';
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 function mapKinds<T>(f: (k: ClientKind) => T): Record<ClientKind, T> {

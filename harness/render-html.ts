@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { capacityRatios, healthLine, renderOutcome, slowReaderCell, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
+import { capacityRatios } from './capacity.ts';
+import { healthLine, renderOutcome, slowReaderCell, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
 import { thresholdLine } from './thresholds.ts';
 
 export function loadChartLibrary(): string {

@@ -3,7 +3,10 @@
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
-import { GENERATOR_LIMITS, msOrNa, type VersionResult } from './aggregate.ts';
+import { GENERATOR_LIMITS } from './aggregate.ts';
+import { capacityRatios } from './capacity.ts';
+import type { VersionResult } from './result.ts';
+import { msOrNa } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { thresholdLine, type ThresholdResult } from './thresholds.ts';
@@ -200,14 +203,4 @@ export function renderMarkdown(report: StressReport): string {
     '',
   );
   return out.join('\n');
-}
-
-/** "v3 sustained 24.5× v1 and 31.0× v2 (one run)": how far the versions' sustained rates lie apart. */
-export function capacityRatios(results: VersionResult[]): string | null {
-  const sustained = results.filter((r) => (r.capacity?.sustainedPerSecond ?? 0) > 0);
-  if (sustained.length < 2) return null;
-  const best = sustained.reduce((a, b) => ((b.capacity?.sustainedPerSecond ?? 0) > (a.capacity?.sustainedPerSecond ?? 0) ? b : a));
-  const others = sustained.filter((r) => r !== best);
-  const top = best.capacity?.sustainedPerSecond ?? 0;
-  return `${best.label} sustained ${others.map((r) => `${(top / (r.capacity?.sustainedPerSecond ?? 1)).toFixed(1)}× ${r.label}`).join(' and ')} (one run)`;
 }

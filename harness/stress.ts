@@ -2,13 +2,15 @@
 // never at once), aggregates, and writes report.json, report.md and report.html into one folder.
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { aggregate, capacityBreak, capacityStep, capacityVerdict, type CapacityStep, type VersionResult } from './aggregate.ts';
+import { aggregate } from './aggregate.ts';
+import { runCapacity } from './capacity.ts';
+import { EXIT_CODES, outcomeOf } from './outcome.ts';
+import type { Target } from './plan.ts';
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
-import { runTarget, type ProgressFn, type Target } from './run-target.ts';
-import { EXIT_CODES, outcomeOf } from './outcome.ts';
+import { runTarget, type ProgressFn } from './run-target.ts';
+import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { evaluateThresholds, labelsOf, parseThreshold, type Threshold } from './thresholds.ts';
-import { CAPACITY_LADDER, DEFAULT_VERSIONS, SCENARIOS, rateFor, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 
 export interface StressOptions {
   /** Labels from DEFAULT_VERSIONS. Default v1, v1.1, v2, v3. Ignored with `target`. */
@@ -99,36 +101,6 @@ function resolveThresholds(expressions: readonly string[], targets: readonly Tar
     }
     return t;
   });
-}
-
-/**
- * Steps the rate up (CAPACITY_LADDER) until p99 passes config.p99LimitMs, a delivery is lost, or a
- * step cannot be measured (the generator or the whole machine past its limits).
- * The result shown is the last sustained step's, with every step attached.
- */
-async function runCapacity(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<VersionResult> {
-  const steps: CapacityStep[] = [];
-  let best: VersionResult | null = null;
-  let last: VersionResult | null = null;
-  let brokeBy: string | null = null;
-  for (const perSecond of CAPACITY_LADDER) {
-    const stepConfig = { ...config, rate: rateFor(config, perSecond) };
-    const r = aggregate(await runTarget(target, stepConfig, seed, (label, phase, f) => onProgress(`${label}@${fmtShort(perSecond)}`, phase, f)));
-    const step = capacityStep(r, perSecond);
-    steps.push(step);
-    last = r;
-    brokeBy = capacityBreak(step, config.p99LimitMs, r.invalidReasons);
-    if (brokeBy) break;
-    best = r;
-  }
-  const result = { ...(best ?? (last as VersionResult)) };
-  result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy };
-  result.verdict = capacityVerdict(result.label, result.capacity);
-  return result;
-}
-
-function fmtShort(n: number): string {
-  return n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
 }
 
 export async function writeReport(report: StressReport, outDir: string): Promise<string> {

@@ -3,7 +3,7 @@
 // "v3 p99 < v2 p99 / 10", which hold on a noisy machine where absolute figures wander.
 // A threshold is checked in every scenario in which its versions ran.
 import { fmt, round } from '../common/helpers.ts';
-import type { VersionResult } from './aggregate.ts';
+import type { VersionResult } from './result.ts';
 
 /** What a threshold can name, and how each is read off a result. Latencies are the healthy receivers', in ms. */
 const METRICS = {

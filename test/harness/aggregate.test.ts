@@ -1,9 +1,11 @@
 // The numbers the harness derives, from inputs whose answer is known.
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { capacityBreak, rssSlopeKB, verdict, type CapacityStep, type VersionResult } from '../../harness/aggregate.ts';
+import { rssSlopeKB } from '../../harness/aggregate.ts';
+import { capacityBreak, capacityRatios } from '../../harness/capacity.ts';
+import type { CapacityStep, VersionResult } from '../../harness/result.ts';
+import { verdict } from '../../harness/verdict.ts';
 import type { StressReport } from '../../harness/report.ts';
-import { capacityRatios } from '../../harness/report.ts';
 
 describe('rssSlopeKB', () => {
   it('is what one more connection costs, past the server\'s one-off growth at the start of the ramp', () => {

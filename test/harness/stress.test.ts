@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VersionResult } from '../../harness/aggregate.ts';
+import type { VersionResult } from '../../harness/result.ts';
 import type { StressReport } from '../../harness/report.ts';
 import { DEFAULT_STRESS_OPTIONS, resolveTargets, runStress } from '../../harness/stress.ts';
 

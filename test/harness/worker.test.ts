@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { FromWorker, ToWorker } from '../../auto-client/swarm-worker.ts';
 import type { SwarmPlan } from '../../auto-client/swarm.ts';
-import { workerChannel } from '../../harness/run-target.ts';
+import { workerChannel } from '../../harness/worker-channel.ts';
 import { stopProcessGroup } from '../../harness/server-process.ts';
 import { startVersion } from '../../versions/versions.ts';
 import { delay } from '../helpers.ts';

@@ -74,6 +74,8 @@ export class MutexPool implements Strategy {
   private async broadcast(room: string, msg: ServerMessage): Promise<void> {
     if (this.options.holdMs > 0) await sleep(this.options.holdMs);
     const isChat = msg.type === 'chat';
+    // v1's loop (naive-pool.ts) on purpose, line for line but for the lock around it and the
+    // awaited write: what differs between the two files is what v2 changes.
     for (const entry of this.pool) {
       if (entry.room !== room || !isOpen(entry.conn)) continue;
       // Resolves when the bytes reach the kernel; a full socket buffer holds the lock here.

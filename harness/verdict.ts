@@ -1,0 +1,83 @@
+// One line per version that says in words what happened to its users: the server's health
+// first, then stalls, loss by kind of client, the offered load and what the scenario needed.
+import { fmt } from '../common/helpers.ts';
+import { CLOSE_CODES } from '../versions/protocol.ts';
+import type { Accounting, VersionResult } from './result.ts';
+
+/** A share of the planned sends below this is said in the verdict: the load was not what the header says. */
+export const OFFERED_MIN_SHARE = 0.95;
+
+/** One line that says in words what happened to this version's users, the server's health first. */
+export function verdict(r: VersionResult, slowReaders: number): string {
+  const parts: string[] = [];
+  const health = r.health;
+  if (health.broken) parts.push(`BROKEN: ${health.findings.join('; ')}`);
+  if (!r.valid) parts.push(`INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`);
+  if (!health.broken && !r.valid) return `${r.label}: ${parts.join('; ')}`;
+  const h = r.stalls.healthy;
+  const a = r.accounting;
+  const slowWord = slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`;
+  // Only a server that stayed up, kept its clients and never refused one was stalled by its slow readers.
+  const slowToBlame = slowReaders > 0 && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
+  if (h.clients > 0 && h.stalled > 0) {
+    const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
+    parts.push(`${who} ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
+  } else if (h.clients > 0) {
+    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
+  }
+  if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
+  if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
+  if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
+    const why = r.offered.sendersLost > 0 ? `${fmt(r.offered.sendersLost)} of ${fmt(r.offered.senders)} senders lost their connection` : 'the senders could not keep their schedule';
+    parts.push(`offered only ${Math.round(r.offered.share * 100)}% of the planned load (${fmt(r.offered.sent)} of ${fmt(r.offered.planned)} sends): ${why}`);
+  }
+  const sr = r.slowReaders;
+  if (sr && !sr.pushedBack) {
+    parts.push(`the slow readers did NOT push back: they were ${mb(sr.backlogBytesMedian)} behind when they read again, less than the ${mb(sr.kernelBytes)} loopback holds for them, so this run cannot show a server that blocks on a slow reader`);
+  }
+  if (r.server && r.accounting.receivers >= 5000) {
+    const { rssPerIdleConnectionKB: idle, rssPerConnectionKB: kept, rssPerAddedConnectionKB: added } = r.server;
+    const notes = [idle !== null ? `${kept} KB after the traffic` : '', added !== null ? `${added} KB per added connection` : ''].filter((x) => x !== '');
+    parts.push(
+      `${fmt(r.server.connections)} connections at ${idle ?? kept} KB of server RSS each${idle !== null ? ' while idle' : ''}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}, opened at ${fmt(r.generator.connectsPerSecond)}/s`,
+    );
+  }
+  if (r.http) {
+    const failed = r.http.non2xx + r.http.errors;
+    const keptUp = r.http.ok >= r.http.planned * 0.98 ? '' : `, rate not kept: the server took requests slower than they were due`;
+    parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${keptUp})`);
+  }
+  if (r.server) {
+    const leak = r.server.poolSize - r.server.connections;
+    if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
+    if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
+  }
+  parts.push(...health.notes);
+  return `${r.label}: ${parts.join('; ')}`;
+}
+
+/** "1,436 deliveries lost, all for the 2 slow readers; healthy clients lost 0 (each dropped and told by the server)". */
+function lossInWords(a: Accounting, slowReaders: number): string {
+  const { healthy, slow } = a.byKind;
+  const slowWord = slowReaders === 1 ? 'the slow reader' : `the ${slowReaders} slow readers`;
+  const where =
+    healthy.lost <= 0 ? `all for ${slowWord}; healthy clients lost 0` : slow.lost <= 0 ? 'all by healthy clients' : `${fmt(healthy.lost)} by healthy clients, ${fmt(slow.lost)} by ${slowWord}`;
+  const why =
+    a.unexplained <= 0
+      ? a.toldDropped > 0
+        ? 'each dropped by the server and told'
+        : ''
+      : a.toldDropped > 0
+        ? `${fmt(a.unexplained)} not made by the end of the drain beyond the ${fmt(a.toldDropped)} the server told of dropping`
+        : 'not made by the end of the drain, and no drop told';
+  return `${fmt(a.lost)} deliveries lost, ${where}${why ? ` (${why})` : ''}`;
+}
+
+/** A latency figure, or "n/a" when nothing was measured: no samples is never 0 ms. */
+export function msOrNa(count: number, ms: number): string {
+  return count > 0 ? `${ms.toFixed(1)} ms` : 'n/a';
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
