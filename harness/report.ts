@@ -6,7 +6,7 @@ import { fmt } from '../common/helpers.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
 import { capacityRatios } from './capacity.ts';
 import type { VersionResult } from './result.ts';
-import { msOrNa } from './verdict.ts';
+import { ms, msOrNa } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { thresholdLine, type ThresholdResult } from './thresholds.ts';
@@ -62,7 +62,7 @@ export function tableRow(r: VersionResult): string[] {
   const a = r.accounting;
   const s = r.stalls.healthy;
   const gen = r.valid ? `ok (lag p99 ${Math.max(...r.generator.workers.map((w) => w.scheduleLagP99Ms)).toFixed(0)} ms)` : 'INVALID';
-  const lat = (x: number): string => (l.count > 0 ? ms(x) : 'n/a');
+  const lat = (x: number): string => msOrNa(l.count, x);
   return [
     r.label,
     r.health.broken ? `BROKEN: ${r.health.status}` : r.health.status,
@@ -81,9 +81,6 @@ export function tableRow(r: VersionResult): string[] {
   ];
 }
 
-function ms(x: number): string {
-  return x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`;
-}
 
 /** The comparison table, one verdict line per version and the thresholds checked, for a terminal. */
 export function renderTerminal(s: ScenarioReport, color = false): string {

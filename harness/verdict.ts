@@ -73,9 +73,14 @@ function lossInWords(a: Accounting, slowReaders: number): string {
   return `${fmt(a.lost)} deliveries lost, ${where}${why ? ` (${why})` : ''}`;
 }
 
+/** A latency in ms as reports print it: "7.4 ms", "1.30 s". */
+export function ms(x: number): string {
+  return x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`;
+}
+
 /** A latency figure, or "n/a" when nothing was measured: no samples is never 0 ms. */
-export function msOrNa(count: number, ms: number): string {
-  return count > 0 ? `${ms.toFixed(1)} ms` : 'n/a';
+export function msOrNa(count: number, x: number): string {
+  return count > 0 ? ms(x) : 'n/a';
 }
 
 function mb(bytes: number): string {

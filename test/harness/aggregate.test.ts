@@ -43,6 +43,28 @@ describe('verdict of a connections run', () => {
   });
 });
 
+describe('verdict wording', () => {
+  const base = fixture.scenarios[0]!.results.find((r) => r.label === 'v3')!;
+  const withHealthy = (latency: Partial<VersionResult['latency']['healthy']>): VersionResult => ({
+    ...base,
+    accounting: { ...base.accounting, lost: 0 },
+    latency: { ...base.latency, healthy: { ...base.latency.healthy, ...latency } },
+  });
+
+  it('prints a latency of a second or more in seconds, as the tables do', () => {
+    expect(verdict(withHealthy({ p99: 5595.1 }), 1)).toMatch(/^v3: 39 healthy clients never stalled, p99 5\.60 s/);
+  });
+
+  it('prints no samples as n/a, never as 0 ms', () => {
+    expect(verdict(withHealthy({ count: 0, p99: 0 }), 1)).toMatch(/^v3: 39 healthy clients never stalled, p99 n\/a/);
+  });
+
+  it('leads with BROKEN and the findings for a broken server', () => {
+    const broken: VersionResult = { ...base, health: { ...base.health, broken: true, findings: ['the server exited with code 2 1.5 s after sending began: panic: x'] } };
+    expect(verdict(broken, 1)).toMatch(/^v3: BROKEN: the server exited with code 2 1\.5 s after sending began: panic: x; /);
+  });
+});
+
 const step = (over: Partial<CapacityStep>): CapacityStep => ({
   targetPerSecond: 100_000,
   deliveryRate: 100_000,
