@@ -34,7 +34,7 @@ export async function pushOverHttp(apiUrl: string, room: string, perSecond: numb
         setupRequest: (req) => {
           const now = nowUs(epochNs);
           const content = encodeProbe({ sender: HTTP_SENDER_ID, seq: seq++, intendedUs: now, sentUs: now }, sizeBytes);
-          return { ...req, body: JSON.stringify({ room, from: 'http', content }) };
+          return { ...req, body: JSON.stringify({ room, content }) };
         },
       },
     ],

@@ -148,3 +148,85 @@ export function runCli(script: string, args: string[]): Promise<{ code: number |
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * A raw TCP connection upgraded to a WebSocket by hand, for sending frames `ws` would never
+ * send (unmasked, reserved bits, bad UTF-8, lying lengths). Resolves once the 101 has arrived;
+ * `received` collects what the server sends after it.
+ */
+export async function rawUpgrade(server: ChatServer, query = '', localAddress?: string): Promise<{ socket: Socket; received: Buffer[] }> {
+  const url = new URL(server.wsUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port), ...(localAddress ? { localAddress } : {}) });
+  const received: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const status = head.subarray(0, head.indexOf('\r\n')).toString();
+      if (!status.includes(' 101 ')) return reject(new Error(status));
+      if (head.length > end + 4) received.push(head.subarray(end + 4));
+      socket.on('data', (more: Buffer) => received.push(more));
+      resolve();
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.once('connect', () =>
+      socket.write(`GET ${url.pathname}${query} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    );
+  });
+  socket.on('error', () => {});
+  return { socket, received };
+}
+
+export interface RawFrameOptions {
+  fin?: boolean;
+  /** The three reserved bits, as a number 0-7. */
+  rsv?: number;
+  /** Clients must mask; false sends an unmasked frame. */
+  mask?: boolean;
+  /** A length field that lies: the frame declares this, whatever the payload is. */
+  declaredLength?: bigint;
+}
+
+/** One WebSocket frame as a client would send it (masked), or broken as asked. */
+export function rawFrame(opcode: number, payload: Buffer | string, o: RawFrameOptions = {}): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const length = o.declaredLength ?? BigInt(body.length);
+  const masked = o.mask !== false;
+  const ext = length < 126n ? 0 : length < 65536n ? 2 : 8;
+  const head = Buffer.alloc(2 + ext + (masked ? 4 : 0));
+  head[0] = (o.fin === false ? 0 : 0x80) | ((o.rsv ?? 0) << 4) | opcode;
+  head[1] = (masked ? 0x80 : 0) | (ext === 0 ? Number(length) : ext === 2 ? 126 : 127);
+  if (ext === 2) head.writeUInt16BE(Number(length), 2);
+  if (ext === 8) head.writeBigUInt64BE(length, 2);
+  if (!masked) return Buffer.concat([head, body]);
+  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  key.copy(head, 2 + ext);
+  const out = Buffer.from(body);
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) ^ (key[i & 3] as number);
+  return Buffer.concat([head, out]);
+}
+
+/** The close code in the server's close frame, once one has arrived (null before). */
+export function closeCodeIn(received: readonly Buffer[]): number | null {
+  const all = Buffer.concat(received);
+  for (let i = 0; i + 1 < all.length; ) {
+    const op = (all[i] as number) & 0x0f;
+    let len = (all[i + 1] as number) & 0x7f;
+    let at = i + 2;
+    if (len === 126) {
+      len = all.readUInt16BE(at);
+      at += 2;
+    } else if (len === 127) {
+      len = Number(all.readBigUInt64BE(at));
+      at += 8;
+    }
+    if (op === 0x8) return len >= 2 && at + 2 <= all.length ? all.readUInt16BE(at) : 1005;
+    i = at + len;
+  }
+  return null;
+}
+

@@ -3,7 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
-import { DEFAULT_PING_INTERVAL_MS } from './host.ts';
+import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 
@@ -25,7 +25,13 @@ const argv = await yargs(hideBin(process.argv))
     'max-frame': { type: 'number', default: DEFAULT_LIMITS.maxFrameBytes, describe: 'largest frame in bytes (larger: close 1009)' },
     'max-content': { type: 'number', default: DEFAULT_LIMITS.maxContentChars, describe: 'largest chat content in characters' },
     'ping-ms': { type: 'number', default: DEFAULT_PING_INTERVAL_MS, describe: 'heartbeat period in ms (v3)' },
-    'allow-origin': { type: 'string', array: true, default: [] as string[], describe: 'extra browser origin allowed to connect (\'*\' for any)' },
+    'allow-origin': { type: 'string', array: true, default: [] as string[], describe: 'extra browser origin allowed to connect and post (\'*\' for any)' },
+    'max-connections': { type: 'number', default: DEFAULT_HOST_OPTIONS.maxConnections, describe: 'open connections past which an upgrade gets 503 (0: no cap)' },
+    'max-per-ip': { type: 'number', default: DEFAULT_HOST_OPTIONS.maxPerIp, describe: 'open connections one remote address may hold; past it, 503 (0: no cap)' },
+    'idle-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.idleTimeoutMs, describe: 'close a socket with no traffic either way for this long, with 4001 (0: never)' },
+    'close-grace-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.closeGraceMs, describe: 'cut off a client the server closed that has not answered the close in this long' },
+    'headers-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.headersTimeoutMs, describe: "an HTTP request's headers must arrive within this (408 after)" },
+    'request-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.requestTimeoutMs, describe: 'a whole HTTP request must arrive within this (408 after)' },
   })
   .strict()
   .help()
@@ -47,6 +53,12 @@ try {
     limits: { maxFrameBytes: argv['max-frame'], maxContentChars: argv['max-content'] },
     pingIntervalMs: argv['ping-ms'],
     allowOrigins: argv['allow-origin'].map(String),
+    maxConnections: argv['max-connections'],
+    maxPerIp: argv['max-per-ip'],
+    idleTimeoutMs: argv['idle-timeout-ms'],
+    closeGraceMs: argv['close-grace-ms'],
+    headersTimeoutMs: argv['headers-timeout-ms'],
+    requestTimeoutMs: argv['request-timeout-ms'],
   });
 } catch (err) {
   console.error(`chatroom ${version}: cannot start: ${(err as Error).message}`);

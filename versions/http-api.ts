@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetrics } from './metrics.ts';
-import { ERROR_CODES, checkContent, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { ERROR_CODES, checkContent, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
@@ -34,6 +34,8 @@ export interface HttpApiContext {
   info: ServerInfo;
   limits: ProtocolLimits;
   allowOrigins: readonly string[];
+  /** The interface the server listens on: besides loopback names, the one Host a request may name. */
+  listenHost: string;
   /** Open WebSocket connections, for /healthz. */
   connections(): number;
   /** Members of a room, for the answer to /api/send. */
@@ -52,19 +54,22 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       res.setHeader('Vary', 'Origin');
     }
     const file = STATIC_FILES[url.pathname];
-    if (file && req.method === 'GET') {
+    const head = req.method === 'HEAD'; // every GET route answers HEAD: the same headers, no body
+    if (file && (req.method === 'GET' || head)) {
       const body = await readFile(new URL(file[0], WEB_ROOT));
-      res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-cache' });
-      res.end(body);
+      res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-cache', 'Content-Length': body.length });
+      res.end(head ? undefined : body);
       return;
     }
     switch (url.pathname) {
       case '/healthz':
         return sendJson(res, 200, { ok: true, ...info, connections: ctx.connections() });
-      case '/metrics':
-        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-        res.end(await metrics.registry.metrics());
+      case '/metrics': {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Content-Length': Buffer.byteLength(text) });
+        res.end(head ? undefined : text);
         return;
+      }
       case '/api/stats':
         return sendJson(res, 200, metrics.snapshot());
       case '/api/send':
@@ -81,9 +86,20 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       return;
     }
     if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST a JSON body {room, content, from?}' } });
-    const body = await readBody(req, limits.maxFrameBytes);
+    // Only the workbench's own pages may post: a foreign page's simple POST would otherwise reach the room.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !isAllowedOrigin(origin, ctx.allowOrigins)) return refuse(res, 'origin', 403, `origin ${origin} may not post here (--allow-origin)`);
+    // A name that resolves to loopback is not loopback's to use (DNS rebinding): the Host must be.
+    if (!isOwnHost(req.headers.host, ctx.listenHost)) return refuse(res, 'host', 421, `Host ${req.headers.host ?? '(none)'} is not this server's`);
+    // A browser asks before sending JSON across origins; a text/plain or form post it would send unasked.
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return refuse(res, 'content_type', 415, 'send Content-Type: application/json');
+    const declared = Number(req.headers['content-length']);
+    const body = declared > limits.maxFrameBytes ? null : await readBody(req, limits.maxFrameBytes);
     if (body === null) {
+      // Refused as soon as it passes the limit, not after reading it all; the connection goes with it.
       counters.countBadInput('FRAME_TOO_LARGE');
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => req.socket.destroy());
       return sendJson(res, 413, { error: { code: 'FRAME_TOO_LARGE', message: ERROR_CODES.FRAME_TOO_LARGE } });
     }
     const fail = (code: ErrorCode, message: string = ERROR_CODES[code]): void => {
@@ -98,8 +114,14 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     if (bad) return fail(bad);
     if (from !== undefined && !isValidName(from)) return fail('BAD_NAME');
     counters.received++;
-    strategy.publish(room, { type: 'chat', room, from: (from as string | undefined) ?? 'http', content: content as string, ts: Date.now() });
+    // An HTTP sender proves no name: whatever it claims is marked as coming over HTTP.
+    strategy.publish(room, { type: 'chat', room, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, content: content as string, ts: Date.now() });
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
+  }
+
+  function refuse(res: ServerResponse, limit: LimitName, status: number, message: string): void {
+    counters.countRefusal(limit);
+    sendJson(res, status, { error: { code: limit.toUpperCase(), message } });
   }
 
   return (req, res) => {
@@ -110,22 +132,41 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
   };
 }
 
+/** The `from` of a chat posted over HTTP, alone or before the name the sender claimed. */
+export const HTTP_SENDER = 'http';
+
+/** A Host header naming loopback, or the interface the server listens on, with any port. */
+export function isOwnHost(host: string | undefined, listenHost: string): boolean {
+  if (host === undefined) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}`).hostname;
+  } catch {
+    return false;
+  }
+  return name === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name) || name === listenHost || name === `[${listenHost}]`;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
-/** Reads a request body up to `max` bytes; null if it is larger. */
+/** Reads a request body up to `max` bytes; null as soon as it passes `max`, without reading the rest. */
 function readBody(req: IncomingMessage, max: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= max) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > max ? null : Buffer.concat(chunks).toString('utf8')));
+      if (size <= max) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      resolve(null);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }

@@ -2,7 +2,7 @@
 // read from plain counters at scrape time so the hot paths only bump numbers.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
-import { ERROR_CODES, type ErrorCode, type ServerStats } from './protocol.ts';
+import { ERROR_CODES, LIMITS, type ErrorCode, type ServerStats } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 /** The window over which /api/stats reports event-loop delay. */
@@ -49,8 +49,8 @@ export class ServerMetrics {
     gauge('chat_connections_open', 'Open WebSocket connections.', () => host.connections());
     gauge('chat_pool_size', 'Connections the version holds, dead ones included.', () => strategy.stats().poolSize);
     gauge('chat_rooms', 'Rooms with at least one member.', () => host.rooms());
-    gauge('chat_queue_depth', 'Messages waiting in per-client queues, summed (v3).', () => strategy.stats().queueDepth);
-    gauge('chat_queue_depth_max', 'Deepest per-client queue (v3).', () => strategy.stats().queueDepthMax);
+    gauge('chat_queue_depth', 'Messages waiting: in per-client queues, summed (v3); broadcasts waiting for the lock (v2).', () => strategy.stats().queueDepth);
+    gauge('chat_queue_depth_max', 'Deepest single queue (v3: a client\'s; v2: the lock\'s).', () => strategy.stats().queueDepthMax);
     gauge('chat_buffered_bytes', 'Bytes waiting in user-space socket send buffers, summed.', () => host.bufferedBytes());
     counter('chat_messages_received_total', 'Chat messages accepted from WebSocket and HTTP.', () => counters.received);
     counter('chat_deliveries_total', 'Chat messages handed to a client socket.', () => counters.deliveries);
@@ -66,6 +66,16 @@ export class ServerMetrics {
       collect() {
         this.reset();
         for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) this.inc({ code }, counters.badInput.get(code) ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'chat_limit_refusals_total',
+      help: "What the server's limits refused or cut off, by limit.",
+      labelNames: ['limit'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const limit of LIMITS) this.inc({ limit }, counters.refusals.get(limit) ?? 0);
       },
     });
   }
@@ -90,6 +100,7 @@ export class ServerMetrics {
       queueDepthMax: s.queueDepthMax,
       bufferedBytes: this.host.bufferedBytes(),
       badInput: Object.fromEntries(this.counters.badInput),
+      refusals: Object.fromEntries(this.counters.refusals),
       loopDelayMs: this.lastLoop,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,

@@ -13,9 +13,12 @@ export const ERROR_CODES = {
   EMPTY_CONTENT: '"content" is empty',
   CONTENT_TOO_LARGE: '"content" is longer than the content limit',
   BAD_ROOM: '"room" must match [A-Za-z0-9_-]{1,64}',
-  BAD_NAME: '"name" must be 1-64 printable characters',
+  BAD_NAME: '"name" must be 1-64 printable characters, not all blank, with no invisible or direction-changing ones',
+  NAME_TAKEN: 'another member of the room has that name (letter case and Unicode look-alikes count as the same)',
   BINARY_FRAME: 'binary frames are not accepted; send JSON text',
   FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009)',
+  PROTOCOL_ERROR: 'the frame breaks RFC 6455: unmasked, reserved bits, a bad opcode, a control frame over 125 bytes (closed with 1002)',
+  BAD_UTF8: 'a text frame is not valid UTF-8 (closed with 1007)',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -23,11 +26,25 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export const CLOSE_CODES = {
   /** Server shutting down (SIGINT/SIGTERM). */
   GOING_AWAY: 1001,
+  /** A frame that breaks RFC 6455; ws closes with it. */
+  PROTOCOL_ERROR: 1002,
+  /** A text frame that is not UTF-8; ws closes with it. */
+  INVALID_PAYLOAD: 1007,
   /** Frame above the frame limit; ws closes with it. */
   MESSAGE_TOO_BIG: 1009,
+  /** No traffic either way for the idle timeout: the server closed the socket. */
+  IDLE_TIMEOUT: 4001,
   /** v3 `--on-full kick`: the client's queue was full, so the server closed it. */
   SLOW_CONSUMER: 4008,
 } as const;
+
+/**
+ * What a server's limits refuse, counted in chat_limit_refusals_total{limit}: a peer that would
+ * hold the server (too many connections, silence, slow headers or bodies), a request from a page
+ * that is not the workbench's, a client that did not answer a close.
+ */
+export const LIMITS = ['max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
+export type LimitName = (typeof LIMITS)[number];
 
 /** The room a connection starts in, and the only one a scenario with one room uses. */
 export const DEFAULT_ROOM = 'lobby';
@@ -45,8 +62,11 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
 };
 
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-// Printable: no C0/C1 control characters; 1-64 code points.
-const NAME_PATTERN = /^[^\p{Cc}]{1,64}$/u;
+// Printable: 1-64 code points, no control characters (Cc) and no invisible format ones (Cf: bidi
+// overrides, zero-width spaces, which let a name pose as another or reverse what follows it),
+// and not all white space.
+const NAME_PATTERN = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
+const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
 
 export type ClientFrame =
   | { type: 'join'; room: string; name?: string }
@@ -78,7 +98,12 @@ export function isValidRoom(room: unknown): room is string {
 }
 
 export function isValidName(name: unknown): name is string {
-  return typeof name === 'string' && NAME_PATTERN.test(name);
+  return typeof name === 'string' && NAME_PATTERN.test(name) && !BLANK.test(name);
+}
+
+/** Two names are the same name when they differ only in letter case or Unicode compatibility form (NFKC). */
+export function nameKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase().normalize('NFKC');
 }
 
 /** Validates chat content; returns an error code or null. */
@@ -181,6 +206,8 @@ export interface ServerStats {
   queueDepthMax: number;
   bufferedBytes: number;
   badInput: Partial<Record<ErrorCode, number>>;
+  /** What the server's limits refused, by limit. */
+  refusals: Partial<Record<LimitName, number>>;
   /** Event-loop delay over the last completed window, in milliseconds. */
   loopDelayMs: { p50: number; p99: number; max: number };
   rssBytes: number;

@@ -1,7 +1,7 @@
 // Who is in which room, as the host sees it, and what the room is told of it: presence notices
 // when someone joins or leaves, and the `joined` reply with the members. Versions keep their own
 // delivery structures; this is the one view of membership every version shares.
-import type { ServerInfo } from './protocol.ts';
+import { nameKey, type ServerInfo } from './protocol.ts';
 import type { Connection, Strategy } from './strategy.ts';
 
 /** Presence notices are broadcast only in rooms up to this size; a 10k-member room would send N² frames. */
@@ -11,6 +11,8 @@ const MEMBERS_LISTED = 100;
 
 export class Roster {
   private readonly rooms = new Map<string, Set<Connection>>();
+  /** Per room, each member by its name's key (nameKey): two members never share a name. */
+  private readonly names = new Map<string, Map<string, Connection>>();
 
   constructor(
     private readonly strategy: Strategy,
@@ -26,11 +28,28 @@ export class Roster {
     return this.rooms.get(room)?.size ?? 0;
   }
 
+  /** Another member of `room` than `except` has `name`, or one that differs only in case or Unicode form. */
+  isTaken(room: string, name: string, except?: Connection): boolean {
+    const holder = this.names.get(room)?.get(nameKey(name));
+    return holder !== undefined && holder !== except;
+  }
+
+  /** `conn` takes a new name in its room. */
+  rename(conn: Connection, name: string): void {
+    const names = this.names.get(conn.room);
+    if (names?.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
+    conn.name = name;
+    names?.set(nameKey(name), conn);
+  }
+
   /** `conn` is in `conn.room` now: the room hears of it. */
   add(conn: Connection): void {
     let set = this.rooms.get(conn.room);
     if (!set) this.rooms.set(conn.room, (set = new Set()));
     set.add(conn);
+    let names = this.names.get(conn.room);
+    if (!names) this.names.set(conn.room, (names = new Map()));
+    names.set(nameKey(conn.name), conn);
     if (set.size > 1 && set.size <= PRESENCE_MAX_MEMBERS) {
       this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'join', name: conn.name, members: set.size });
     }
@@ -40,7 +59,12 @@ export class Roster {
   remove(conn: Connection): void {
     const set = this.rooms.get(conn.room);
     if (!set?.delete(conn)) return;
-    if (set.size === 0) this.rooms.delete(conn.room);
+    const names = this.names.get(conn.room);
+    if (names?.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
+    if (set.size === 0) {
+      this.rooms.delete(conn.room);
+      this.names.delete(conn.room);
+    }
     else if (set.size < PRESENCE_MAX_MEMBERS) {
       this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'leave', name: conn.name, members: set.size });
     }

@@ -3,7 +3,7 @@
 // sockets of a room. Reading v1/, v2/ and v3/ side by side shows what each design changes.
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { ErrorCode, ServerMessage } from './protocol.ts';
+import type { ErrorCode, LimitName, ServerMessage } from './protocol.ts';
 
 /** One client, as the host sees it. `socket` is the raw TCP socket under `ws`. */
 export interface Connection {
@@ -33,18 +33,23 @@ export class ServerCounters {
    */
   writes = 0;
   readonly badInput = new Map<ErrorCode, number>();
+  readonly refusals = new Map<LimitName, number>();
 
   countBadInput(code: ErrorCode): void {
     this.badInput.set(code, (this.badInput.get(code) ?? 0) + 1);
+  }
+
+  countRefusal(limit: LimitName): void {
+    this.refusals.set(limit, (this.refusals.get(limit) ?? 0) + 1);
   }
 }
 
 export interface StrategyStats {
   /** What the version holds, dead sockets included (v1 never lets go of them). */
   poolSize: number;
-  /** Messages queued in per-client queues, summed (v3 only; 0 elsewhere). */
+  /** Messages queued: in v3's per-client queues, summed; in v2, broadcasts waiting for the lock; 0 in v1. */
   queueDepth: number;
-  /** The deepest single client queue right now. */
+  /** The deepest single queue right now (v2: its one queue, the lock's). */
   queueDepthMax: number;
 }
 

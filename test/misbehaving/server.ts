@@ -51,6 +51,7 @@ const http = createServer((req, res) => {
       queueDepthMax: 0,
       bufferedBytes: 0,
       badInput: {},
+      refusals: {},
       loopDelayMs: { p50: 0, p99: 0, max: 0 },
       rssBytes: process.memoryUsage.rss(),
       heapUsedBytes: process.memoryUsage().heapUsed,

@@ -91,11 +91,13 @@ describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
 
   it('fans POST /api/send out into a room and answers bad bodies with a 4xx code', async () => {
     const ann = await open({ room: 'news' });
-    const res = await fetch(`${server.url}api/send`, { method: 'POST', body: JSON.stringify({ room: 'news', content: 'breaking', from: 'desk' }) });
+    const post = (body: string): Promise<Response> => fetch(`${server.url}api/send`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    const res = await post(JSON.stringify({ room: 'news', content: 'breaking', from: 'desk' }));
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ ok: true, room: 'news', members: 1 });
     await ann.waitFor(() => ann.chats().length === 1, 'the pushed chat');
-    expect(ann.chats()[0]).toMatchObject({ room: 'news', from: 'desk', content: 'breaking' });
+    // The name an HTTP sender claims is marked as coming over HTTP: it cannot pose as a member.
+    expect(ann.chats()[0]).toMatchObject({ room: 'news', from: 'http:desk', content: 'breaking' });
 
     const bad: Array<[string, number, string]> = [
       ['not json', 400, 'BAD_JSON'],
@@ -108,7 +110,7 @@ describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
       [JSON.stringify({ room: 'news', content: 'x'.repeat(70_000) }), 413, 'FRAME_TOO_LARGE'],
     ];
     for (const [body, status, code] of bad) {
-      const r = await fetch(`${server.url}api/send`, { method: 'POST', body });
+      const r = await post(body);
       expect([r.status, ((await r.json()) as { error: { code: string } }).error.code]).toEqual([status, code]);
     }
     expect((await fetch(`${server.url}api/send`)).status).toBe(405);

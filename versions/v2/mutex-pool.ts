@@ -32,6 +32,8 @@ export class MutexPool implements Strategy {
   readonly heartbeat = false;
   private readonly lock = new Mutex();
   private readonly pool: PoolEntry[] = [];
+  /** Broadcasts waiting for the lock: nothing bounds them (its queue depth in /metrics). */
+  private waiting = 0;
 
   constructor(
     private readonly counters: ServerCounters,
@@ -61,7 +63,11 @@ export class MutexPool implements Strategy {
   }
 
   publish(room: string, msg: ServerMessage): void {
-    void this.lock.runExclusive(() => this.broadcast(room, msg));
+    this.waiting++;
+    void this.lock.runExclusive(() => {
+      this.waiting--;
+      return this.broadcast(room, msg);
+    });
   }
 
   sendTo(conn: Connection, msg: ServerMessage): void {
@@ -87,7 +93,7 @@ export class MutexPool implements Strategy {
   }
 
   stats(): StrategyStats {
-    return { poolSize: this.pool.length, queueDepth: 0, queueDepthMax: 0 };
+    return { poolSize: this.pool.length, queueDepth: this.waiting, queueDepthMax: this.waiting };
   }
 
   close(): void {
