@@ -210,6 +210,26 @@ export function rawFrame(opcode: number, payload: Buffer | string, o: RawFrameOp
   return Buffer.concat([head, out]);
 }
 
+/** The opcodes of the frames in `received`, in order (0x1 text, 0x8 close, …). */
+export function opcodesIn(received: readonly Buffer[]): number[] {
+  const all = Buffer.concat(received);
+  const ops: number[] = [];
+  for (let i = 0; i + 1 < all.length; ) {
+    let len = (all[i + 1] as number) & 0x7f;
+    let at = i + 2;
+    if (len === 126) {
+      len = all.readUInt16BE(at);
+      at += 2;
+    } else if (len === 127) {
+      len = Number(all.readBigUInt64BE(at));
+      at += 8;
+    }
+    ops.push((all[i] as number) & 0x0f);
+    i = at + len;
+  }
+  return ops;
+}
+
 /** The close code in the server's close frame, once one has arrived (null before). */
 export function closeCodeIn(received: readonly Buffer[]): number | null {
   const all = Buffer.concat(received);

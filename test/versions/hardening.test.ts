@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES } from '../../versions/protocol.ts';
 import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
-import { closeCodeIn, delay, eventually, metricValue, openClient, rawFrame, rawUpgrade, stats, type TestClient } from '../helpers.ts';
+import { closeCodeIn, delay, eventually, metricValue, opcodesIn, openClient, rawFrame, rawUpgrade, stats, type TestClient } from '../helpers.ts';
 
 const VERSIONS: Array<[VersionName, Partial<VersionOptions>]> = [
   ['v1', {}],
@@ -136,6 +136,19 @@ describe.each(VERSIONS)('%s', (version, options) => {
       const b = (await stats(s)).badInput;
       return b.BAD_UTF8 === 1 && b.PROTOCOL_ERROR === 1;
     }, 'BAD_UTF8 and PROTOCOL_ERROR counted');
+  });
+
+  it('sends nothing after its close frame: a broadcast while it waits for the answer stays unsent (RFC 6455 §5.5.1)', async () => {
+    const s = await start(version, { ...options, idleTimeoutMs: 300, closeGraceMs: 3_000 });
+    const { socket, received } = await rawUpgrade(s, '?room=quiet&name=q');
+    sockets.push(socket); // reads, but never answers the close
+    await eventually(() => closeCodeIn(received) === CLOSE_CODES.IDLE_TIMEOUT, 'the idle close', 5_000);
+    // The server now waits for the close to be answered; a message for the room arrives meanwhile.
+    expect(await post(s, {}, JSON.stringify({ room: 'quiet', content: 'too late' }))).toMatchObject({ status: 202 });
+    await delay(300);
+    const ops = opcodesIn(received);
+    expect(ops.at(-1)).toBe(0x8);
+    expect(ops.filter((op) => op === 0x8)).toHaveLength(1);
   });
 
   it('answers HEAD on every GET route, with no body', async () => {

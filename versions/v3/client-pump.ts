@@ -3,7 +3,7 @@
 // its own ping and close frames, each a whole frame, so nothing interleaves).
 import type { Socket } from 'node:net';
 import { encodeServerMessage, frameText } from '../protocol.ts';
-import type { Connection, ServerCounters } from '../strategy.ts';
+import { isOpen, type Connection, type ServerCounters } from '../strategy.ts';
 
 /**
  * Where a socket's listeners find their pump: one pair of listener functions serves every client.
@@ -130,7 +130,8 @@ export class ClientPump {
     const socket = this.conn.socket;
     // Still holding a full buffer from the last write: the kernel is not taking more (a slow reader).
     // (writableNeedDrain would also be true right after a write the kernel took whole, until the next tick.)
-    if (this.closed || this.frames.length === 0 || !socket.writable) return;
+    // Once ws has sent a close frame (CLOSING) no data frame may follow it (RFC 6455 §5.5.1).
+    if (this.closed || this.frames.length === 0 || !socket.writable || !isOpen(this.conn)) return;
     if (socket.writableLength >= socket.writableHighWaterMark) return this.listen(); // (ws's own ping may have filled it)
     if (this.dropsUntold > 0) {
       this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
