@@ -242,7 +242,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
 
   function onError(err: Error & { code?: string }): void {
     // ws closes the connection itself (1009, 1007, 1002); we count what the peer did.
-    counters.countBadInput(wsErrorCode(err.code));
+    if (err.code?.startsWith('WS_ERR_')) counters.countBadInput(wsErrorCode(err.code));
+    else console.error(`[${strategy.version}] connection error:`, err);
   }
 
 
