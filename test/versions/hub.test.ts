@@ -41,7 +41,8 @@ class FakeSocket extends EventEmitter {
 let nextId = 1;
 function fakeConnection(room: string): Connection & { socket: FakeSocket } {
   const socket = new FakeSocket();
-  const ws = { close: () => socket.emit('close') };
+  // An open WebSocket as far as the pump can tell (it writes only while OPEN); closing ends it.
+  const ws = { readyState: 1, close: () => socket.emit('close') };
   return { id: nextId++, name: `c${nextId}`, room, socket, ws } as unknown as Connection & { socket: FakeSocket };
 }
 

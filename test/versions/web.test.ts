@@ -131,7 +131,7 @@ describe('the browser page', () => {
     await expect.poll(read).toBe(0);
     await expect.poll(() => ann.textContent('#stat-connections')).toBe('1');
     for (let i = 0; i < 20; i++) {
-      await fetch(`${v3.url}api/send`, { method: 'POST', body: JSON.stringify({ room: 'lobby', content: `burst ${i}` }) });
+      await fetch(`${v3.url}api/send`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ room: 'lobby', content: `burst ${i}` }) });
     }
     await expect.poll(read, { timeout: 5_000 }).toBe(20);
     await expect.poll(() => chatTexts(ann)).toHaveLength(20);
