@@ -210,10 +210,10 @@ export function rawFrame(opcode: number, payload: Buffer | string, o: RawFrameOp
   return Buffer.concat([head, out]);
 }
 
-/** The opcodes of the frames in `received`, in order (0x1 text, 0x8 close, …). */
-export function opcodesIn(received: readonly Buffer[]): number[] {
+/** The frames the server sent in `received` (unmasked, as a server sends them): opcode and payload. */
+export function framesIn(received: readonly Buffer[]): Array<{ op: number; payload: Buffer }> {
   const all = Buffer.concat(received);
-  const ops: number[] = [];
+  const frames: Array<{ op: number; payload: Buffer }> = [];
   for (let i = 0; i + 1 < all.length; ) {
     let len = (all[i + 1] as number) & 0x7f;
     let at = i + 2;
@@ -224,29 +224,21 @@ export function opcodesIn(received: readonly Buffer[]): number[] {
       len = Number(all.readBigUInt64BE(at));
       at += 8;
     }
-    ops.push((all[i] as number) & 0x0f);
+    frames.push({ op: (all[i] as number) & 0x0f, payload: all.subarray(at, at + len) });
     i = at + len;
   }
-  return ops;
+  return frames;
+}
+
+/** The opcodes of the frames in `received`, in order (0x1 text, 0x8 close, …). */
+export function opcodesIn(received: readonly Buffer[]): number[] {
+  return framesIn(received).map((f) => f.op);
 }
 
 /** The close code in the server's close frame, once one has arrived (null before). */
 export function closeCodeIn(received: readonly Buffer[]): number | null {
-  const all = Buffer.concat(received);
-  for (let i = 0; i + 1 < all.length; ) {
-    const op = (all[i] as number) & 0x0f;
-    let len = (all[i + 1] as number) & 0x7f;
-    let at = i + 2;
-    if (len === 126) {
-      len = all.readUInt16BE(at);
-      at += 2;
-    } else if (len === 127) {
-      len = Number(all.readBigUInt64BE(at));
-      at += 8;
-    }
-    if (op === 0x8) return len >= 2 && at + 2 <= all.length ? all.readUInt16BE(at) : 1005;
-    i = at + len;
-  }
-  return null;
+  const close = framesIn(received).find((f) => f.op === 0x8);
+  if (!close) return null;
+  return close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005;
 }
 

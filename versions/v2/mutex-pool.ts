@@ -70,6 +70,7 @@ export class MutexPool implements Strategy {
     });
   }
 
+  // A reply goes straight out, outside the lock: v1's sendTo (naive-pool.ts) on purpose.
   sendTo(conn: Connection, msg: ServerMessage): void {
     if (!isOpen(conn)) return;
     conn.ws.send(encodeServerMessage(msg));
