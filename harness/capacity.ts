@@ -8,9 +8,11 @@ import type { Target } from './plan.ts';
 import { CAPACITY_LADDER, rateFor, type ScenarioConfig } from './scenarios.ts';
 
 /**
- * Steps the rate up (CAPACITY_LADDER) until p99 passes config.p99LimitMs, a delivery is lost, or a
- * step cannot be measured (the generator or the whole machine past its limits).
- * The result shown is the last sustained step's, with every step attached.
+ * Steps the rate up (CAPACITY_LADDER) until the server breaks, p99 passes config.p99LimitMs, a
+ * delivery is lost, or a step cannot be measured (the generator or the whole machine past its
+ * limits). The result shown is the last sustained step's, with every step attached, and the
+ * health of the step that broke the server if one did: a crash on the last step is never hidden
+ * behind the clean health of the best.
  */
 export async function runCapacity(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<VersionResult> {
   const steps: CapacityStep[] = [];
@@ -23,11 +25,12 @@ export async function runCapacity(target: Target, config: ScenarioConfig, seed: 
     const step = capacityStep(r, perSecond);
     steps.push(step);
     last = r;
-    brokeBy = capacityBreak(step, config.p99LimitMs, r.invalidReasons);
+    brokeBy = r.health.broken ? `the server broke: ${r.health.findings.join('; ')}` : capacityBreak(step, config.p99LimitMs, r.invalidReasons);
     if (brokeBy) break;
     best = r;
   }
   const result = { ...(best ?? (last as VersionResult)) };
+  if (last?.health.broken) result.health = last.health;
   result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy };
   result.verdict = capacityVerdict(result.label, result.capacity);
   return result;
