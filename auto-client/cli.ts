@@ -4,9 +4,9 @@
 // other auto-clients' on this host, one-way (same monotonic clock).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createHistogram, recordUs, summarize } from './histogram.ts';
+import { createHistogram, recordUs, summarize, type Histogram } from './histogram.ts';
 import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
-import { DEFAULT_ROOM, encodeClientFrame } from '../versions/protocol.ts';
+import { closeCodeInWords, DEFAULT_ROOM, encodeClientFrame } from '../versions/protocol.ts';
 import { SEEN, SeqTracker } from './delivery-meter.ts';
 import { WireClient } from './wire-client.ts';
 
@@ -39,6 +39,10 @@ let duplicates = 0;
 let reordered = 0;
 let other = 0;
 const probe: Probe = { sender: 0, seq: 0, intendedUs: 0, sentUs: 0 };
+/** On a terminal the live line rewrites itself; piped, it is one line a second. */
+const tty = process.stderr.isTTY === true;
+/** This client began the close (its --duration, Ctrl-C): the close that follows is not the server's doing. */
+let closing = false;
 
 const url = new URL(argv.url);
 url.searchParams.set('room', argv.room);
@@ -61,8 +65,9 @@ const client = await WireClient.connect({
     recordUs(probe.sender === id ? roundTrip : oneWay, now - probe.intendedUs);
   },
   onClose(code, reason) {
-    process.stderr.write(`\nserver closed the connection: ${code} ${reason}\n`);
-    finish(code === 1000 || code === 1001 ? 0 : 1);
+    if (closing) return;
+    process.stderr.write(`${tty ? '\n' : ''}the server closed the connection: ${code} (${closeCodeInWords(code)})${reason ? `: ${reason}` : ''}\n`);
+    finish(code === 1000 || code === 1001 ? 0 : 1, null);
   },
 });
 // The server may want a join frame (ours accept ?room=, an external relay may not care).
@@ -87,18 +92,30 @@ const sender = setInterval(() => {
 }, 5);
 if (period === Infinity) clearInterval(sender);
 
+/** "p50 1.2 ms p99 3.4 ms", or "none" when nothing was measured: no samples is never 0 ms. */
+function shortLatency(h: Histogram): string {
+  const s = summarize(h);
+  return s.count === 0 ? 'none' : `p50 ${s.p50} ms p99 ${s.p99} ms`;
+}
+
 const live = setInterval(() => {
-  const all = summarize(oneWay.totalCount ? oneWay : roundTrip);
-  process.stderr.write(`\rsent ${seq} · received ${received} from ${seen.size} sender(s) · lost ${lost()} · dup ${duplicates} · latency p50 ${all.p50} ms p99 ${all.p99} ms   `);
+  const line = `sent ${seq} · received ${received} from ${seen.size} sender(s) · lost ${lost()} · dup ${duplicates} · round trip ${shortLatency(roundTrip)} · one-way ${shortLatency(oneWay)}`;
+  process.stderr.write(tty ? `\r${line}   ` : `${line}\n`);
 }, 1000);
 
 const limit = Math.min(argv.duration > 0 ? argv.duration : MAX_DURATION_S, MAX_DURATION_S);
-const stopTimer = setTimeout(() => finish(0), limit * 1000);
-process.on('SIGINT', () => finish(0));
-process.on('SIGTERM', () => finish(0));
+const stopTimer = setTimeout(() => finish(0, `its --duration of ${limit} s was over`), limit * 1000);
+process.on('SIGINT', () => finish(0, 'it was interrupted (SIGINT)'));
+process.on('SIGTERM', () => finish(0, 'it was told to stop (SIGTERM)'));
+
+/** "p50 1.2 ms, p99 3.4 ms, max 3.5 ms (n=40)", or "none". */
+function latencyText(s: ReturnType<typeof summarize>): string {
+  return s.count === 0 ? 'none' : `p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms (n=${s.count})`;
+}
 
 let finished = false;
-function finish(code: number): void {
+/** `why`: why this client closes, or null when the server closed first. */
+function finish(code: number, why: string | null): void {
   if (finished) return;
   finished = true;
   clearInterval(sender);
@@ -120,13 +137,15 @@ function finish(code: number): void {
   };
   if (argv.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
-    process.stderr.write('\n');
+    if (tty) process.stderr.write('\n');
+    if (why) process.stderr.write(`this client closed the connection: ${why}\n`);
     process.stderr.write(
       `sent ${summary.sent}, received ${summary.received} from ${summary.senders} sender(s), lost ${summary.lost}, duplicates ${duplicates}, reordered ${reordered}\n` +
-        `round trip (own messages): p50 ${summary.roundTripMs.p50} ms, p99 ${summary.roundTripMs.p99} ms, max ${summary.roundTripMs.max} ms (n=${summary.roundTripMs.count})\n` +
-        `one-way (other auto-clients on this host): p50 ${summary.oneWayMs.p50} ms, p99 ${summary.oneWayMs.p99} ms (n=${summary.oneWayMs.count})\n`,
+        `round trip of its own messages: ${latencyText(summary.roundTripMs)}\n` +
+        `one-way from other auto-clients on this host: ${latencyText(summary.oneWayMs)}\n`,
     );
   }
+  closing = true;
   client.close();
   setTimeout(() => process.exit(code), 200);
 }

@@ -38,6 +38,23 @@ export const CLOSE_CODES = {
   SLOW_CONSUMER: 4008,
 } as const;
 
+/** A close code in words, for people: a client, a page, a report. */
+export function closeCodeInWords(code: number): string {
+  const words: Record<number, string> = {
+    1000: 'normal close',
+    1001: 'server shutting down',
+    1002: 'protocol error',
+    1005: 'no code given',
+    1006: 'connection lost, no close frame',
+    1007: 'text that is not UTF-8',
+    1009: 'frame too large',
+    1011: 'server error',
+    [CLOSE_CODES.IDLE_TIMEOUT]: 'idle: no traffic for too long',
+    [CLOSE_CODES.SLOW_CONSUMER]: 'too slow: kicked',
+  };
+  return words[code] ?? 'no meaning this workbench knows';
+}
+
 /**
  * What a server's limits refuse, counted in chat_limit_refusals_total{limit}: a peer that would
  * hold the server (too many connections, silence, slow headers or bodies), a request from a page
