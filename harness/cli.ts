@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_CODES } from './outcome.ts';
-import { renderOutcome, renderTerminal } from './report.ts';
+import { renderOutcome, renderStoryTerminal, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
 import { DEFAULT_VERSIONS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { stopAllStarted } from './server-process.ts';
@@ -110,6 +110,8 @@ try {
   );
   process.stderr.write(`report: ${relative(process.cwd(), dir)}/report.html (also report.md, report.json; ${argv.out}/latest points here)\n`);
   if (argv.json) process.stdout.write(JSON.stringify(report) + '\n');
+  const story = renderStoryTerminal(report);
+  if (story) process.stderr.write(`${story}\n\n`);
   process.stderr.write(`${renderOutcome(report)}\n`);
   process.exitCode = report.outcome.exitCode;
 } catch (err) {

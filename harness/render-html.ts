@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { capacityRatios } from './capacity.ts';
 import { healthLine, renderOutcome, slowReaderCell, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
+import { evolutionStory, headlineLines } from './story.ts';
 import { thresholdLine } from './thresholds.ts';
 
 export function loadChartLibrary(): string {
@@ -25,6 +26,16 @@ function tableHtml(s: ScenarioReport): string {
   const head = TABLE_HEAD.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const rows = s.results.map((r) => `<tr>${tableRow(r).map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('');
   return `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** The evolution table at the top of the page, when the run holds any of the story. */
+function storyHtml(report: StressReport): string {
+  const rows = evolutionStory(report);
+  if (!rows) return '';
+  const body = rows
+    .map((r) => `<tr><td>${r.evidence === null ? '·' : r.shown ? '✔' : '✘'}</td><td>${escapeHtml(r.flaw)}</td><td>${escapeHtml(r.hurts)}</td><td>${escapeHtml(r.evidence ?? 'not in this run')}</td><td>${escapeHtml(r.fixedBy)}</td></tr>`)
+    .join('');
+  return `<section><h2>The evolution, as this run measured it</h2><table class="story"><thead><tr><th></th><th>flaw</th><th>hurts</th><th>evidence from this run</th><th>fixed by</th></tr></thead><tbody>${body}</tbody></table></section>`;
 }
 
 function capacityLine(s: ScenarioReport): string {
@@ -56,6 +67,8 @@ export function renderHtml(report: StressReport, chartLibrary: string = loadChar
 <section>
   <h2>${escapeHtml(s.scenario)}</h2>
   <p>${escapeHtml(s.describe)}</p>
+  <p class="headline"><b>${escapeHtml(headlineLines(s)[0] ?? '')}</b></p>
+  <ul class="checks">${(headlineLines(s)[1] ?? '').split('\n').map((l) => `<li${l.startsWith('✘') ? ' class="invalid"' : ''}>${escapeHtml(l)}</li>`).join('')}</ul>
   ${tableHtml(s)}
   <ul class="verdicts">${s.results.map((r) => `<li${r.valid && !r.health.broken ? '' : ' class="invalid"'}>${escapeHtml(r.verdict)}</li>`).join('')}${capacityLine(s)}</ul>
   ${s.thresholds.length > 0 ? `<ul class="thresholds">${s.thresholds.map((t) => `<li${t.pass ? '' : ' class="invalid"'}>${escapeHtml(thresholdLine(t))}</li>`).join('')}</ul>` : ''}
@@ -102,6 +115,7 @@ pre.outcome { white-space: pre-wrap; }
 <p>${escapeHtml(report.createdAt)} · <code>${escapeHtml(report.command)}</code> · seed ${report.seed}<br>
 Machine: ${m.cpus} × ${escapeHtml(m.cpuModel)}, ${m.memoryGiB} GiB, ${escapeHtml(m.os)}, Node ${escapeHtml(m.node)}; the server and the generator share it.</p>
 <pre class="outcome${report.outcome.exitCode === 0 ? '' : ' invalid'}">${escapeHtml(renderOutcome(report))}</pre>
+${storyHtml(report)}
 ${sections}
 <script>${chartLibrary}</script>
 <script>

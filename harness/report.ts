@@ -9,7 +9,8 @@ import type { VersionResult } from './result.ts';
 import { ms, msOrNa } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
-import { thresholdLine, type ThresholdResult } from './thresholds.ts';
+import { evolutionStory, headlineLines, storyLines } from './story.ts';
+import type { ThresholdResult } from './thresholds.ts';
 
 export interface MachineInfo {
   cpus: number;
@@ -82,16 +83,19 @@ export function tableRow(r: VersionResult): string[] {
 }
 
 
-/** The comparison table, one verdict line per version and the thresholds checked, for a terminal. */
+/** The headline and checks first, then the comparison table and one verdict line per version, for a terminal. */
 export function renderTerminal(s: ScenarioReport, color = false): string {
   const table = new Table({ head: TABLE_HEAD, style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] } });
   for (const r of s.results) table.push(tableRow(r));
-  const lines = [`${s.scenario}: ${s.describe}`, 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
+  const lines = [`${s.scenario}: ${s.describe}`, ...headlineLines(s).flatMap((l) => l.split('\n')).map((l) => `  ${l}`), 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
   for (const r of s.results) lines.push(`  ${r.verdict}`);
-  const ratios = capacityRatios(s.results.filter((r) => r.capacity));
-  if (ratios) lines.push(`  ${ratios}`);
-  for (const t of s.thresholds) lines.push(`  ${thresholdLine(t)}`);
   return lines.join('\n');
+}
+
+/** The evolution table, for a terminal, or null when the run holds none of the story. */
+export function renderStoryTerminal(report: Pick<StressReport, 'scenarios'>): string | null {
+  const rows = evolutionStory(report);
+  return rows ? storyLines(rows).join('\n') : null;
 }
 
 /** The run's last word: its exit code and why, for a terminal. */
@@ -145,10 +149,17 @@ export function renderMarkdown(report: StressReport): string {
     '',
   ];
   if (report.outcome.exitCode !== 0) out.push('```', renderOutcome(report), '```', '');
+  const story = evolutionStory(report);
+  if (story) {
+    out.push('## The evolution, as this run measured it', '', '| | flaw | hurts | evidence from this run | fixed by |', '|---|---|---|---|---|');
+    for (const r of story) out.push(`| ${r.evidence === null ? '·' : r.shown ? '✔' : '✘'} | ${r.flaw} | ${r.hurts} | ${r.evidence ?? 'not in this run'} | ${r.fixedBy} |`);
+    out.push('');
+  }
   for (const s of report.scenarios) {
     const c = s.config;
     out.push(`## ${s.scenario}`, '', s.describe, '');
-    if (s.thresholds.length > 0) out.push(...s.thresholds.map((t) => `- ${thresholdLine(t)}`), '');
+    const [head, ...checks] = headlineLines(s);
+    out.push(`**${head}**`, '', ...checks.flatMap((l) => l.split('\n')).map((l) => `- ${l}`), '');
     out.push(
       `${fmt(c.clients)} clients${c.churnClients ? ` + ${c.churnClients} churning` : ''}, ${c.senders} senders × ${c.rate} msg/s, ${c.size} B, ${c.rooms} room${c.rooms > 1 ? 's' : ''}` +
         `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${c.workers} workers.`,

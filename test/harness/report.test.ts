@@ -36,7 +36,10 @@ describe('renderTerminal', () => {
   it('prints the scenario, a row per version and a verdict per version', () => {
     const lines = renderTerminal(scenario).split('\n');
     expect(lines[0]).toBe(`slow-consumer: ${scenario.describe}`);
-    expect(lines[1]).toBe('latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)');
+    // The headline first: who won, by how much, what went wrong; then the scenario's checks.
+    expect(lines[1]).toBe("  v3's healthy p99 (7.4 ms) is 176× lower than v2's (1.30 s); v2 stalled all 39 healthy clients for 1.3 s.");
+    expect(lines[2]).toBe('  ✔ all 6 checks of this scenario');
+    expect(lines[3]).toBe('latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)');
     expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ server │ p50 +│ p90 +│ p99 +│ p99\.9 +│ max +│ delivered\/s │ lost │ dropped │ stalled +│ srv CPU │ peak RSS │ generator +│/);
     const v2 = lines.find((l) => l.startsWith('│ v2 '))!;
     expect(v2.split('│').map((c) => c.trim()).slice(1, -1)).toEqual(['v2', 'ok', '44.7 ms', '1.12 s', '1.30 s', '1.31 s', '1.31 s', '8,027', '0', '0', '39/39 1.3 s', '26.8%', '133 MB', 'ok (lag p99 3 ms)']);
@@ -48,12 +51,12 @@ describe('renderTerminal', () => {
     ]);
   });
 
-  it('prints every threshold checked, ✔ or ✘, after the verdicts', () => {
+  it('prints every threshold checked, ✔ or ✘, with the headline', () => {
     const withThresholds = { ...scenario, thresholds: [
       { expression: 'v3 p99 < 100ms', scenario: 'slow-consumer', pass: true, actual: '7.4 ms' },
       { expression: 'v3 p99 < v2 p99 / 1000', scenario: 'slow-consumer', pass: false, actual: '7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000)' },
     ] };
-    expect(renderTerminal(withThresholds).split('\n').slice(-2)).toEqual(['  ✔ v3 p99 < 100ms (7.4 ms)', '  ✘ v3 p99 < v2 p99 / 1000 (7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000))']);
+    expect(renderTerminal(withThresholds).split('\n').slice(3, 5)).toEqual(['  ✔ v3 p99 < 100ms (7.4 ms)', '  ✘ v3 p99 < v2 p99 / 1000 (7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000))']);
   });
 });
 
@@ -68,6 +71,12 @@ describe('renderMarkdown', () => {
     // expected, received, lost, lost by healthy clients, by slow ones, told dropped, unexplained, kicked, offered
     expect(md.find((l) => l.startsWith('| v3 | 7.4 ms |'))).toMatch(/\| 36,360 \| 36,231 \| 129 \| 0 \| 129 \| 129 \| 0 \| 0 \| 100% \|/);
     expect(md).toContain('- v3: 39 healthy clients never stalled, p99 7.4 ms; 129 deliveries lost, all for the slow reader; healthy clients lost 0 (each dropped by the server and told)');
+    expect(md).toContain("**v3's healthy p99 (7.4 ms) is 176× lower than v2's (1.30 s); v2 stalled all 39 healthy clients for 1.3 s.**");
+    expect(md).toContain('- ✔ all 6 checks of this scenario');
+    // The evolution table opens the report; this run holds only the slow-consumer rows of it.
+    expect(md).toContain('## The evolution, as this run measured it');
+    expect(md).toContain('| ✔ | the lock is held across a slow write: one slow reader stalls the room | v2 | slow-consumer: v2 stalled 39 of 39 healthy clients for 1.3 s (p99 1.30 s); v3 stalled 0 (p99 7.4 ms) | v3 (a hub and a writer per client) |');
+    expect(md).toContain('| · | dead sockets never leave the pool | v1 | not in this run | v1.1 (prune on close) |');
     expect(md.find((l) => l.startsWith('- **v3**: held up;'))).toMatch(/held up; \d+ of \d+ TCP probes answered; relayed between two fresh clients after the run$/);
     expect(md.find((l) => l.startsWith('- **v2**: yes:'))).toMatch(/^- \*\*v2\*\*: yes: [\d.]+ MB behind at resume, loopback holds [\d.]+ MB/);
     expect(md.find((l) => l.startsWith('- **v3**: yes:'))).toMatch(/; server queued up to \d+ messages, .*dropped 129 messages$/);
@@ -83,6 +92,8 @@ describe('renderHtml', () => {
     for (const id of ['spectrum-0', 'rate-0', 'rss-0', 'queue-0', 'loss-0']) expect(html).toContain(`<canvas id="${id}">`);
     expect(html).toContain('<td>39/39 1.3 s</td>');
     expect(html).toContain('<h3>Server health</h3>');
+    expect(html).toContain('<h2>The evolution, as this run measured it</h2>');
+    expect(html).toContain("<p class=\"headline\"><b>v3&#39;s healthy p99 (7.4 ms) is 176× lower than v2&#39;s (1.30 s); v2 stalled all 39 healthy clients for 1.3 s.</b></p>");
     expect(html).toContain('<pre class="outcome">exit 0: every server held up, every run was measurable, every threshold passed</pre>');
     const evil = structuredClone(fixture);
     evil.scenarios[0]!.results[0]!.label = '</script><img src=x onerror=alert(1)>';
