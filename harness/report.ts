@@ -5,7 +5,7 @@ import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
 import { capacityRatios } from './capacity.ts';
-import type { VersionResult } from './result.ts';
+import type { RepeatSpread, VersionResult } from './result.ts';
 import { ms, msOrNa } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
@@ -64,16 +64,20 @@ export function tableRow(r: VersionResult): string[] {
   const s = r.stalls.healthy;
   const gen = r.valid ? `ok (lag p99 ${Math.max(...r.generator.workers.map((w) => w.scheduleLagP99Ms)).toFixed(0)} ms)` : 'INVALID';
   const lat = (x: number): string => msOrNa(l.count, x);
+  // Repeated runs: the median, and the range in brackets.
+  const f = r.repeats?.figures;
+  const ranged = (spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string =>
+    spreadOf ? `${show(spreadOf.median)} (${show(spreadOf.min)}-${show(spreadOf.max)})` : one;
   return [
-    r.label,
+    r.repeats ? `${r.label} ×${r.repeats.n}` : r.label,
     r.health.broken ? `BROKEN: ${r.health.status}` : r.health.status,
-    lat(l.p50),
+    ranged(f?.p50, lat(l.p50), ms),
     lat(l.p90),
-    lat(l.p99),
+    ranged(f?.p99, lat(l.p99), ms),
     lat(l.p999),
-    lat(l.max),
-    fmt(r.deliveryRate),
-    fmt(a.lost),
+    ranged(f?.max, lat(l.max), ms),
+    ranged(f?.deliveredPerSecond, fmt(r.deliveryRate), (x) => fmt(Math.round(x))),
+    ranged(f?.lost, fmt(a.lost), (x) => fmt(Math.round(x))),
     fmt(a.serverDrops),
     s.stalled > 0 ? `${s.stalled}/${s.clients} ${(s.stalledMsMedian / 1000).toFixed(1)} s` : `0/${s.clients}`,
     r.server ? `${r.server.cpuPctMean}%` : '–',
@@ -165,6 +169,8 @@ export function renderMarkdown(report: StressReport): string {
         `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${c.workers} workers.`,
       '',
     );
+    const repeated = s.results.find((r) => r.repeats)?.repeats?.n;
+    if (repeated) out.push(`Each version ran ${repeated} times, interleaved with the others: p50, p99, max, delivered/s and lost are medians, their min-max in brackets; the rest are the median run's.`, '');
     out.push(`| ${TABLE_HEAD.join(' | ')} |`, `|${TABLE_HEAD.map(() => '---').join('|')}|`);
     for (const r of s.results) out.push(`| ${tableRow(r).join(' | ')} |`);
     out.push('', 'Server health: what the harness saw of the server itself (its exit, TCP probes once a second, two fresh clients after the run):', '');

@@ -130,6 +130,8 @@ export interface VersionResult {
   churn: { joins: number; leaves: number };
   /** http-push: autocannon's view of POST /api/send. */
   http: HttpPushResult | null;
+  /** --repeat N: how many runs this result stands for, and each key figure's median and range (repeats.ts). */
+  repeats?: { n: number; figures: Partial<Record<string, RepeatSpread>> };
   /** capacity scenario only: every step, the highest sustained, and what broke the next one. */
   capacity?: CapacityResult;
   verdict: string;
@@ -154,4 +156,11 @@ export interface CapacityResult {
   sustainedPerSecond: number;
   /** Why the ladder stopped, or null if it ran out of steps. */
   brokeBy: string | null;
+}
+
+/** One figure over repeated runs. */
+export interface RepeatSpread {
+  median: number;
+  min: number;
+  max: number;
 }

@@ -3,6 +3,8 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { aggregate } from './aggregate.ts';
+import { combineRepeats } from './repeats.ts';
+import type { VersionResult } from './result.ts';
 import { runCapacity } from './capacity.ts';
 import { EXIT_CODES, outcomeOf } from './outcome.ts';
 import type { Target } from './plan.ts';
@@ -23,6 +25,8 @@ export interface StressOptions {
   target?: string;
   /** Pass/fail criteria, e.g. "v3 p99 < 100ms", "v3 p99 < v2 p99 / 10" (thresholds.ts). */
   thresholds: string[];
+  /** Runs of each version per scenario, interleaved; figures become medians with their range. Default 1. */
+  repeat: number;
   /** Folder the run's folder goes into. Default 'reports'. */
   outDir: string;
   seed: number;
@@ -36,6 +40,7 @@ export const DEFAULT_STRESS_OPTIONS: StressOptions = {
   scenarios: ['baseline', 'slow-consumer', 'churn'],
   overrides: {},
   thresholds: [],
+  repeat: 1,
   outDir: 'reports',
   seed: 1,
   command: 'npm run stress',
@@ -69,6 +74,7 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   // Validate everything before running anything.
   const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
   const thresholds = resolveThresholds(options.thresholds, targets);
+  if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) throw new RangeError('repeat must be an integer from 1 to 20');
   const report: StressReport = {
     createdAt: new Date().toISOString(),
     command: options.command,
@@ -77,12 +83,17 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
     scenarios: [],
     outcome: { exitCode: EXIT_CODES.ok, reasons: [] },
   };
+  const onProgress = hooks.onProgress ?? (() => {});
   for (const config of configs) {
-    const results = [];
-    for (const target of targets) {
-      if (config.scenario === 'capacity') results.push(await runCapacity(target, config, options.seed, hooks.onProgress ?? (() => {})));
-      else results.push(aggregate(await runTarget(target, config, options.seed, hooks.onProgress ?? (() => {}))));
+    // Interleaved (v1, v2, v3, v1, v2, v3, …): a slow minute of the machine falls on every version alike.
+    const runs: VersionResult[][] = targets.map(() => []);
+    for (let rep = 0; rep < options.repeat; rep++) {
+      for (const [i, target] of targets.entries()) {
+        const progress: ProgressFn = options.repeat > 1 ? (label, phase, f) => onProgress(`${label} #${rep + 1}`, phase, f) : onProgress;
+        runs[i]!.push(config.scenario === 'capacity' ? await runCapacity(target, config, options.seed, progress) : aggregate(await runTarget(target, config, options.seed, progress)));
+      }
     }
+    const results = runs.map((rs) => combineRepeats(rs, config.slow));
     const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe(config), config, results, thresholds: evaluateThresholds(thresholds, config.scenario, results) };
     report.scenarios.push(s);
     hooks.onScenario?.(s);

@@ -1,0 +1,53 @@
+// Repeated runs (--repeat N): each version runs N times, interleaved with the others so that a
+// slow minute of the machine falls on every version alike, and each key figure is reported as
+// the median with its min-max. A figure near its line needs its spread; one run has none.
+import type { RepeatSpread, VersionResult } from './result.ts';
+import { verdict } from './verdict.ts';
+
+/** The figures a repeated run gives as median and range, and how each is read off one run. */
+export const REPEATED_FIGURES = {
+  p50: (r: VersionResult) => r.latency.healthy.p50,
+  p99: (r: VersionResult) => r.latency.healthy.p99,
+  max: (r: VersionResult) => r.latency.healthy.max,
+  deliveredPerSecond: (r: VersionResult) => r.deliveryRate,
+  lost: (r: VersionResult) => r.accounting.lost,
+  stalled: (r: VersionResult) => r.stalls.healthy.stalled,
+  serverCpuPct: (r: VersionResult) => r.server?.cpuPctMean ?? null,
+} as const satisfies Record<string, (r: VersionResult) => number | null>;
+export type RepeatedFigure = keyof typeof REPEATED_FIGURES;
+
+export function spread(values: readonly number[]): RepeatSpread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return { median, min: sorted[0] as number, max: sorted.at(-1) as number };
+}
+
+/**
+ * One result for N runs of a version: the run whose healthy p99 is the median's stands for them
+ * (its charts, its table), with every key figure's median and min-max attached. The worst health
+ * of any run is the result's (a crash in one run of three is a crash), and so is any INVALID.
+ */
+export function combineRepeats(runs: readonly VersionResult[], slowReaders: number): VersionResult {
+  if (runs.length === 0) throw new RangeError('combineRepeats needs at least one run');
+  if (runs.length === 1) return runs[0] as VersionResult;
+  const byP99 = [...runs].sort((a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
+  const representative = byP99[Math.floor((byP99.length - 1) / 2)] as VersionResult;
+  const figures: Partial<Record<RepeatedFigure, RepeatSpread>> = {};
+  for (const [name, read] of Object.entries(REPEATED_FIGURES) as Array<[RepeatedFigure, (r: VersionResult) => number | null]>) {
+    const values = runs.map(read).filter((v): v is number => v !== null);
+    if (values.length === runs.length) figures[name] = spread(values);
+  }
+  const broken = runs.find((r) => r.health.broken);
+  const invalid = runs.filter((r) => !r.valid);
+  const result: VersionResult = {
+    ...representative,
+    health: broken?.health ?? representative.health,
+    valid: invalid.length === 0,
+    invalidReasons: invalid.flatMap((r) => r.invalidReasons),
+    repeats: { n: runs.length, figures },
+  };
+  const p99 = figures.p99;
+  result.verdict = `${verdict(result, slowReaders)} (the median of ${runs.length} runs${p99 ? `; p99 ${p99.min.toFixed(1)}-${p99.max.toFixed(1)} ms` : ''})`;
+  return result;
+}
