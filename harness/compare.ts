@@ -5,6 +5,7 @@
 import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
 import { REPEATED_FIGURES, type RepeatedFigure } from './repeats.ts';
+import { METRICS } from './thresholds.ts';
 import type { StressReport } from './report.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
 import { ms } from './verdict.ts';
@@ -24,7 +25,7 @@ export interface Comparison {
 
 /** Each figure of one result: its median and range with repeats, the run's own value without. */
 function figureOf(r: VersionResult, figure: RepeatedFigure): RepeatSpread | number | null {
-  return r.repeats?.figures[figure] ?? REPEATED_FIGURES[figure](r);
+  return r.repeats?.figures[figure] ?? METRICS[figure].read(r);
 }
 
 export function compareReports(a: StressReport, b: StressReport): Comparison[] {
@@ -35,7 +36,7 @@ export function compareReports(a: StressReport, b: StressReport): Comparison[] {
     for (const ra of sa.results) {
       const rb = sb.results.find((r) => r.label === ra.label);
       if (!rb) continue;
-      for (const figure of Object.keys(REPEATED_FIGURES) as RepeatedFigure[]) {
+      for (const figure of REPEATED_FIGURES) {
         const fa = figureOf(ra, figure);
         const fb = figureOf(rb, figure);
         if (fa === null || fb === null) continue;
@@ -50,12 +51,13 @@ export function compareReports(a: StressReport, b: StressReport): Comparison[] {
   return out;
 }
 
-const LATENCY: ReadonlySet<RepeatedFigure> = new Set(['p50', 'p99', 'max']);
-
 /** The comparison as a table for a terminal; changes beyond the spread are marked ✱. */
 export function renderComparison(rows: readonly Comparison[], a: string, b: string): string {
   const table = new Table({ head: ['scenario', 'version', 'figure', a, b, 'change', ''], style: { head: [], border: [] } });
-  const show = (figure: RepeatedFigure, x: number): string => (LATENCY.has(figure) ? ms(x) : figure === 'serverCpuPct' ? `${x.toFixed(1)}%` : fmt(Math.round(x)));
+  const show = (figure: RepeatedFigure, x: number): string => {
+    const unit = METRICS[figure].unit;
+    return unit === 'ms' ? ms(x) : unit === '%' ? `${x.toFixed(1)}%` : fmt(Math.round(x));
+  };
   for (const r of rows) {
     const change = r.change === null ? '–' : `${r.change >= 0 ? '+' : ''}${(r.change * 100).toFixed(1)}%`;
     table.push([r.scenario, r.version, r.figure, show(r.figure, r.before), show(r.figure, r.after), change, r.significance === 'beyond the spread' ? '✱ beyond the spread' : r.significance]);

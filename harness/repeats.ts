@@ -2,19 +2,12 @@
 // slow minute of the machine falls on every version alike, and each key figure is reported as
 // the median with its min-max. A figure near its line needs its spread; one run has none.
 import type { RepeatSpread, VersionResult } from './result.ts';
+import { METRICS, type MetricName } from './thresholds.ts';
 import { verdict } from './verdict.ts';
 
-/** The figures a repeated run gives as median and range, and how each is read off one run. */
-export const REPEATED_FIGURES = {
-  p50: (r: VersionResult) => r.latency.healthy.p50,
-  p99: (r: VersionResult) => r.latency.healthy.p99,
-  max: (r: VersionResult) => r.latency.healthy.max,
-  deliveredPerSecond: (r: VersionResult) => r.deliveryRate,
-  lost: (r: VersionResult) => r.accounting.lost,
-  stalled: (r: VersionResult) => r.stalls.healthy.stalled,
-  serverCpuPct: (r: VersionResult) => r.server?.cpuPctMean ?? null,
-} as const satisfies Record<string, (r: VersionResult) => number | null>;
-export type RepeatedFigure = keyof typeof REPEATED_FIGURES;
+/** The figures a repeated run gives as median and range; each is read as thresholds.ts's METRICS reads it. */
+export const REPEATED_FIGURES = ['p50', 'p99', 'max', 'delivered/s', 'lost', 'stalled', 'cpu'] as const satisfies readonly MetricName[];
+export type RepeatedFigure = (typeof REPEATED_FIGURES)[number];
 
 export function spread(values: readonly number[]): RepeatSpread {
   const sorted = [...values].sort((a, b) => a - b);
@@ -34,8 +27,8 @@ export function combineRepeats(runs: readonly VersionResult[], slowReaders: numb
   const byP99 = [...runs].sort((a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
   const representative = byP99[Math.floor((byP99.length - 1) / 2)] as VersionResult;
   const figures: Partial<Record<RepeatedFigure, RepeatSpread>> = {};
-  for (const [name, read] of Object.entries(REPEATED_FIGURES) as Array<[RepeatedFigure, (r: VersionResult) => number | null]>) {
-    const values = runs.map(read).filter((v): v is number => v !== null);
+  for (const name of REPEATED_FIGURES) {
+    const values = runs.map((r) => METRICS[name].read(r)).filter((v): v is number => v !== null);
     if (values.length === runs.length) figures[name] = spread(values);
   }
   const broken = runs.find((r) => r.health.broken);

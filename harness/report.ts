@@ -76,7 +76,7 @@ export function tableRow(r: VersionResult): string[] {
     ranged(f?.p99, lat(l.p99), ms),
     lat(l.p999),
     ranged(f?.max, lat(l.max), ms),
-    ranged(f?.deliveredPerSecond, fmt(r.deliveryRate), (x) => fmt(Math.round(x))),
+    ranged(f?.['delivered/s'], fmt(r.deliveryRate), (x) => fmt(Math.round(x))),
     ranged(f?.lost, fmt(a.lost), (x) => fmt(Math.round(x))),
     fmt(a.serverDrops),
     s.stalled > 0 ? `${s.stalled}/${s.clients} ${(s.stalledMsMedian / 1000).toFixed(1)} s` : `0/${s.clients}`,

@@ -5,8 +5,11 @@
 import { fmt, round } from '../common/helpers.ts';
 import type { VersionResult } from './result.ts';
 
-/** What a threshold can name, and how each is read off a result. Latencies are the healthy receivers', in ms. */
-const METRICS = {
+/**
+ * Every figure a threshold, a repeated run or a comparison can name, its unit, and how it is read
+ * off a result (null: not measured). Latencies are the healthy receivers', in ms.
+ */
+export const METRICS = {
   p50: { unit: 'ms', read: (r: VersionResult) => latency(r, 'p50') },
   p90: { unit: 'ms', read: (r: VersionResult) => latency(r, 'p90') },
   p99: { unit: 'ms', read: (r: VersionResult) => latency(r, 'p99') },
