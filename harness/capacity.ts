@@ -73,10 +73,18 @@ export function capacityVerdict(label: string, c: CapacityResult): string {
 
 /** "v3 sustained 24.5× v1 and 31.0× v2 (one run)": how far the versions' sustained rates lie apart. */
 export function capacityRatios(results: VersionResult[]): string | null {
-  const sustained = results.filter((r) => (r.capacity?.sustainedPerSecond ?? 0) > 0);
-  if (sustained.length < 2) return null;
-  const best = sustained.reduce((a, b) => ((b.capacity?.sustainedPerSecond ?? 0) > (a.capacity?.sustainedPerSecond ?? 0) ? b : a));
-  const others = sustained.filter((r) => r !== best);
-  const top = best.capacity?.sustainedPerSecond ?? 0;
-  return `${best.label} sustained ${others.map((r) => `${(top / (r.capacity?.sustainedPerSecond ?? 1)).toFixed(1)}× ${r.label}`).join(' and ')} (one run)`;
+  const lead = capacityLeader(results);
+  if (!lead || lead.top === 0 || lead.others.length === 0) return null;
+  return `${lead.best.label} sustained ${lead.others.map((o) => `${o.ratio.toFixed(1)}× ${o.label}`).join(' and ')} (one run)`;
+}
+
+/** The ladder that sustained the most, its rate, and how many times each other one that sustained a step it is. */
+export function capacityLeader(results: readonly VersionResult[]): { best: VersionResult; top: number; others: Array<{ label: string; ratio: number }> } | null {
+  const ladders = results.filter((r) => r.capacity);
+  if (ladders.length === 0) return null;
+  const sustained = (r: VersionResult): number => r.capacity?.sustainedPerSecond ?? 0;
+  const best = ladders.reduce((a, b) => (sustained(b) > sustained(a) ? b : a));
+  const top = sustained(best);
+  const others = ladders.filter((r) => r !== best && sustained(r) > 0).map((r) => ({ label: r.label, ratio: top / sustained(r) }));
+  return { best, top, others };
 }

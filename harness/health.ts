@@ -83,7 +83,7 @@ export function findRelayOutage(healthy: readonly number[], sent: readonly numbe
   const start = best.start;
   const neverResumed = !healthy.some((n, b) => b >= start && n > 0);
   const stepS = TIMELINE_STEP_MS / 1000;
-  return { fromS: round1(start * stepS), seconds: round1(best.length * stepS), neverResumed };
+  return { fromS: round(start * stepS, 1), seconds: round(best.length * stepS, 1), neverResumed };
 }
 
 /** Sums per-worker timelines step by step. */
@@ -95,7 +95,7 @@ export function sumTimelines(timelines: ReadonlyArray<readonly number[]>): numbe
 
 export function assessHealth(run: TargetRun, clients: readonly ClientReport[], healthyCount: number): ServerHealth {
   const { config, timing, watch } = run;
-  const atS = (us: number): number => round1((us - timing.sendStartUs) / 1e6);
+  const atS = (us: number): number => round((us - timing.sendStartUs) / 1e6, 1);
 
   const closed: ClosedByServer = { healthy: 0, slow: 0, churn: 0, codes: {}, slowCodes: {}, firstAtS: null };
   for (const c of clients) {
@@ -213,8 +213,4 @@ function when(s: number): string {
 function lastWords(lines: readonly string[]): string | null {
   const said = lines.map((l) => l.trim()).filter((l) => l !== '');
   return said.find((l) => /panic|fatal|error|exception|abort/i.test(l)) ?? said.at(-1) ?? null;
-}
-
-function round1(x: number): number {
-  return round(x, 1);
 }

@@ -3,10 +3,11 @@
 // story needs, the evolution table: each flaw, the version it hurts, this run's evidence, and the
 // version that fixes it.
 import { fmt } from '../common/helpers.ts';
+import { capacityLeader } from './capacity.ts';
 import type { ScenarioReport, StressReport } from './report.ts';
 import type { VersionResult } from './result.ts';
 import { thresholdLine } from './thresholds.ts';
-import { ms } from './verdict.ts';
+import { ms, stalledClients } from './verdict.ts';
 
 export interface Check {
   pass: boolean;
@@ -29,13 +30,10 @@ export function scenarioChecks(s: ScenarioReport): Check[] {
 
 /** One or two sentences: the winner and the ratio, and the worst that happened to a version's users. */
 export function headline(s: ScenarioReport): string {
-  if (s.results.some((r) => r.capacity)) {
-    const ladders = s.results.filter((r) => r.capacity);
-    const best = ladders.reduce((a, b) => ((b.capacity?.sustainedPerSecond ?? 0) > (a.capacity?.sustainedPerSecond ?? 0) ? b : a));
-    const others = ladders.filter((r) => r !== best && (r.capacity?.sustainedPerSecond ?? 0) > 0);
-    const top = best.capacity?.sustainedPerSecond ?? 0;
-    const ratio = others.map((r) => `${(top / (r.capacity?.sustainedPerSecond ?? 1)).toFixed(1)}× ${r.label}'s`).join(' and ');
-    return `${best.label} sustained ${fmt(top)} deliveries/s${ratio ? `, ${ratio}` : ''}.`;
+  const lead = capacityLeader(s.results);
+  if (lead) {
+    const ratio = lead.others.map((o) => `${o.ratio.toFixed(1)}× ${o.label}'s`).join(' and ');
+    return `${lead.best.label} sustained ${fmt(lead.top)} deliveries/s${ratio ? `, ${ratio}` : ''}.`;
   }
   const measured = s.results.filter((r) => r.latency.healthy.count > 0);
   const parts: string[] = [];
@@ -60,7 +58,7 @@ function worstOf(r: VersionResult): string[] {
   const out: string[] = [];
   if (r.health.broken) out.push(`${r.label} is BROKEN: ${r.health.findings[0] ?? r.health.status}`);
   const h = r.stalls.healthy;
-  if (h.stalled > 0) out.push(`${r.label} stalled ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s`);
+  if (h.stalled > 0) out.push(`${r.label} stalled ${stalledClients(h)}`);
   const leak = r.server ? r.server.poolSize - r.server.connections : 0;
   if (leak > 0) out.push(`${r.label}'s pool holds ${fmt(leak)} dead sockets`);
   if (r.accounting.byKind.healthy.lost > 0 && !r.health.broken) out.push(`${r.label}'s healthy clients lost ${fmt(r.accounting.byKind.healthy.lost)}`);

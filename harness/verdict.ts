@@ -2,7 +2,7 @@
 // first, then stalls, loss by kind of client, the offered load and what the scenario needed.
 import { fmt } from '../common/helpers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
-import type { Accounting, VersionResult } from './result.ts';
+import type { Accounting, StallSummary, VersionResult } from './result.ts';
 
 /** A share of the planned sends below this is said in the verdict: the load was not what the header says. */
 export const OFFERED_MIN_SHARE = 0.95;
@@ -21,7 +21,7 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   const slowToBlame = slowReaders > 0 && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
   if (h.clients > 0 && h.stalled > 0) {
     const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
-    parts.push(`${who} ${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s (median)`);
+    parts.push(`${who} ${stalledClients(h)} (median)`);
   } else if (h.clients > 0) {
     parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
@@ -71,6 +71,11 @@ function lossInWords(a: Accounting, slowReaders: number): string {
         ? `${fmt(a.unexplained)} not made by the end of the drain beyond the ${fmt(a.toldDropped)} the server told of dropping`
         : 'not made by the end of the drain, and no drop told';
   return `${fmt(a.lost)} deliveries lost, ${where}${why ? ` (${why})` : ''}`;
+}
+
+/** "all 198 healthy clients for 4.1 s", "12 of 198 healthy clients for 0.4 s": who stalled, and for how long (median). */
+export function stalledClients(h: StallSummary): string {
+  return `${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s`;
 }
 
 /** A latency in ms as reports print it: "7.4 ms", "1.30 s". */
