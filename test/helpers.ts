@@ -88,11 +88,13 @@ export class TestClient {
   }
 }
 
-export async function openClient(server: ChatServer | string, query: { room?: string; name?: string } = {}, headers: Record<string, string> = {}): Promise<TestClient> {
+export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string } = {}, headers: Record<string, string> = {}): Promise<TestClient> {
   const base = typeof server === 'string' ? server : server.wsUrl;
   const url = new URL(base);
   if (query.room) url.searchParams.set('room', query.room);
   if (query.name) url.searchParams.set('name', query.name);
+  if (query.since !== undefined) url.searchParams.set('since', String(query.since));
+  if (query.epoch !== undefined) url.searchParams.set('epoch', query.epoch);
   let socket: Socket | undefined;
   const ws = new WebSocket(url, {
     perMessageDeflate: false,

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createHttpApi, isAllowedOrigin } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, ERROR_CODES, errorMessage, isValidName, isValidRoom, parseClientFrame, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, ERROR_CODES, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import { Roster } from './roster.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
@@ -147,7 +147,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   const perIp = new Map<string, number>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
-  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits };
+  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits, ...(strategy.node ? { node: strategy.node } : {}) };
   const roster = new Roster(strategy, info);
 
   const metrics = new ServerMetrics(strategy, counters, {
@@ -217,17 +217,20 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     // A name asked for in the URL that is taken gets a guest name, and the client is told why.
     const taken = isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
     if (!isValidName(conn.name) || taken) conn.name = `guest-${conn.id}`;
+    // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
+    const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
     const ip = socket.remoteAddress ?? '';
     const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: performance.now() };
     conns.set(ws, st);
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     enqueue(st, async () => {
-      await strategy.add(conn);
+      await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
       st.joinedRoom = conn.room;
-      roster.add(conn);
-      roster.sendJoined(conn);
+      await roster.add(conn);
+      await roster.sendJoined(conn);
       if (taken) reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
+      if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
     ws.on('pong', onPong);
     ws.on('error', onError);
@@ -255,7 +258,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     if (left > 0) perIp.set(st.ip, left);
     else perIp.delete(st.ip);
     void st.ready.then(() => {
-      if (st.joinedRoom !== null) roster.remove(st.conn);
+      if (st.joinedRoom !== null) void roster.remove(st.conn).catch(() => {}); // (v4: Redis may be down; its reaper cleans up)
       return strategy.remove(st.conn);
     });
   }
@@ -270,7 +273,11 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const frame = parsed.frame;
     if (frame.type === 'chat') {
       counters.received++;
-      const publish = (): void => strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now() });
+      const publish = (): void => {
+        const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now() });
+        // v4: a send its backplane could not take is refused to its sender, never dropped unsaid.
+        if (sent) sent.catch((err: unknown) => strategy.sendTo(conn, errorMessage('BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})`)));
+      };
       if (st.pending === 0) publish(); // with nothing pending, chat goes straight on
       else enqueue(st, publish);
       return;
@@ -279,13 +286,17 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       const name = frame.name ?? conn.name;
       if (roster.isTaken(frame.room, name, conn)) return reject(conn, 'NAME_TAKEN');
       if (frame.room !== conn.room) {
-        roster.remove(conn);
-        await strategy.move(conn, frame.room);
+        await roster.remove(conn);
+        await strategy.move(conn, frame.room, frame.resume);
         conn.name = name;
         conn.room = frame.room;
-        roster.add(conn);
-      } else if (name !== conn.name) roster.rename(conn, name);
-      roster.sendJoined(conn);
+        await roster.add(conn);
+      } else {
+        if (name !== conn.name) await roster.rename(conn, name);
+        // v4: a join to the room it is in, with since and epoch, replays what it missed.
+        if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
+      }
+      await roster.sendJoined(conn);
     });
   }
 
@@ -384,7 +395,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       await waitUntil(() => conns.size === 0, SHUTDOWN_GRACE_MS + 500);
       clearTimeout(grace);
       http.closeAllConnections();
-      strategy.close();
+      await strategy.close();
       metrics.close();
       await closed;
     })();

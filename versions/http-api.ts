@@ -115,7 +115,12 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     if (from !== undefined && !isValidName(from)) return fail('BAD_NAME');
     counters.received++;
     // An HTTP sender proves no name: whatever it claims is marked as coming over HTTP.
-    strategy.publish(room, { type: 'chat', room, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, content: content as string, ts: Date.now() });
+    try {
+      await strategy.publish(room, { type: 'chat', room, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, content: content as string, ts: Date.now() });
+    } catch (err) {
+      // v4 only: its backplane could not take the message. Nothing was sent; the caller may retry.
+      return sendJson(res, 503, { error: { code: 'BACKPLANE_DOWN', message: `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})` } });
+    }
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
   }
 

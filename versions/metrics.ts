@@ -2,7 +2,7 @@
 // read from plain counters at scrape time so the hot paths only bump numbers.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
-import { ERROR_CODES, LIMITS, type ErrorCode, type ServerStats } from './protocol.ts';
+import { ERROR_CODES, LIMITS, type BackplaneStats, type ErrorCode, type ServerStats } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 /** The window over which /api/stats reports event-loop delay. */
@@ -58,6 +58,7 @@ export class ServerMetrics {
     counter('chat_kicks_total', 'Clients closed for being slow (v3 kick).', () => counters.kicks);
     counter('chat_control_frames_total', 'Non-chat frames sent: joined, presence, error, dropped.', () => counters.controlFrames);
     counter('chat_socket_writes_total', 'Socket writes: one per frame in v1 and v2, one per queue flush in v3.', () => counters.writes);
+    if (strategy.backplaneStats) this.backplaneSeries(strategy.backplaneStats.bind(strategy));
     new client.Counter({
       name: 'chat_bad_input_total',
       help: 'Bad input from clients, by error code.',
@@ -78,6 +79,30 @@ export class ServerMetrics {
         for (const limit of LIMITS) this.inc({ limit }, counters.refusals.get(limit) ?? 0);
       },
     });
+  }
+
+  /** v4: what the node's backplane does, beside what its sockets do. */
+  private backplaneSeries(read: () => BackplaneStats): void {
+    const r = this.registry;
+    const gauge = (name: string, help: string, get: (b: BackplaneStats) => number): void => {
+      new client.Gauge({ name, help, registers: [r], collect() { this.set(get(read())); } });
+    };
+    const counter = (name: string, help: string, get: (b: BackplaneStats) => number): void => {
+      new client.Counter({ name, help, registers: [r], collect() { this.reset(); this.inc(get(read())); } });
+    };
+    gauge('chat_backplane_up', '1 while the node can publish to its backplane, 0 while it cannot.', (b) => (b.state === 'up' ? 1 : 0));
+    gauge('chat_backplane_in_flight', 'Appends sent to the backplane and not yet answered: the backlog while it is slow.', (b) => b.inFlight);
+    gauge('chat_backplane_publish_rtt_p50_seconds', 'Round trip of an append, median over the last second.', (b) => b.publishRttMs.p50 / 1000);
+    gauge('chat_backplane_publish_rtt_p99_seconds', 'Round trip of an append, 99th percentile over the last second.', (b) => b.publishRttMs.p99 / 1000);
+    counter('chat_backplane_published_total', 'Messages this node appended to the backplane.', (b) => b.published);
+    counter('chat_backplane_received_total', 'Entries this node took from the backplane live.', (b) => b.received);
+    counter('chat_backplane_refused_total', 'Sends refused with BACKPLANE_DOWN.', (b) => b.refused);
+    counter('chat_backplane_reconnects_total', 'Times the node got its backplane back after losing it.', (b) => b.reconnects);
+    counter('chat_backplane_outage_seconds_total', 'Seconds the backplane was down, in all.', (b) => b.outageS);
+    counter('chat_backplane_replayed_total', 'Messages replayed to clients that resumed.', (b) => b.replayed);
+    counter('chat_backplane_gaps_total', 'Gap notices sent: history no longer held what a client missed.', (b) => b.gaps);
+    counter('chat_backplane_resets_total', 'Reset notices sent: a stream the client knew is gone.', (b) => b.resets);
+    counter('chat_backplane_refetched_total', 'Entries fetched from history because the live feed skipped them.', (b) => b.refetched);
   }
 
   snapshot(): ServerStats {
@@ -107,6 +132,8 @@ export class ServerMetrics {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
       uptimeS: Number(process.hrtime.bigint() - this.started) / 1e9,
+      ...(this.strategy.node ? { node: this.strategy.node } : {}),
+      ...(this.strategy.backplaneStats ? { backplane: this.strategy.backplaneStats() } : {}),
     };
   }
 

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009)',
   PROTOCOL_ERROR: 'the frame breaks RFC 6455: unmasked, reserved bits, a bad opcode, a control frame over 125 bytes (closed with 1002)',
   BAD_UTF8: 'a text frame is not valid UTF-8 (closed with 1007)',
+  BACKPLANE_DOWN: 'v4: the message was not sent: the server cannot reach its backplane (Redis) now; send it again later',
+  BAD_SINCE: '"since" must be an integer >= 0 and "epoch" a string of 1-64 characters, given together',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -85,8 +87,14 @@ const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_PATTERN = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
 const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
 
+/** Where a client left a room's stream (v4): it has every message up to `since` of stream `epoch`. */
+export interface ResumePoint {
+  since: number;
+  epoch: string;
+}
+
 export type ClientFrame =
-  | { type: 'join'; room: string; name?: string }
+  | { type: 'join'; room: string; name?: string; resume?: ResumePoint }
   | { type: 'chat'; content: string };
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string };
@@ -148,24 +156,49 @@ export function parseClientFrame(text: string, limits: ProtocolLimits): ParseRes
   if (type === 'join') {
     if (!isValidRoom(obj.room)) return fail('BAD_ROOM');
     if (obj.name !== undefined && !isValidName(obj.name)) return fail('BAD_NAME');
-    return { ok: true, frame: { type: 'join', room: obj.room, ...(obj.name !== undefined ? { name: obj.name as string } : {}) } };
+    const resume = parseResumePoint(obj.since, obj.epoch);
+    if (resume === 'bad') return fail('BAD_SINCE');
+    return { ok: true, frame: { type: 'join', room: obj.room, ...(obj.name !== undefined ? { name: obj.name as string } : {}), ...(resume ? { resume } : {}) } };
   }
   if (typeof type !== 'string') return fail('BAD_FIELD', '"type" must be a string');
   return fail('UNKNOWN_TYPE', JSON.stringify(type).slice(0, 80));
 }
 
-/** What the server sends. `chat.content` is relayed verbatim. */
+const EPOCH_PATTERN = /^[\x21-\x7e]{1,64}$/;
+
+/**
+ * A resume point from a join frame's fields or a URL's query (strings): null when neither is
+ * given, 'bad' when only one is or either is malformed.
+ */
+export function parseResumePoint(since: unknown, epoch: unknown): ResumePoint | null | 'bad' {
+  if ((since === undefined || since === null) && (epoch === undefined || epoch === null)) return null;
+  const n = typeof since === 'string' && /^\d{1,15}$/.test(since) ? Number(since) : since;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return 'bad';
+  if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) return 'bad';
+  return { since: n, epoch };
+}
+
+/**
+ * What the server sends. `chat.content` is relayed verbatim. v4 adds to each chat its place in
+ * the room's stream (`seq`, from 1, in `epoch`), and `replayed` to those sent again on recovery.
+ */
 export type ServerMessage =
-  | { type: 'chat'; room: string; from: string; content: string; ts: number }
+  | { type: 'chat'; room: string; from: string; content: string; ts: number; seq?: number; epoch?: string; replayed?: true }
   | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo }
   | { type: 'presence'; room: string; event: 'join' | 'leave'; name: string; members: number }
   | { type: 'dropped'; count: number; total: number }
-  | { type: 'error'; code: ErrorCode; message: string };
+  | { type: 'error'; code: ErrorCode; message: string }
+  /** v4 recovery: messages `from`..`to` of the room's stream are lost to this client (trimmed from history). */
+  | { type: 'gap'; room: string; epoch: string; from: number; to: number }
+  /** v4: the room's stream is not the one the client knew (`was`): its history was lost; `seq` starts again. */
+  | { type: 'reset'; room: string; epoch: string | null; was: string };
 
 export interface ServerInfo {
   version: string;
   describe: string;
   limits: ProtocolLimits;
+  /** v4: the node of the cluster this connection is on. */
+  node?: string;
 }
 
 export function encodeServerMessage(msg: ServerMessage): string {
@@ -233,6 +266,33 @@ export interface ServerStats {
   cpuUserUs: number;
   cpuSystemUs: number;
   uptimeS: number;
+  /** v4: which node of the cluster answered, and its backplane's figures. */
+  node?: string;
+  backplane?: BackplaneStats;
+}
+
+/** v4: what one node's backplane has done since it started. */
+export interface BackplaneStats {
+  /** 'up' while the node can publish; 'down' from a lost connection until it is back. */
+  state: 'up' | 'down';
+  /** Messages this node appended to the backplane, and entries it took from it (live and fetched). */
+  published: number;
+  received: number;
+  /** Appends under way (sent, not answered): the backlog while Redis is slow. */
+  inFlight: number;
+  /** Sends refused with BACKPLANE_DOWN (down, or the backlog at its cap). */
+  refused: number;
+  reconnects: number;
+  /** Seconds the backplane has been down, in all. */
+  outageS: number;
+  /** Messages replayed to clients that resumed, and gap and reset notices sent. */
+  replayed: number;
+  gaps: number;
+  resets: number;
+  /** Entries fetched from history because the live feed skipped them (a reconnect). */
+  refetched: number;
+  /** Round trip of an append, in ms, over the last completed second. */
+  publishRttMs: { p50: number; p99: number; max: number };
 }
 
 /** What a server prints, once it listens, on one line of stdout: `LISTENING {json}`. */
@@ -245,6 +305,8 @@ export interface Listening {
   /** ws://host:port/path */
   wsUrl: string;
   pid: number;
+  /** v4: the node's name in its cluster. */
+  node?: string;
 }
 
 const LISTENING_TAG = 'LISTENING ';

@@ -35,47 +35,55 @@ export class Roster {
   }
 
   /** `conn` takes a new name in its room. */
-  rename(conn: Connection, name: string): void {
+  async rename(conn: Connection, name: string): Promise<void> {
     const names = this.names.get(conn.room);
     if (names?.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
     conn.name = name;
     names?.set(nameKey(name), conn);
+    await this.strategy.directory?.rename(conn);
   }
 
-  /** `conn` is in `conn.room` now: the room hears of it. */
-  add(conn: Connection): void {
+  /** `conn` is in `conn.room` now: the room hears of it (in every node's part of it, in v4). */
+  async add(conn: Connection): Promise<void> {
     let set = this.rooms.get(conn.room);
     if (!set) this.rooms.set(conn.room, (set = new Set()));
     set.add(conn);
     let names = this.names.get(conn.room);
     if (!names) this.names.set(conn.room, (names = new Map()));
     names.set(nameKey(conn.name), conn);
-    if (set.size > 1 && set.size <= PRESENCE_MAX_MEMBERS) {
-      this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'join', name: conn.name, members: set.size });
-    }
+    const members = this.strategy.directory ? await this.strategy.directory.join(conn) : set.size;
+    if (members > 1 && members <= PRESENCE_MAX_MEMBERS) this.announce(conn.room, 'join', conn.name, members);
   }
 
   /** `conn` has left `conn.room`: the room hears of it. */
-  remove(conn: Connection): void {
-    const set = this.rooms.get(conn.room);
+  async remove(conn: Connection): Promise<void> {
+    const room = conn.room;
+    const set = this.rooms.get(room);
     if (!set?.delete(conn)) return;
-    const names = this.names.get(conn.room);
+    const names = this.names.get(room);
     if (names?.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
     if (set.size === 0) {
-      this.rooms.delete(conn.room);
-      this.names.delete(conn.room);
+      this.rooms.delete(room);
+      this.names.delete(room);
     }
-    else if (set.size < PRESENCE_MAX_MEMBERS) {
-      this.strategy.publish(conn.room, { type: 'presence', room: conn.room, event: 'leave', name: conn.name, members: set.size });
-    }
+    const members = this.strategy.directory ? await this.strategy.directory.leave(conn, room) : set.size;
+    if (members > 0 && members < PRESENCE_MAX_MEMBERS) this.announce(room, 'leave', conn.name, members);
+  }
+
+  private announce(room: string, event: 'join' | 'leave', name: string, members: number): void {
+    // (v4 sends a presence notice over its backplane; one that cannot be sent is not worth an error)
+    void Promise.resolve(this.strategy.publish(room, { type: 'presence', room, event, name, members })).catch(() => {});
   }
 
   /** Tells `conn` it is in its room, who else is (the first MEMBERS_LISTED), and what server this is. */
-  sendJoined(conn: Connection): void {
-    const members: string[] = [];
-    for (const c of this.rooms.get(conn.room) ?? []) {
-      if (members.length === MEMBERS_LISTED) break; // a 20k-member room must not cost O(N) per join
-      members.push(c.name);
+  async sendJoined(conn: Connection): Promise<void> {
+    let members: string[] = [];
+    if (this.strategy.directory) members = (await this.strategy.directory.members(conn.room, MEMBERS_LISTED)).names;
+    else {
+      for (const c of this.rooms.get(conn.room) ?? []) {
+        if (members.length === MEMBERS_LISTED) break; // a 20k-member room must not cost O(N) per join
+        members.push(c.name);
+      }
     }
     this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info });
   }

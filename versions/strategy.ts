@@ -3,7 +3,7 @@
 // sockets of a room. Reading v1/, v2/ and v3/ side by side shows what each design changes.
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { ErrorCode, LimitName, ServerMessage } from './protocol.ts';
+import type { BackplaneStats, ErrorCode, LimitName, ResumePoint, ServerMessage } from './protocol.ts';
 
 /** One client, as the host sees it. `socket` is the raw TCP socket under `ws`. */
 export interface Connection {
@@ -53,26 +53,53 @@ export interface StrategyStats {
   queueDepthMax: number;
 }
 
+/**
+ * Who is in a room when membership spans processes (v4): the host's roster registers each member
+ * here and asks here for the room's count and names, instead of counting only its own sockets.
+ */
+export interface MemberDirectory {
+  /** `conn` is in `conn.room`; resolves with the room's member count across the cluster. */
+  join(conn: Connection): Promise<number>;
+  /** `conn` has left `room`; resolves with the members left. */
+  leave(conn: Connection, room: string): Promise<number>;
+  /** `conn` took a new name in its room. */
+  rename(conn: Connection): Promise<void>;
+  /** Up to `max` names of the room's members, and how many there are. */
+  members(room: string, max: number): Promise<{ names: string[]; count: number }>;
+}
+
 export interface Strategy {
-  /** 'v1', 'v1.1', 'v2' or 'v3'. */
+  /** 'v1', 'v1.1', 'v2', 'v3' or 'v4'. */
   readonly version: string;
+  /** v4: this node's name in its cluster. */
+  readonly node?: string;
+  /** v4: membership across nodes; absent, the host's roster counts its own connections. */
+  readonly directory?: MemberDirectory;
   /** One line for people: "v3 · on-full drop · queue 128". */
   readonly describe: string;
   /** Whether the host pings clients and drops the ones that stop answering. */
   readonly heartbeat: boolean;
-  /** A new connection, to join `conn.room`. Resolves once it is a member. */
-  add(conn: Connection): void | Promise<void>;
+  /**
+   * A new connection, to join `conn.room`. Resolves once it is a member. `resume` (v4; the others
+   * have no history and ignore it): the client has the room's stream up to there; replay the rest.
+   */
+  add(conn: Connection, resume?: ResumePoint): void | Promise<void>;
   /** `conn` leaves `conn.room` for `room`. Resolves once it is a member of `room`. */
-  move(conn: Connection, room: string): void | Promise<void>;
+  move(conn: Connection, room: string, resume?: ResumePoint): void | Promise<void>;
   /** The connection closed. What a version does with that is part of its story. */
   remove(conn: Connection): void | Promise<void>;
-  /** Fan `msg` out to every member of `room`, sender included. Never throws. */
-  publish(room: string, msg: ServerMessage): void;
+  /**
+   * Fan `msg` out to every member of `room`, sender included. Never throws. v4 returns a promise
+   * that rejects (BackplaneDownError, code BACKPLANE_DOWN) when the message could not be sent.
+   */
+  publish(room: string, msg: ServerMessage): void | Promise<void>;
   /** A reply to one connection (joined, error). Goes the version's own way to the socket. */
   sendTo(conn: Connection, msg: ServerMessage): void;
   stats(): StrategyStats;
+  /** v4: what its backplane has done. */
+  backplaneStats?(): BackplaneStats;
   /** Stop timers and pumps; the host closes the sockets. */
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 export function isOpen(conn: Connection): boolean {

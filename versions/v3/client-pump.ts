@@ -102,9 +102,9 @@ export class ClientPump {
     return true;
   }
 
-  /** Queues a frame for this client alone (a reply, an error); false as for offer. */
-  offerOwn(frame: Buffer): boolean {
-    const queued = this.offer(frame, false); // (a full queue is flushed first, which clears `own`)
+  /** Queues a frame for this client alone (a reply, an error, a replayed chat); false as for offer. */
+  offerOwn(frame: Buffer, chat = false): boolean {
+    const queued = this.offer(frame, chat); // (a full queue is flushed first, which clears `own`)
     if (queued) this.own = true;
     return queued;
   }

@@ -30,11 +30,11 @@ export interface HubOptions extends FlushOptions {
 }
 
 type Command =
-  | { op: 'register'; conn: Connection; done: () => void }
+  | { op: 'register'; conn: Connection; room: string; done: () => void }
   | { op: 'move'; conn: Connection; room: string; done: () => void }
   | { op: 'unregister'; conn: Connection; done: () => void }
-  | { op: 'publish'; room: string; msg: ServerMessage }
-  | { op: 'send'; conn: Connection; msg: ServerMessage };
+  | { op: 'publish'; room: string; frame: Buffer; chat: boolean }
+  | { op: 'send'; conn: Connection; frame: Buffer; chat: boolean };
 
 export class Hub implements Strategy {
   readonly version = 'v3';
@@ -57,7 +57,12 @@ export class Hub implements Strategy {
   }
 
   add(conn: Connection): Promise<void> {
-    return new Promise((done) => this.submit({ op: 'register', conn, done }));
+    return this.addTo(conn, conn.room);
+  }
+
+  /** Registers `conn` in `room`: v4 first holds a client where no one publishes, until it has caught up. */
+  addTo(conn: Connection, room: string): Promise<void> {
+    return new Promise((done) => this.submit({ op: 'register', conn, room, done }));
   }
 
   move(conn: Connection, room: string): Promise<void> {
@@ -69,11 +74,21 @@ export class Hub implements Strategy {
   }
 
   publish(room: string, msg: ServerMessage): void {
-    this.submit({ op: 'publish', room, msg });
+    this.publishText(room, encodeServerMessage(msg), msg.type === 'chat');
   }
 
   sendTo(conn: Connection, msg: ServerMessage): void {
-    this.submit({ op: 'send', conn, msg });
+    this.sendText(conn, encodeServerMessage(msg), false);
+  }
+
+  /** A message already encoded (v4 gets each one as JSON from its backplane); framed once here. */
+  publishText(room: string, json: string, chat: boolean): void {
+    this.submit({ op: 'publish', room, frame: frameText(json), chat });
+  }
+
+  /** One encoded message to one client: a reply, or (chat) a message replayed to it alone. */
+  sendText(conn: Connection, json: string, chat: boolean): void {
+    this.submit({ op: 'send', conn, frame: frameText(json), chat });
   }
 
   stats(): StrategyStats {
@@ -132,7 +147,7 @@ export class Hub implements Strategy {
       case 'register': {
         const client = new ClientPump(cmd.conn, this.options.queue, this.counters);
         this.clients.set(cmd.conn, client);
-        this.join(client, cmd.conn.room);
+        this.join(client, cmd.room);
         cmd.done();
         return undefined;
       }
@@ -154,14 +169,19 @@ export class Hub implements Strategy {
       }
       case 'send': {
         const client = this.clients.get(cmd.conn);
-        if (client && client.offerOwn(frameText(encodeServerMessage(cmd.msg)))) this.writer.markDirty(client);
+        if (!client) return undefined;
+        if (client.offerOwn(cmd.frame, cmd.chat)) this.writer.markDirty(client);
+        else if (cmd.chat) {
+          // A replay (v4) larger than the queue, to a socket not taking more: dropped and told, never silently.
+          this.counters.drops++;
+          client.noteDrop();
+        }
         return undefined;
       }
       case 'publish': {
         const members = this.rooms.get(cmd.room);
         if (!members || members.size === 0) return undefined;
-        const frame = frameText(encodeServerMessage(cmd.msg)); // encoded and framed once
-        return this.fanOut(members.values(), frame, cmd.msg.type === 'chat');
+        return this.fanOut(members.values(), cmd.frame, cmd.chat); // encoded and framed once
       }
     }
   }
