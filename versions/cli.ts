@@ -1,20 +1,27 @@
-// `npm run v1|v2|v3 -- [flags]`: starts one version in the foreground. The only module here that
-// touches argv, the output streams and process.exit.
+// `npm run v1|v2|v3|v4 -- [flags]`: starts one version in the foreground (v4: a cluster of node
+// processes, or with --node one node of it). The only module here that touches argv, the output
+// streams and process.exit (beside v4's launcher, cluster.ts).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
 import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
+import { runCluster } from './v4/cluster.ts';
+import { startV4Node } from './v4/node.ts';
+import { DEFAULT_HISTORY, DEFAULT_MAX_IN_FLIGHT } from './v4/redis-backplane.ts';
+
+/** v4's first node listens here, the next on 8085, and so on. */
+const V4_DEFAULT_PORT = 8084;
 
 const argv = await yargs(hideBin(process.argv))
-  .scriptName('npm run <v1|v2|v3> --')
+  .scriptName('npm run <v1|v2|v3|v4> --')
   .version(false) // "version" is our positional: which chatroom version
   .command('$0 <version>', 'start one chatroom version')
-  .positional('version', { type: 'string', choices: ['v1', 'v2', 'v3'], demandOption: true, describe: 'which version' })
+  .positional('version', { type: 'string', choices: ['v1', 'v2', 'v3', 'v4'], demandOption: true, describe: 'which version' })
   .options({
     host: { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' },
-    port: { type: 'number', describe: 'TCP port (0: a free one). Default 8081, 8082, 8083 for v1, v2, v3' },
+    port: { type: 'number', describe: 'TCP port (0: a free one). Default 8081, 8082, 8083 for v1, v2, v3; v4: 8084 for its first node, +1 for each next' },
     prune: { type: 'boolean', default: false, describe: 'v1 only: v1.1, remove closed sockets and defer the broadcast' },
     'hold-ms': { type: 'number', default: DEFAULT_VERSION_OPTIONS.holdMs, describe: 'v2 only: ms to sleep under the lock per broadcast (the article\'s sleep)' },
     queue: { type: 'number', default: DEFAULT_VERSION_OPTIONS.queue, describe: 'v3 only: per-client queue length, in messages' },
@@ -32,18 +39,34 @@ const argv = await yargs(hideBin(process.argv))
     'close-grace-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.closeGraceMs, describe: 'cut off a client the server closed that has not answered the close in this long' },
     'headers-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.headersTimeoutMs, describe: "an HTTP request's headers must arrive within this (408 after)" },
     'request-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.requestTimeoutMs, describe: 'a whole HTTP request must arrive within this (408 after)' },
+    nodes: { type: 'number', default: 2, describe: 'v4 only: node processes to start' },
+    redis: { type: 'string', describe: 'v4 only: redis://host:port of the backplane (default: a private redis-server on a free loopback port)' },
+    history: { type: 'number', default: DEFAULT_HISTORY, describe: 'v4 only: messages of history kept per room, for clients that resume' },
+    'max-in-flight': { type: 'number', default: DEFAULT_MAX_IN_FLIGHT, describe: 'v4 only: sends waiting for Redis past which a send is refused (BACKPLANE_DOWN)' },
+    node: { type: 'string', describe: 'v4 only: run one node of a cluster, with this name, in this process (needs --redis); the launcher sets it' },
   })
   .strict()
   .help()
   .parseAsync();
 
-const requested = argv.version as 'v1' | 'v2' | 'v3';
-const version: VersionName = requested === 'v1' && argv.prune ? 'v1.1' : requested;
-let server;
-try {
-  server = await startVersion(version, {
+const requested = argv.version as 'v1' | 'v2' | 'v3' | 'v4';
+if (requested === 'v4' && argv.node === undefined) {
+  if (!Number.isInteger(argv.nodes) || argv.nodes < 1) {
+    console.error('chatroom v4: --nodes must be an integer >= 1');
+    process.exit(1);
+  }
+  try {
+    await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv) });
+  } catch (err) {
+    console.error(`chatroom v4: cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+} else await startOne(requested);
+
+async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
+  const version = requested === 'v4' ? 'v4' : requested === 'v1' && argv.prune ? 'v1.1' : requested;
+  const options = {
     host: argv.host,
-    port: argv.port ?? DEFAULT_PORTS[version],
     holdMs: argv['hold-ms'],
     queue: argv.queue,
     onFull: argv['on-full'],
@@ -59,31 +82,38 @@ try {
     closeGraceMs: argv['close-grace-ms'],
     headersTimeoutMs: argv['headers-timeout-ms'],
     requestTimeoutMs: argv['request-timeout-ms'],
-  });
-} catch (err) {
-  console.error(`chatroom ${version}: cannot start: ${(err as Error).message}`);
-  process.exit(1);
-}
+  };
+  let server;
+  try {
+    if (version === 'v4') {
+      if (!argv.redis) throw new Error('a v4 node needs --redis redis://host:port (npm run v4 without --node starts a cluster and its Redis)');
+      server = await startV4Node({ ...options, port: argv.port ?? 0, redis: argv.redis, node: argv.node, history: argv.history, maxInFlight: argv['max-in-flight'] });
+    } else server = await startVersion(version, { ...options, port: argv.port ?? DEFAULT_PORTS[version] });
+  } catch (err) {
+    console.error(`chatroom ${version}${argv.node ? ` node ${argv.node}` : ''}: cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
 
-console.log(`chatroom ${server.strategy.describe}`);
-console.log(`  page:      ${server.url}`);
-console.log(`  websocket: ${server.wsUrl}`);
-console.log(`  metrics:   ${server.url}metrics`);
-// One machine-readable line for harnesses: everything after the tag is JSON.
-console.log(formatListening({ version, describe: server.strategy.describe, port: server.port, url: server.url, wsUrl: server.wsUrl, pid: process.pid }));
+  console.log(`chatroom ${server.strategy.describe}`);
+  console.log(`  page:      ${server.url}`);
+  console.log(`  websocket: ${server.wsUrl}`);
+  console.log(`  metrics:   ${server.url}metrics`);
+  // One machine-readable line for harnesses: everything after the tag is JSON.
+  console.log(formatListening({ version, describe: server.strategy.describe, port: server.port, url: server.url, wsUrl: server.wsUrl, pid: process.pid, ...(server.strategy.node ? { node: server.strategy.node } : {}) }));
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`chatroom ${version}: ${signal}, closing sockets with 1001`);
-    server
-      .close()
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      });
-  });
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`chatroom ${version}: ${signal}, closing sockets with 1001`);
+      server
+        .close()
+        .then(() => process.exit(0))
+        .catch((err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        });
+    });
+  }
 }

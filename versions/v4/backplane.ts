@@ -1,0 +1,79 @@
+// The one interface between v4's nodes and whatever carries messages between them. The cluster
+// hub (cluster-hub.ts) knows only this; redis-backplane.ts implements it over Redis, and another
+// engine (NATS JetStream, Kafka) would implement it without touching the hub.
+//
+// What a backplane promises:
+//  - append() gives a room's message its place in the room's stream: `seq` from 1, one at a time,
+//    in `epoch`. A new epoch means the stream's past is gone (a broker restarted without it).
+//  - every node subscribed to the room gets each appended entry, in seq order; a node may miss
+//    entries while the backplane is down, and fetches them with history() once it is back.
+//  - history() keeps the last N entries of each room.
+//  - members are listed across nodes; a node that stops beating is taken out of every room.
+import type { BackplaneStats } from '../protocol.ts';
+
+/** One message of a room's stream, as every node gets it. */
+export interface StreamEntry {
+  seq: number;
+  epoch: string;
+  /** The whole chat message as JSON, `seq` and `epoch` included: encoded once, by the backplane. */
+  json: string;
+}
+
+/** What history() found of a room's stream. */
+export interface HistorySlice {
+  /** The stream's epoch; null when the room has no stream (nothing sent since the broker started). */
+  epoch: string | null;
+  /** The last seq appended, and the oldest still kept (0 when none). */
+  last: number;
+  first: number;
+  /** Entries after the asked seq, oldest first, at most the history's length. */
+  entries: StreamEntry[];
+}
+
+/** A member of a room another node's death took out. */
+export interface DepartedMember {
+  room: string;
+  name: string;
+  /** Members left in the room. */
+  members: number;
+}
+
+export interface BackplaneEvents {
+  /** An entry of a room this node subscribed to, in the order the backplane carries them. */
+  entry(room: string, entry: StreamEntry): void;
+  /** A notice for a room's members (presence), as JSON; no order with entries. */
+  signal(room: string, json: string): void;
+  /** The backplane is reachable again (after start, and after every outage). */
+  up(): void;
+  down(): void;
+  /** This node's registrations were lost (a broker restart, or it was taken for dead): make them again. */
+  reregister(): void;
+  /** Another node stopped beating; its members left these rooms. */
+  departed(members: DepartedMember[]): void;
+}
+
+/** Why a send was refused: the backplane is down, or its backlog is at its cap. */
+export class BackplaneDownError extends Error {
+  readonly code = 'BACKPLANE_DOWN';
+}
+
+export interface Backplane {
+  /** "redis 127.0.0.1:6379": for describe lines. */
+  readonly describe: string;
+  readonly isUp: boolean;
+  start(events: BackplaneEvents): Promise<void>;
+  /** Appends a message to its room's stream. `jsonOpen` is the message's JSON without its closing brace. */
+  append(room: string, jsonOpen: string): Promise<StreamEntry>;
+  history(room: string, after: number, max: number): Promise<HistorySlice>;
+  subscribe(room: string): Promise<void>;
+  unsubscribe(room: string): Promise<void>;
+  /** Sends a notice to every node with members in the room (this one included). */
+  signal(room: string, json: string): Promise<void>;
+  /** `member` (unique in the cluster) is in `room` under `name`; resolves with the room's member count. */
+  join(room: string, member: string, name: string): Promise<number>;
+  leave(room: string, member: string): Promise<number>;
+  members(room: string, max: number): Promise<{ names: string[]; count: number }>;
+  /** Its own figures; the hub adds what it replayed and noticed. */
+  stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'>;
+  close(): Promise<void>;
+}

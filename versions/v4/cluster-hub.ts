@@ -1,0 +1,346 @@
+// v4: v3's hub on each node, and a backplane between the nodes (backplane.ts; Redis in
+// redis-backplane.ts).
+//
+// A chat message is not fanned out where it arrives. It is appended to its room's stream on the
+// backplane, which gives it `seq` and `epoch`, and every node with members in the room gets it
+// back from the backplane and fans it out to them with v3's bounded queues and batched writes. So
+// every member sees a room's messages in one order, the stream's, whichever node they and the
+// sender are on; and the stream's history lets a client that lost its node resume.
+//
+// What this design gets wrong, measurably: every message makes a round trip to Redis before
+// anyone sees it, the sender included (cross-node latency is at least that); one Redis carries
+// every room of every node (its one core is the new ceiling); and while Redis is down no room
+// works, not even between two members of one node: a send is refused with BACKPLANE_DOWN rather
+// than delivered locally, because a local delivery would have no seq, and the order every member
+// shares would be lost.
+//
+// Per room this node holds a feed: the last seq it handed to its hub. An entry the feed skips
+// (the live channel loses what is published while a node reconnects) is fetched from history;
+// one it already had is ignored. A client that joins is first held outside the room; with a
+// resume point it is replayed what it missed, from history and from what the feed delivered
+// meanwhile, and only then let into the room, so it gets every seq once, in order.
+import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
+import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
+import { Hub, type HubOptions } from '../v3/hub.ts';
+import type { Backplane, BackplaneEvents, DepartedMember, StreamEntry } from './backplane.ts';
+
+/** Where a client waits until it may join its room: no valid room name has a NUL, so no one publishes here. */
+const HOLD = '\u0000hold';
+
+export interface ClusterHubOptions extends HubOptions {
+  /** This node's name. */
+  node: string;
+  /** Entries of history a client may be replayed (the backplane keeps as many). */
+  history: number;
+}
+
+interface Feed {
+  readonly room: string;
+  /** Local connections in the room, or on their way in. */
+  refs: number;
+  /** Subscribed to the room on the backplane. */
+  subscribed: Promise<void>;
+  /** Whether epoch and lastSeq were read from the backplane yet. */
+  known: boolean;
+  epoch: string | null;
+  /** The last seq of `epoch` handed to the hub. */
+  lastSeq: number;
+  /** Fetching what the live feed skipped; live entries wait in `held` meanwhile. */
+  syncing: boolean;
+  held: StreamEntry[];
+  /** Clients being replayed to: what the feed delivers meanwhile, they get from here. */
+  readonly recovering: Set<Recovery>;
+}
+
+interface Recovery {
+  readonly conn: Connection;
+  readonly got: StreamEntry[];
+}
+
+/** Times a recovery that raced a stream reset is tried again. */
+const RECOVERY_ATTEMPTS = 3;
+
+export class ClusterHub implements Strategy, BackplaneEvents {
+  readonly version = 'v4';
+  readonly describe: string;
+  readonly heartbeat = true;
+  readonly node: string;
+  readonly directory: MemberDirectory;
+  private readonly hub: Hub;
+  private readonly feeds = new Map<string, Feed>();
+  /** Connections added or moved whose `joined` reply has not gone out: they enter their room after it. */
+  private readonly entering = new Map<Connection, { room: string; resume: ResumePoint | undefined }>();
+  /** Members this node registered in the cluster's directory, and where: registered again after a broker restart. */
+  private readonly registered = new Map<Connection, string>();
+  private readonly recovery = { replayed: 0, gaps: 0, resets: 0, refetched: 0 };
+
+  constructor(
+    counters: ServerCounters,
+    private readonly options: ClusterHubOptions,
+    private readonly backplane: Backplane,
+  ) {
+    this.node = options.node;
+    this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
+    this.hub = new Hub(counters, options);
+    const member = (conn: Connection): string => `${this.node}:${conn.id}`;
+    this.directory = {
+      join: (conn) => {
+        this.registered.set(conn, conn.room);
+        return backplane.join(conn.room, member(conn), conn.name);
+      },
+      leave: (conn, room) => {
+        this.registered.delete(conn);
+        return backplane.leave(room, member(conn));
+      },
+      rename: async (conn) => {
+        await backplane.join(conn.room, member(conn), conn.name);
+      },
+      members: (room, max) => backplane.members(room, max),
+    };
+  }
+
+  // --- Strategy ---
+
+  async add(conn: Connection, resume?: ResumePoint): Promise<void> {
+    await this.acquire(conn.room);
+    await this.hub.addTo(conn, HOLD);
+    this.entering.set(conn, { room: conn.room, resume });
+  }
+
+  async move(conn: Connection, room: string, resume?: ResumePoint): Promise<void> {
+    await this.acquire(room);
+    await this.hub.move(conn, HOLD);
+    this.release(conn.room);
+    this.entering.set(conn, { room, resume });
+  }
+
+  async remove(conn: Connection): Promise<void> {
+    this.entering.delete(conn);
+    await this.hub.remove(conn);
+    this.release(conn.room);
+  }
+
+  publish(room: string, msg: ServerMessage): Promise<void> {
+    const json = encodeServerMessage(msg);
+    // Chat goes into the room's stream and comes back to every node from there, this one included.
+    if (msg.type === 'chat') return this.backplane.append(room, json.slice(0, -1)).then(() => undefined);
+    return this.backplane.signal(room, json);
+  }
+
+  sendTo(conn: Connection, msg: ServerMessage): void {
+    this.hub.sendTo(conn, msg);
+    const entry = msg.type === 'joined' ? this.entering.get(conn) : undefined;
+    if (!entry) return;
+    // It has its `joined`: now it enters the room, after a replay if it asked for one.
+    this.entering.delete(conn);
+    if (entry.resume) void this.recover(conn, entry.room, entry.resume);
+    else void this.hub.move(conn, entry.room);
+  }
+
+  stats(): StrategyStats {
+    return this.hub.stats();
+  }
+
+  backplaneStats(): BackplaneStats {
+    return { ...this.backplane.stats(), ...this.recovery };
+  }
+
+  async close(): Promise<void> {
+    this.hub.close();
+    await this.backplane.close();
+  }
+
+  // --- what the backplane tells ---
+
+  entry(room: string, entry: StreamEntry): void {
+    const feed = this.feeds.get(room);
+    if (!feed) return;
+    if (!feed.known || feed.syncing) feed.held.push(entry);
+    else this.accept(feed, entry);
+  }
+
+  signal(room: string, json: string): void {
+    if (this.feeds.has(room)) this.hub.publishText(room, json, false);
+  }
+
+  up(): void {
+    // The live channel lost whatever was published while this node was away: fetch it.
+    for (const feed of this.feeds.values()) void this.sync(feed);
+  }
+
+  down(): void {}
+
+  reregister(): void {
+    const member = (conn: Connection): string => `${this.node}:${conn.id}`;
+    for (const [conn, room] of this.registered) void this.backplane.join(room, member(conn), conn.name).catch(() => {});
+  }
+
+  departed(members: DepartedMember[]): void {
+    // This node reaped a dead one: it tells every node's members, as the dead node cannot.
+    for (const m of members) {
+      if (m.members === 0) continue;
+      void this.backplane.signal(m.room, encodeServerMessage({ type: 'presence', room: m.room, event: 'leave', name: m.name, members: m.members })).catch(() => {});
+    }
+  }
+
+  // --- feeds ---
+
+  private async acquire(room: string): Promise<void> {
+    let feed = this.feeds.get(room);
+    if (!feed) {
+      feed = { room, refs: 0, subscribed: Promise.resolve(), known: false, epoch: null, lastSeq: 0, syncing: false, held: [], recovering: new Set() };
+      this.feeds.set(room, feed);
+      const f = feed;
+      // Subscribed first, then the stream's tail read: nothing published in between is missed.
+      f.subscribed = this.backplane.subscribe(room).then(() => this.sync(f));
+    }
+    feed.refs++;
+    await feed.subscribed;
+  }
+
+  private release(room: string): void {
+    const feed = this.feeds.get(room);
+    if (!feed || --feed.refs > 0) return;
+    this.feeds.delete(room);
+    void this.backplane.unsubscribe(room);
+  }
+
+  /** An entry in stream order: delivered, ignored as already had, or the hole before it fetched. */
+  private accept(feed: Feed, entry: StreamEntry): void {
+    if (entry.epoch !== feed.epoch) {
+      if (feed.epoch !== null) this.tellReset(feed, entry.epoch);
+      feed.epoch = entry.epoch;
+      feed.lastSeq = 0;
+    }
+    if (entry.seq <= feed.lastSeq) return;
+    if (entry.seq > feed.lastSeq + 1) {
+      feed.held.push(entry);
+      void this.sync(feed);
+      return;
+    }
+    this.deliver(feed, entry);
+  }
+
+  private deliver(feed: Feed, entry: StreamEntry): void {
+    feed.lastSeq = entry.seq;
+    this.hub.publishText(feed.room, entry.json, true);
+    for (const r of feed.recovering) r.got.push(entry);
+  }
+
+  /**
+   * Reads where the room's stream is. The first time: its epoch and last seq (what came before is
+   * not this node's to deliver). After that: the entries the live feed skipped, a gap notice for
+   * any history no longer holds, a reset notice if the stream itself is gone. Then the held ones.
+   */
+  private async sync(feed: Feed): Promise<void> {
+    if (feed.syncing || !this.backplane.isUp) return;
+    feed.syncing = true;
+    try {
+      if (!feed.known) {
+        const tail = await this.backplane.history(feed.room, 0, 0);
+        feed.epoch = tail.epoch;
+        feed.lastSeq = tail.last;
+        feed.known = true;
+      } else {
+        let slice = await this.backplane.history(feed.room, feed.lastSeq, this.options.history);
+        if (slice.epoch !== feed.epoch) {
+          if (feed.epoch !== null) this.tellReset(feed, slice.epoch);
+          feed.epoch = slice.epoch;
+          feed.lastSeq = 0;
+          if (slice.epoch !== null) slice = await this.backplane.history(feed.room, 0, this.options.history);
+        }
+        const lostTo = slice.first === 0 ? slice.last : Math.min(slice.first - 1, slice.last);
+        if (lostTo > feed.lastSeq && feed.epoch !== null) {
+          this.recovery.gaps++;
+          this.hub.publish(feed.room, { type: 'gap', room: feed.room, epoch: feed.epoch, from: feed.lastSeq + 1, to: lostTo });
+          feed.lastSeq = lostTo;
+        }
+        for (const e of slice.entries) {
+          if (e.epoch !== feed.epoch || e.seq <= feed.lastSeq) continue;
+          this.recovery.refetched++;
+          this.deliver(feed, e);
+        }
+      }
+    } catch {
+      return; // down again: up() syncs once it is back; the held entries stay held
+    } finally {
+      feed.syncing = false;
+    }
+    const held = feed.held;
+    feed.held = [];
+    for (const e of held) this.accept(feed, e);
+  }
+
+  private tellReset(feed: Feed, epoch: string | null): void {
+    this.recovery.resets++;
+    this.hub.publish(feed.room, { type: 'reset', room: feed.room, epoch, was: feed.epoch ?? '' });
+  }
+
+  // --- a client that resumes ---
+
+  private async recover(conn: Connection, room: string, resume: ResumePoint): Promise<void> {
+    const feed = this.feeds.get(room);
+    if (!feed) return; // it left meanwhile
+    const rec: Recovery = { conn, got: [] };
+    feed.recovering.add(rec);
+    try {
+      for (let attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
+        if (await this.replay(rec, feed, resume, attempt === RECOVERY_ATTEMPTS)) return;
+      }
+    } catch {
+      // The backplane went down mid-replay: the client is told, and enters the room without it.
+      this.hub.sendTo(conn, { type: 'error', code: 'BACKPLANE_DOWN', message: 'v4: history could not be read: the server cannot reach its backplane; join again with since and epoch later' });
+      this.hub.move(conn, room);
+    } finally {
+      feed.recovering.delete(rec);
+    }
+  }
+
+  /**
+   * Replays to one client what it missed since `resume`, then lets it into the room. The replay
+   * reaches exactly the seq the feed last delivered: history up to there, then what the feed
+   * delivered while history was read. What comes after reaches it in the room. False when the
+   * stream changed epoch under the replay (try again).
+   */
+  private async replay(rec: Recovery, feed: Feed, resume: ResumePoint, last: boolean): Promise<boolean> {
+    const { conn } = rec;
+    const room = feed.room;
+    let after = resume.since;
+    let slice = await this.backplane.history(room, after, this.options.history);
+    const reset = slice.epoch !== resume.epoch;
+    if (reset) {
+      after = 0;
+      if (slice.epoch !== null) slice = await this.backplane.history(room, 0, this.options.history);
+    }
+    // From here on, synchronous: the feed cannot deliver in between.
+    if (slice.epoch !== feed.epoch && feed.epoch !== null && !last) return false;
+    if (reset) {
+      this.recovery.resets++;
+      this.hub.sendTo(conn, { type: 'reset', room, epoch: slice.epoch, was: resume.epoch });
+    }
+    const upTo = slice.epoch === feed.epoch ? feed.lastSeq : 0;
+    const lostTo = Math.min(slice.first === 0 ? slice.last : slice.first - 1, upTo);
+    if (lostTo > after && slice.epoch !== null) {
+      this.recovery.gaps++;
+      this.hub.sendTo(conn, { type: 'gap', room, epoch: slice.epoch, from: after + 1, to: lostTo });
+      after = lostTo;
+    }
+    for (const e of slice.entries) {
+      if (e.seq <= after || e.seq > upTo) continue;
+      this.sendReplayed(conn, e);
+      after = e.seq;
+    }
+    for (const e of rec.got) {
+      if (e.epoch !== slice.epoch || e.seq <= after) continue;
+      this.sendReplayed(conn, e);
+      after = e.seq;
+    }
+    void this.hub.move(conn, room);
+    return true;
+  }
+
+  private sendReplayed(conn: Connection, e: StreamEntry): void {
+    this.recovery.replayed++;
+    this.hub.sendText(conn, `${e.json.slice(0, -1)},"replayed":true}`, true);
+  }
+}

@@ -1,0 +1,58 @@
+// Starts one v4 node in this process: a backplane client, the cluster hub over it, and the
+// shared host in front. The cluster launcher (cluster.ts) starts several, each its own process.
+import { startChatServer, type ChatServer, type HostOptions } from '../host.ts';
+import { ServerCounters } from '../strategy.ts';
+import { resolveVersionOptions, type VersionOptions } from '../versions.ts';
+import { ClusterHub } from './cluster-hub.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_MAX_IN_FLIGHT, RedisBackplane } from './redis-backplane.ts';
+
+export interface V4Options {
+  /** redis://host:port of the backplane. Required. */
+  redis: string;
+  /** This node's name in the cluster: [A-Za-z0-9_-]{1,32}. Default `n<pid>`. */
+  node: string;
+  /** Messages of history kept per room. Default 1,000. */
+  history: number;
+  /** Appends waiting for Redis past which a send is refused. Default 10,000. */
+  maxInFlight: number;
+  /** Node heartbeat period; 3 missed and others take it out of every room. Default 1,000 ms. */
+  heartbeatMs: number;
+}
+
+export const NODE_NAME = /^[A-Za-z0-9_-]{1,32}$/;
+
+export async function startV4Node(options: Partial<VersionOptions & HostOptions & V4Options> & { redis: string }): Promise<ChatServer> {
+  const node = options.node ?? `n${process.pid}`;
+  if (!NODE_NAME.test(node)) throw new RangeError('options.node must match [A-Za-z0-9_-]{1,32}');
+  const history = options.history ?? DEFAULT_HISTORY;
+  if (!Number.isInteger(history) || history < 1) throw new RangeError('options.history must be an integer >= 1');
+  let url: URL;
+  try {
+    url = new URL(options.redis);
+  } catch {
+    throw new TypeError(`options.redis must be a URL like redis://127.0.0.1:6379, not ${JSON.stringify(options.redis)}`);
+  }
+  if (url.protocol !== 'redis:') throw new TypeError(`options.redis must be a redis:// URL, not ${options.redis}`);
+  const counters = new ServerCounters();
+  const backplane = new RedisBackplane({
+    url: options.redis,
+    node,
+    history,
+    maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    prefix: 'ce:',
+  });
+  const hub = new ClusterHub(counters, { ...resolveVersionOptions(options), node, history }, backplane);
+  try {
+    await backplane.start(hub);
+  } catch (err) {
+    await backplane.close();
+    throw new Error(`cannot reach Redis at ${options.redis}: ${(err as Error).message}`);
+  }
+  try {
+    return await startChatServer(hub, counters, options);
+  } catch (err) {
+    await hub.close();
+    throw err;
+  }
+}
