@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   PROTOCOL_ERROR: 'the frame breaks RFC 6455: unmasked, reserved bits, a bad opcode, a control frame over 125 bytes (closed with 1002)',
   BAD_UTF8: 'a text frame is not valid UTF-8 (closed with 1007)',
   BACKPLANE_DOWN: 'v4: the message was not sent: the server cannot reach its backplane (Redis) now; send it again later',
+  HISTORY_UNAVAILABLE: 'v4: what you missed could not be read from history (the backplane is down); you are in the room without it: join again with since and epoch later',
   BAD_SINCE: '"since" must be an integer >= 0 and "epoch" a string of 1-64 characters, given together',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -293,6 +294,8 @@ export interface BackplaneStats {
   refetched: number;
   /** Round trip of an append, in ms, over the last completed second. */
   publishRttMs: { p50: number; p99: number; max: number };
+  /** The same over the node's whole life (what a report quotes for a run). */
+  publishRttAllMs: { p50: number; p99: number; max: number };
 }
 
 /** What a server prints, once it listens, on one line of stdout: `LISTENING {json}`. */

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import type { ServerMessage } from '../../versions/protocol.ts';
 import { startV4Node, type V4Options } from '../../versions/v4/node.ts';
-import { startRedisServer, type RedisServer } from '../../versions/v4/redis-server.ts';
+import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
 import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
 type Chat = Extract<ServerMessage, { type: 'chat' }>;

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnTs, stopProcessGroup, VERSIONS_CLI } from '../../harness/server-process.ts';
 import { parseListening, type Listening, type ServerMessage } from '../../versions/protocol.ts';
-import { REDIS_MISSING } from '../../versions/v4/redis-server.ts';
+import { REDIS_MISSING } from '../../common/redis-server.ts';
 import { delay, eventually, openClient, type TestClient } from '../helpers.ts';
 import type { ChildProcess } from 'node:child_process';
 

@@ -19,7 +19,7 @@
 // one it already had is ignored. A client that joins is first held outside the room; with a
 // resume point it is replayed what it missed, from history and from what the feed delivered
 // meanwhile, and only then let into the room, so it gets every seq once, in order.
-import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
+import { encodeServerMessage, errorMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
 import type { Backplane, BackplaneEvents, DepartedMember, StreamEntry } from './backplane.ts';
@@ -289,7 +289,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
       }
     } catch {
       // The backplane went down mid-replay: the client is told, and enters the room without it.
-      this.hub.sendTo(conn, { type: 'error', code: 'BACKPLANE_DOWN', message: 'v4: history could not be read: the server cannot reach its backplane; join again with since and epoch later' });
+      this.hub.sendTo(conn, errorMessage('HISTORY_UNAVAILABLE'));
       this.hub.move(conn, room);
     } finally {
       feed.recovering.delete(rec);

@@ -14,7 +14,7 @@
 // reached fails at once (no offline queue) and is refused to its sender: never queued in memory
 // without bound, never silently lost. Commands in flight when the connection drops are not sent
 // again (an append sent twice would be two messages).
-import { createHistogram, performance } from 'node:perf_hooks';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
@@ -126,6 +126,7 @@ export class RedisBackplane implements Backplane {
   private beat: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly rtt = createHistogram();
+  private readonly rttAll = createHistogram();
   private lastRtt = { p50: 0, p99: 0, max: 0 };
   private readonly rttTimer: NodeJS.Timeout;
   private readonly counts = { published: 0, received: 0, inFlight: 0, refused: 0, reconnects: 0 };
@@ -143,8 +144,7 @@ export class RedisBackplane implements Backplane {
     this.cmd.defineCommand('ceLeave', { numberOfKeys: 1, lua: LEAVE });
     this.cmd.defineCommand('ceBeat', { numberOfKeys: 1, lua: BEAT });
     this.rttTimer = setInterval(() => {
-      const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
-      this.lastRtt = this.rtt.count > 0 ? { p50: ms(this.rtt.percentile(50)), p99: ms(this.rtt.percentile(99)), max: ms(this.rtt.max) } : { p50: 0, p99: 0, max: 0 };
+      this.lastRtt = rttOf(this.rtt);
       this.rtt.reset();
     }, 1_000);
     this.rttTimer.unref();
@@ -231,7 +231,9 @@ export class RedisBackplane implements Backplane {
     const t0 = process.hrtime.bigint();
     try {
       const [seq, epoch] = await this.cmd.ceAppend(this.key(room, 'epoch'), this.key(room, 'seq'), this.key(room, 'log'), jsonOpen, newEpoch(), this.options.history, this.channel(room));
-      this.rtt.record(Math.max(1, Number(process.hrtime.bigint() - t0)));
+      const ns = Math.max(1, Number(process.hrtime.bigint() - t0));
+      this.rtt.record(ns);
+      this.rttAll.record(ns);
       this.counts.published++;
       return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}` };
     } catch (err) {
@@ -281,7 +283,7 @@ export class RedisBackplane implements Backplane {
 
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'> {
     const outage = this.outageMs + (this.downSince > 0 ? performance.now() - this.downSince : 0);
-    return { state: this.up ? 'up' : 'down', ...this.counts, outageS: Math.round(outage) / 1000, publishRttMs: this.lastRtt };
+    return { state: this.up ? 'up' : 'down', ...this.counts, outageS: Math.round(outage) / 1000, publishRttMs: this.lastRtt, publishRttAllMs: rttOf(this.rttAll) };
   }
 
   async close(): Promise<void> {
@@ -294,6 +296,12 @@ export class RedisBackplane implements Backplane {
     this.cmd.disconnect();
     this.sub.disconnect();
   }
+}
+
+/** A round-trip histogram (ns) in ms: p50, p99, max; zeros when empty. */
+function rttOf(h: RecordableHistogram): { p50: number; p99: number; max: number } {
+  const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+  return h.count > 0 ? { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) } : { p50: 0, p99: 0, max: 0 };
 }
 
 /** This process's part of every epoch it proposes: two nodes never propose the same one. */
