@@ -40,6 +40,21 @@ export interface ClientReport {
   droppedByServer: number;
   /** A stuck or throttled reader: unique messages it had read when its slow period ended (null: not slow). */
   receivedBeforeResume: number | null;
+  /** With a resume plan (v4 faults): how this client came back after the server let it go. */
+  recovery: RecoveryReport | null;
+}
+
+/** What one client went through to resume a room's stream (v4). */
+export interface RecoveryReport {
+  /** Connections it got back after losing one, and how long each took (ms, from the close to `joined`). */
+  reconnects: number;
+  reconnectMs: number[];
+  /** Chat messages the server replayed to it, and seqs it said were lost (gap) or streams reset. */
+  replayed: number;
+  gapMissed: number;
+  resets: number;
+  /** Its sends the server refused (BACKPLANE_DOWN): never sent, so owed to nobody. */
+  refused: number;
 }
 
 /** One receiver, as the meter sees it. */
@@ -57,7 +72,7 @@ export function meteredClient(id: number, room: string, kind: ClientKind): Meter
     kind,
     seen: new Map(),
     lastArrivalUs: 0,
-    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, closedByServer: null, droppedByServer: 0, receivedBeforeResume: null },
+    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, closedByServer: null, droppedByServer: 0, receivedBeforeResume: null, recovery: null },
   };
 }
 

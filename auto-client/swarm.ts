@@ -3,7 +3,7 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, meteredClient, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
+import { DeliveryMeter, meteredClient, type RecoveryReport, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { rng } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
@@ -64,6 +64,12 @@ export interface SwarmPlan {
    * its senders sent before it, so the harness can tell how far behind a stuck reader fell.
    */
   slowResumeUs: number | null;
+  /**
+   * v4's recovery: a client the server lets go (its node died) connects again to the next of
+   * `urls`, after `delayMs`, with the `since` and `epoch` of the last message it got, until the
+   * drain ends. Null: a client let go stays gone.
+   */
+  resume?: { urls: string[]; delayMs: number } | null;
 }
 
 /** A connect that did not end in a greeted client: when, what, and the errno code if it had one. */
@@ -132,7 +138,15 @@ interface LiveClient extends MeteredClient {
   throttleBytes: number;
   /** The spec's URL with this client's room and name in its query. */
   joinUrl: string;
+  /** With a resume plan: the end of the last chat frame it got (its seq and epoch), which URL it is on, when it lost the last one. */
+  lastTail: string;
+  urlIndex: number;
+  lostAtUs: number;
 }
+
+const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
+/** Bytes kept of a chat frame's end: its seq, epoch and replayed mark, whatever the content. */
+const TAIL_BYTES = 112;
 
 const TICK_MS = 1;
 /** Connect failures and unparsed frames kept with their text; beyond these only the count grows. */
@@ -173,7 +187,11 @@ export class Swarm {
       generation: 0,
       throttleBytes: 0,
       joinUrl: joinUrl(spec),
+      lastTail: '',
+      urlIndex: Math.max(0, plan.resume?.urls.indexOf(spec.url) ?? 0),
+      lostAtUs: 0,
     }));
+    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0 };
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
 
@@ -215,6 +233,10 @@ export class Swarm {
         onText: (buf, start, end) => {
           if (c.generation !== generation) return; // still arriving on a connection this client left
           if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf, start, end);
+          else if (c.report.recovery) {
+            c.lastTail = buf.toString('latin1', Math.max(start, end - TAIL_BYTES), end);
+            if (c.lastTail.endsWith('"replayed":true}')) c.report.recovery.replayed++;
+          }
         },
         onBinary: (_buf, start, end) => {
           if (c.generation === generation) this.noteUnparsed(`<a binary frame of ${end - start} bytes>`);
@@ -224,15 +246,25 @@ export class Swarm {
           if (c.generation !== generation) return; // a connection this client already left
           c.report.closeCode = code;
           // Before the greeting it is a failed connect (below); after it, the server let a client go.
-          if (c.joined && !this.closing) c.report.closedByServer ??= { code, atUs: nowUs(this.epoch) };
+          const letGo = c.joined && !this.closing;
+          if (letGo) c.report.closedByServer ??= { code, atUs: nowUs(this.epoch) };
           c.joined = false;
           c.onJoined?.();
+          if (letGo && this.plan.resume) {
+            c.lostAtUs = nowUs(this.epoch);
+            this.resumeLater(c);
+          }
         },
       });
       if (this.plan.awaitJoined) await this.joined(c);
       else c.joined = true;
       if (!c.joined) throw new Error(`closed before joined (${c.wire?.closeCode ?? 'timed out'})`);
       c.connectedAtUs = nowUs(this.epoch);
+      if (c.lostAtUs > 0 && c.report.recovery) {
+        c.report.recovery.reconnects++;
+        c.report.recovery.reconnectMs.push(Math.round((c.connectedAtUs - c.lostAtUs) / 100) / 10);
+        c.lostAtUs = 0;
+      }
       recordUs(this.connectHist, c.connectedAtUs - started);
     } catch (err) {
       c.wire?.destroy();
@@ -258,6 +290,7 @@ export class Swarm {
 
   private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
     const type = peekType(buf, start, end);
+    if (type !== null && c.report.recovery && (type === 'gap' || type === 'reset' || type === 'error')) return this.onRecoveryNotice(c, c.report.recovery, buf.toString('utf8', start, end));
     if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
     const text = buf.toString('utf8', start, end);
     const messages = parseJsonLines(text);
@@ -266,6 +299,37 @@ export class Swarm {
       const msg = m as { type?: unknown; total?: unknown } | null;
       this.onMessage(c, typeof msg?.type === 'string' ? msg.type : null, msg?.total);
     }
+  }
+
+  /** v4's notices: what history could not give back, a stream that was reset, a send refused. */
+  private onRecoveryNotice(c: LiveClient, r: RecoveryReport, text: string): void {
+    const m = JSON.parse(text) as { type: string; from?: number; to?: number; code?: string };
+    if (m.type === 'gap' && typeof m.from === 'number' && typeof m.to === 'number') r.gapMissed += m.to - m.from + 1;
+    else if (m.type === 'reset') r.resets++;
+    else if (m.type === 'error' && m.code === 'BACKPLANE_DOWN') r.refused++;
+  }
+
+  /** Connects `c` again, to the next URL, with where it left the stream; retries until the drain ends. */
+  private resumeLater(c: LiveClient): void {
+    const resume = this.plan.resume;
+    if (!resume) return;
+    setTimeout(() => {
+      const drainEndUs = this.timing?.drainEndUs ?? Infinity;
+      if (this.closing || c.joined || nowUs(this.epoch) >= drainEndUs) return;
+      c.urlIndex = (c.urlIndex + 1) % resume.urls.length;
+      const url = new URL(resume.urls[c.urlIndex] as string);
+      url.searchParams.set('room', c.spec.room);
+      url.searchParams.set('name', `c${c.spec.id}`);
+      const at = SEQ_EPOCH.exec(c.lastTail);
+      if (at) {
+        url.searchParams.set('since', at[1] as string);
+        url.searchParams.set('epoch', at[2] as string);
+      }
+      c.joinUrl = url.toString();
+      void this.connect(c).then(() => {
+        if (!c.joined) this.resumeLater(c); // that node refused it too: the next one
+      });
+    }, resume.delayMs);
   }
 
   /** An external server may send anything; what the swarm cannot read is counted, never ignored. */

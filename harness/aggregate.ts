@@ -5,6 +5,7 @@ import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts'
 import { encodeHistogram, mergeEncoded, spectrum, summarize } from '../auto-client/histogram.ts';
 import type { OfferedLoad } from '../auto-client/swarm.ts';
 import { fmt, round } from '../common/helpers.ts';
+import { clusterFigures, recoveryFigures } from './cluster-figures.ts';
 import { assessHealth, isGeneratorFailure } from './health.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
@@ -38,6 +39,9 @@ export function aggregate(run: TargetRun): VersionResult {
     const room = roomOf(0, config.rooms);
     sentByRoom[room] = (sentByRoom[room] ?? 0) + (run.statsAfter.received - run.statsBefore.received - wsSent);
   }
+
+  // A send the server refused (v4's BACKPLANE_DOWN) was never sent: nobody is owed it.
+  for (const c of clients) if (c.recovery?.refused) sentByRoom[c.room] = (sentByRoom[c.room] ?? 0) - c.recovery.refused;
 
   const merged = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].corrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
   const mergedRaw = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].uncorrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
@@ -129,6 +133,8 @@ export function aggregate(run: TargetRun): VersionResult {
     },
     churn: { joins: sum(run.workers, (w) => w.churn.joins), leaves: sum(run.workers, (w) => w.churn.leaves) },
     http: run.http,
+    cluster: clusterFigures(run.statsBefore, run.statsAfter, run.redisCpuPct),
+    recovery: recoveryFigures(run.faults ?? [], clients),
     verdict: '',
   };
   result.verdict = verdict(result, config.slow);

@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { EXIT_CODES } from './outcome.ts';
 import { renderOutcome, renderStoryTerminal, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
-import { DEFAULT_VERSIONS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { DEFAULT_VERSIONS, SCENARIO_NAMES, SCENARIO_VERSIONS, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { stopAllStarted } from './server-process.ts';
 import { DEFAULT_STRESS_OPTIONS, runStress } from './stress.ts';
 
@@ -89,10 +89,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 try {
   const scenarios = argv.scenario as ScenarioName[];
-  process.stderr.write(`chatroom-evolution stress: ${scenarios.join(', ')} × ${argv.target ? 'external target' : argv.versions.join(', ')}\n`);
+  // A scenario with versions of its own (scale-out: v3 against v4 clusters) runs them unless --versions says otherwise.
+  const versionsGiven = process.argv.slice(2).some((a) => a === '--versions' || a.startsWith('--versions='));
+  const own = scenarios.map((s) => SCENARIO_VERSIONS[s]);
+  const versions = !versionsGiven && own.every((v) => v !== undefined) ? (own[0] as string[]) : argv.versions.flatMap((v) => v.split(','));
+  process.stderr.write(`chatroom-evolution stress: ${scenarios.join(', ')} × ${argv.target ? 'external target' : versions.join(', ')}\n`);
   const { report, dir } = await runStress(
     {
-      versions: argv.versions.flatMap((v) => v.split(',')),
+      versions,
       scenarios,
       overrides,
       outDir: argv.out,

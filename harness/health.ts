@@ -27,6 +27,8 @@ export interface ClosedByServer {
   slowCodes: Record<string, number>;
   /** The first close of a healthy or churn client, in seconds since sending began. */
   firstAtS: number | null;
+  /** Closes the scenario's own fault caused (a node it killed): counted here, not in the others. */
+  byFault: number;
 }
 
 export interface ServerHealth {
@@ -97,9 +99,16 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
   const { config, timing, watch } = run;
   const atS = (us: number): number => round((us - timing.sendStartUs) / 1e6, 1);
 
-  const closed: ClosedByServer = { healthy: 0, slow: 0, churn: 0, codes: {}, slowCodes: {}, firstAtS: null };
+  const closed: ClosedByServer = { healthy: 0, slow: 0, churn: 0, codes: {}, slowCodes: {}, firstAtS: null, byFault: 0 };
+  // A node the scenario killed lets its clients go: that is the fault under test, not the server failing.
+  const kills = (run.faults ?? []).filter((f) => f.kind === 'node-kill');
+  const byFault = (atUs: number): boolean => kills.some((f) => atS(atUs) >= f.atS - FAULT_SLACK_S && atS(atUs) <= f.atS + FAULT_SLACK_S);
   for (const c of clients) {
     if (!c.closedByServer) continue;
+    if (byFault(c.closedByServer.atUs)) {
+      closed.byFault++;
+      continue;
+    }
     closed[c.kind]++;
     const codes = c.kind === 'slow' ? closed.slowCodes : closed.codes;
     const code = String(c.closedByServer.code);
@@ -154,7 +163,12 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
     findings.push(`unreachable from ${unreachable} s: it accepted no TCP connection after that (${watch.liveness.lastError ?? 'no answer'})`);
     setStatus('unreachable');
   }
-  if (relayOutage && !exit && unreachable === null) {
+  // While the scenario holds Redis down, v4 refuses every send by design: no relay is the defined outcome.
+  const outages = (run.faults ?? []).filter((f) => f.kind === 'broker-outage');
+  const inOutage = relayOutage !== null && outages.some((f) => relayOutage.fromS >= f.atS - FAULT_SLACK_S && (relayOutage.neverResumed ? false : relayOutage.fromS + relayOutage.seconds <= (f.endS ?? f.atS) + FAULT_SLACK_S));
+  if (relayOutage && inOutage) {
+    // (reported in the notes below)
+  } else if (relayOutage && !exit && unreachable === null) {
     if (relayOutage.neverResumed) {
       findings.push(
         `the server stopped relaying at ${relayOutage.fromS} s and ${watch.afterRun.relaying ? 'relayed again only after every client had gone' : 'was still not relaying after the run (deadlock?)'}`,
@@ -178,6 +192,8 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
   }
 
   const notes: string[] = [];
+  if (closed.byFault > 0) notes.push(`${fmt(closed.byFault)} client${closed.byFault === 1 ? '' : 's'} lost their node when the scenario killed it at ${kills[0]?.atS} s, as intended`);
+  if (relayOutage && inOutage) notes.push(`no healthy client received anything from ${relayOutage.fromS} s for ${relayOutage.seconds} s while the scenario held Redis down, as designed: sends were refused (BACKPLANE_DOWN)`);
   if (unparsed.count > 0) {
     notes.push(`${fmt(unparsed.count)} frame${unparsed.count === 1 ? '' : 's'} the generator could not read (neither a probe nor JSON), e.g. ${JSON.stringify(unparsed.samples[0] ?? '')}`);
   }
@@ -198,6 +214,9 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
 }
 
 /** "1006 ×5, 1011 ×2", with 1006 said in words. */
+/** Seconds either side of an injected fault within which what it causes is counted as its doing. */
+const FAULT_SLACK_S = 2;
+
 export function codesInWords(codes: Record<string, number>): string {
   return Object.entries(codes)
     .sort((a, b) => b[1] - a[1])

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { clusterLine, recoveryLine } from './cluster-figures.ts';
 import { capacityRatios } from './capacity.ts';
 import { healthLine, renderOutcome, slowReaderCell, TABLE_HEAD, tableRow, type ScenarioReport, type StressReport } from './report.ts';
 import { evolutionStory, headlineLines } from './story.ts';
@@ -74,6 +75,8 @@ export function renderHtml(report: StressReport, chartLibrary: string = loadChar
   ${s.thresholds.length > 0 ? `<ul class="thresholds">${s.thresholds.map((t) => `<li${t.pass ? '' : ' class="invalid"'}>${escapeHtml(thresholdLine(t))}</li>`).join('')}</ul>` : ''}
   <h3>Server health</h3>
   <ul class="health">${s.results.map((r) => `<li${r.health.broken ? ' class="invalid"' : ''}><b>${escapeHtml(r.label)}</b>: ${escapeHtml(healthLine(r))}</li>`).join('')}</ul>
+  ${s.results.some((r) => r.recovery) ? `<h3>The fault, and how clients came back</h3><ul class="recovery">${s.results.map((r) => (r.recovery ? `<li><b>${escapeHtml(r.label)}</b>: ${escapeHtml(recoveryLine(r.recovery))}</li>` : '')).join('')}</ul>` : ''}
+  ${s.results.some((r) => r.cluster) ? `<h3>Clusters (v4)</h3><ul class="cluster">${s.results.map((r) => (r.cluster ? `<li><b>${escapeHtml(r.label)}</b>: ${escapeHtml(clusterLine(r.cluster))}</li>` : '')).join('')}</ul>` : ''}
   ${
     s.results.some((r) => r.slowReaders)
       ? `<h3>Did the slow readers push back?</h3><ul>${s.results.map((r) => `<li${r.slowReaders && !r.slowReaders.pushedBack ? ' class="invalid"' : ''}><b>${escapeHtml(r.label)}</b>: ${escapeHtml(slowReaderCell(r))}</li>`).join('')}</ul>`

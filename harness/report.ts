@@ -3,6 +3,7 @@
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
+import { clusterLine, recoveryLine } from './cluster-figures.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
 import { capacityRatios } from './capacity.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
@@ -93,6 +94,8 @@ export function renderTerminal(s: ScenarioReport, color = false): string {
   for (const r of s.results) table.push(tableRow(r));
   const lines = [`${s.scenario}: ${s.describe}`, ...headlineLines(s).flatMap((l) => l.split('\n')).map((l) => `  ${l}`), 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
   for (const r of s.results) lines.push(`  ${r.verdict}`);
+  for (const r of s.results) if (r.cluster) lines.push(`  ${r.label}: ${clusterLine(r.cluster)}`);
+  for (const r of s.results) if (r.recovery) lines.push(`  ${r.label} fault: ${recoveryLine(r.recovery)}`);
   return lines.join('\n');
 }
 
@@ -175,6 +178,14 @@ export function renderMarkdown(report: StressReport): string {
     for (const r of s.results) out.push(`| ${tableRow(r).join(' | ')} |`);
     out.push('', 'Server health: what the harness saw of the server itself (its exit, TCP probes once a second, two fresh clients after the run):', '');
     for (const r of s.results) out.push(`- **${r.label}**: ${healthLine(r)}`);
+    if (s.results.some((r) => r.cluster)) {
+      out.push('', 'Clusters (v4): where the deliveries were made, what each node and Redis cost over the measured window, and what the backplane did:', '');
+      for (const r of s.results) if (r.cluster) out.push(`- **${r.label}**: ${clusterLine(r.cluster)}`);
+    }
+    if (s.results.some((r) => r.recovery)) {
+      out.push('', 'The fault, and how clients came back (lost messages are in the tables above, split by kind):', '');
+      for (const r of s.results) if (r.recovery) out.push(`- **${r.label}**: ${recoveryLine(r.recovery)}`);
+    }
     out.push('', 'Latency: healthy receivers, one-way, from the intended send time. Uncorrected p99 (from the actual send time) beside it:', '');
     out.push(
       '| version | p99 corrected | p99 uncorrected | slow readers p99 | expected | received | lost | lost: healthy | lost: slow | told dropped | unexplained | kicked | offered | pool − open | srv deliveries/CPU-s | deliveries/write |',

@@ -3,6 +3,7 @@
 import type { ClientKind } from '../auto-client/delivery-meter.ts';
 import type { LatencySummary } from '../auto-client/histogram.ts';
 import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm.ts';
+import type { ClusterFigures, RecoveryFigures } from './cluster-figures.ts';
 import type { ServerHealth } from './health.ts';
 import type { HttpPushResult } from './http-push.ts';
 import type { ServerSample } from './server-sampler.ts';
@@ -134,6 +135,10 @@ export interface VersionResult {
   repeats?: { n: number; figures: Partial<Record<string, RepeatSpread>> };
   /** capacity scenario only: every step, the highest sustained, and what broke the next one. */
   capacity?: CapacityResult;
+  /** v4: the nodes, Redis and the backplane (null for a single process). */
+  cluster?: ClusterFigures | null;
+  /** A scenario with a fault (v4): what clients went through to resume. */
+  recovery?: RecoveryFigures | null;
   verdict: string;
 }
 

@@ -12,6 +12,10 @@ import type { SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.t
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
 import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
+import { processCpuSeconds } from './cluster-figures.ts';
+import type { Listening } from '../versions/protocol.ts';
+import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
+import { round } from '../common/helpers.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
 import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
 import { busyPct, fetchStats, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
@@ -26,6 +30,8 @@ const READY_TIMEOUT_MS = 120_000;
 const RESULT_GRACE_MS = 30_000;
 /** Time between the go signal and the first scheduled send, so every worker starts together. */
 const START_DELAY_US = 500_000;
+/** In a fault scenario, how long a client the server let go waits before it connects to another node. */
+const RESUME_DELAY_MS = 200;
 /** While clients connect, the server's RSS is read this often: its slope is what one more connection costs. */
 const RAMP_SAMPLE_INTERVAL_MS = 250;
 /**
@@ -77,6 +83,18 @@ export interface TargetRun {
   /** /api/stats once every client was greeted, before anything was sent: the server with idle connections. */
   statsConnected: RawStats | null;
   watch: ServerWatch;
+  /** v4 with its private Redis: redis-server's CPU over the measured window, % of one core. */
+  redisCpuPct: number | null;
+  /** Faults the scenario injected, on the run's clock. */
+  faults: FaultEvent[];
+}
+
+/** A fault the harness injected: what, when (s after sending began), and until when for an outage. */
+export interface FaultEvent {
+  kind: 'node-kill' | 'broker-outage';
+  atS: number;
+  endS: number | null;
+  detail: string;
 }
 
 /** Lines of a crashed server's stderr a report quotes. */
@@ -93,18 +111,34 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
   const samples: ServerSample[] = [];
   let stopSampling: (() => void) | null = null;
   let liveness: LivenessProbe | null = null;
+  let redis: RedisServer | null = null;
+  const faults: FaultEvent[] = [];
+  const killed: string[] = [];
   try {
     onProgress(label, 'start', 0);
     let wsUrl: string;
-    let statsUrl: string | null = null;
+    // A v4 cluster has several nodes: clients are spread over them, and its figures are theirs summed.
+    let wsUrls: string[];
+    let statsUrl: string[] | null = null;
     let describe = target.label;
-    if (target.args) {
-      server = await startServerProcess(target.args, target.script);
+    if (config.fault !== 'none' && target.args?.[0] !== 'v4') throw new RangeError(`${config.scenario} injects a fault into a v4 cluster: run it with --versions "v4 --nodes 3"`);
+    let args = target.args;
+    if (config.fault === 'broker-outage' && args && !args.includes('--redis')) {
+      // The harness kills and restarts Redis itself, so it starts it, on a port the cluster is told.
+      redis = await startRedisServer({ detached: true });
+      track(redis.child);
+      args = [...args, '--redis', redis.url];
+    }
+    if (args) {
+      server = await startServerProcess(args, target.script);
       wsUrl = server.info.wsUrl;
-      statsUrl = `${server.info.url}api/stats`;
-      describe = server.info.describe;
+      wsUrls = server.nodes.map((n) => n.wsUrl);
+      statsUrl = server.nodes.map((n) => `${n.url}api/stats`);
+      if (config.fault === 'node-kill' && server.nodes.length < 2) throw new RangeError('node-kill needs at least 2 nodes (--versions "v4 --nodes 3")');
+      describe = server.nodes.length > 1 ? `${server.info.describe.replace(/ · node \S+/, '')} · ${server.nodes.length} nodes` : server.info.describe;
     } else if (target.url) {
       wsUrl = target.url;
+      wsUrls = [wsUrl];
     } else {
       throw new TypeError(`target ${label} needs args or url`);
     }
@@ -113,7 +147,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     liveness.start();
     const statsBefore = statsUrl ? await fetchStats(statsUrl) : null;
     const threshold = stallThresholdMs(config);
-    const specs = planClients(config, [wsUrl]);
+    const specs = planClients(config, wsUrls);
     const slowUntilUs = slowResumeUs(config);
     const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
       workerId: w,
@@ -129,6 +163,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       churnPeriodMs: config.churnPeriodMs,
       connectConcurrency: CONNECTS_IN_FLIGHT,
       slowResumeUs: config.slow > 0 ? slowUntilUs : null,
+      // In a fault scenario a client let go comes back on another node and resumes the stream.
+      resume: config.fault !== 'none' ? { urls: wsUrls, delayMs: RESUME_DELAY_MS } : null,
     }));
 
     onProgress(label, 'connect', 0);
@@ -183,6 +219,17 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
         return busyPct(start, await readCpuTimes());
       })
       .catch(() => null);
+    const redisPid = server?.redisPid ?? null;
+    const redisP: Promise<number | null> = redisPid
+      ? sleep((timing.measureStartUs - nowUs(epochNs)) / 1000)
+          .then(() => processCpuSeconds(redisPid))
+          .then(async (start) => {
+            await sleep((timing.measureEndUs - nowUs(epochNs)) / 1000);
+            const end = await processCpuSeconds(redisPid);
+            return start === null || end === null ? null : round(((end - start) / config.durationS) * 100, 1);
+          })
+          .catch(() => null)
+      : Promise.resolve(null);
     const httpP =
       config.httpRate > 0 && server
         ? sleep((timing.sendStartUs - nowUs(epochNs)) / 1000).then(() =>
@@ -190,6 +237,26 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
           )
         : Promise.resolve(null);
     httpP.catch(() => {});
+    const faultP = config.fault === 'none' ? Promise.resolve() : sleep((timing.sendStartUs - nowUs(epochNs)) / 1000 + config.faultAtS * 1000).then(() => injectFault());
+    faultP.catch(() => {});
+    async function injectFault(): Promise<void> {
+      const atS = (): number => Math.round((nowUs(epochNs) - timing.sendStartUs) / 1e5) / 10;
+      if (config.fault === 'node-kill' && server) {
+        const victim = server.nodes.at(-1) as Listening;
+        const at = atS();
+        process.kill(victim.pid, 'SIGKILL');
+        killed.push(victim.wsUrl);
+        faults.push({ kind: 'node-kill', atS: at, endS: null, detail: `node ${victim.node} (pid ${victim.pid}, ${victim.url}) killed with SIGKILL` });
+      } else if (config.fault === 'broker-outage' && redis) {
+        const at = atS();
+        const port = redis.port;
+        await redis.stop(0);
+        await sleep(config.outageS * 1000);
+        redis = await startRedisServer({ port, detached: true });
+        track(redis.child);
+        faults.push({ kind: 'broker-outage', atS: at, endS: atS(), detail: `redis-server on port ${port} killed, and started again (empty: no persistence)` });
+      }
+    }
     const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;
     const ticker = setInterval(() => {
       const t = (nowUs(epochNs) - timing.sendStartUs) / 1e6;
@@ -207,8 +274,13 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const statsAfter = await statsAfterP;
     const http = await httpP;
     const machineBusyPct = await machineP;
+    const redisCpuPct = await redisP;
+    await faultP;
     // Every client has gone: does the server still take two fresh ones and relay between them?
-    const afterRun = await checkRelay(wsUrl, roomOf(0, config.rooms), epochNs);
+    // (on a cluster: sent on the first node, received on the last, so the backplane is in the path)
+    // (a node the scenario killed is not asked: it is dead by design)
+    const standing = wsUrls.filter((u) => !killed.includes(u));
+    const afterRun = await checkRelay(standing.at(-1) ?? wsUrl, roomOf(0, config.rooms), epochNs, undefined, standing[0] ?? wsUrl);
     onProgress(label, 'stop', 1);
     const originS = timing.sendStartUs / 1e6;
     const exited = server?.exited ?? null;
@@ -219,12 +291,13 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       liveness: await liveness.stop(originS),
       afterRun,
     };
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected, watch };
+    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected, watch, redisCpuPct, faults };
   } finally {
     stopSampling?.();
     await liveness?.stop(0);
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));
     await server?.stop();
+    await redis?.stop();
   }
 }
 

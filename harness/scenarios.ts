@@ -5,7 +5,10 @@ import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage'] as const;
+
+/** A fault a scenario injects into a v4 cluster mid-window. */
+export type FaultKind = 'none' | 'node-kill' | 'broker-outage';
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -41,6 +44,11 @@ export interface ScenarioConfig {
   workers: number;
   /** capacity: a step counts as sustained while the healthy receivers' p99 stays under this. */
   p99LimitMs: number;
+  /** node-kill: the last node gets SIGKILL; broker-outage: Redis is killed, and started again `outageS` later. */
+  fault: FaultKind;
+  /** When the fault strikes, in seconds after sending began. */
+  faultAtS: number;
+  outageS: number;
 }
 
 /**
@@ -49,7 +57,7 @@ export interface ScenarioConfig {
  */
 export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000] as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, fault: 'none', faultAtS: 0, outageS: 0 } as const;
 
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
@@ -82,12 +90,31 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     describe: (c) => `${n(c.clients)} mostly idle clients on one server process (it may open 20,000 files): connect rate and RSS per connection`,
     config: { ...COMMON, scenario: 'connections', clients: 19_900, senders: 1, rate: 1, size: 64, warmupS: 1, durationS: 3, drainS: 1, workers: 3 },
   },
+  'scale-out': {
+    describe: (c) => `${n(c.clients)} clients in one room, spread over a cluster's nodes; ${c.senders} senders × ${c.rate} msg/s of ${n(c.size)} B: one process (v3) against v4 on 2 and 4 nodes over Redis, same load`,
+    config: { ...COMMON, scenario: 'scale-out', clients: 2000, senders: 20, rate: 25, size: 256, durationS: 8, workers: 3 },
+  },
+  'node-kill': {
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${c.senders} senders × ${c.rate} msg/s; at ${c.faultAtS} s the last node is killed (SIGKILL): its clients resume on another node with since and epoch`,
+    config: { ...COMMON, scenario: 'node-kill', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, fault: 'node-kill', faultAtS: 4.5 },
+  },
+  'broker-outage': {
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${c.senders} senders × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost`,
+    config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2 },
+  },
   capacity: {
     describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
     // warm-up ramps the rate up, so a step measures the steady state, not a cold start.
     config: { ...COMMON, scenario: 'capacity', clients: 1000, senders: 20, rate: 0.5, size: 64, warmupS: 3, durationS: 4, drainS: 2, workers: 3 },
   },
+};
+
+/** The versions a scenario runs when --versions is not given: scale-out compares one process with clusters. */
+export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
+  'scale-out': ['v3', 'v4 --nodes 2', 'v4 --nodes 4'],
+  'node-kill': ['v4 --nodes 3'],
+  'broker-outage': ['v4 --nodes 2'],
 };
 
 /** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
@@ -117,6 +144,8 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.httpRate >= 0)) throw new RangeError('httpRate must be >= 0');
   if (!(c.p99LimitMs > 0)) throw new RangeError('p99LimitMs must be > 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
+  if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
+  if (c.fault === 'broker-outage' && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);
@@ -184,4 +213,6 @@ export const DEFAULT_VERSIONS: Record<string, string[]> = {
   v3: ['v3'],
   'v3-block': ['v3', '--on-full', 'block'],
   'v3-kick': ['v3', '--on-full', 'kick'],
+  /** v3's hub on `--nodes` processes (default 2) over a private Redis; not among the defaults. */
+  v4: ['v4'],
 };

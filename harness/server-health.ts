@@ -98,9 +98,9 @@ export function traceOf(results: ReadonlyArray<{ t: number; ok: boolean; error: 
  * Two fresh clients join `room`; one sends a probe every RELAY_CHECK_RESEND_MS until the other
  * receives one or `timeoutMs` pass. The sends go as the swarm's do ({"type":"chat","content"}).
  */
-export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS): Promise<RelayCheck> {
-  const url = (name: string): string => {
-    const u = new URL(wsUrl);
+export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS, senderUrl = wsUrl): Promise<RelayCheck> {
+  const url = (name: string, base = wsUrl): string => {
+    const u = new URL(base);
     u.searchParams.set('room', room);
     u.searchParams.set('name', name);
     return u.toString();
@@ -121,7 +121,7 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
         },
       });
       clients.push(receiver);
-      sender = await WireClient.connect({ url: url('relay-check-out'), onText: () => {} });
+      sender = await WireClient.connect({ url: url('relay-check-out', senderUrl), onText: () => {} });
       clients.push(sender);
     } catch (err) {
       return { accepting: false, relaying: false, detail: `a fresh client could not connect: ${(err as Error).message}` };

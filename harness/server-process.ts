@@ -21,7 +21,12 @@ export interface ServerExit {
 }
 
 export interface ServerProcess {
+  /** What it announced; for a v4 cluster, its first node. */
   readonly info: Listening;
+  /** Every node that announced itself: one for v1-v3, `--nodes` for v4. */
+  readonly nodes: Listening[];
+  /** v4 with a private Redis: that redis-server's pid (for its CPU). */
+  readonly redisPid: number | null;
   readonly child: ChildProcess;
   /** Everything the server printed, for a report or a failure message. */
   readonly output: string[];
@@ -99,6 +104,11 @@ export const VERSIONS_CLI = 'versions/cli.ts';
 export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI): Promise<ServerProcess> {
   const args = versionArgs.includes('--port') ? versionArgs : [...versionArgs, '--port', '0'];
   const child = spawnTs(script, args);
+  // v4 announces each of its nodes on a line of its own: wait for all of them.
+  const nodesFlag = args.indexOf('--nodes');
+  const expected = args[0] === 'v4' ? (nodesFlag >= 0 ? Number(args[nodesFlag + 1]) : 2) : 1;
+  const nodes: Listening[] = [];
+  let redisPid: number | null = null;
   const output: string[] = [];
   const stderr: string[] = [];
   let stopping = false;
@@ -116,9 +126,12 @@ export async function startServerProcess(versionArgs: string[], script = VERSION
       const onLine = (line: string): void => {
         output.push(line);
         const listening = parseListening(line);
-        if (listening) {
+        const redis = /private redis-server on \S+ \(pid (\d+)/.exec(line);
+        if (redis) redisPid = Number(redis[1]);
+        if (listening) nodes.push(listening);
+        if (listening && nodes.length === expected) {
           clearTimeout(timer);
-          resolve(listening);
+          resolve(nodes[0] as Listening);
         }
       };
       createInterface({ input: child.stdout! }).on('line', onLine);
@@ -131,10 +144,14 @@ export async function startServerProcess(versionArgs: string[], script = VERSION
         reject(new Error(`server ${args.join(' ')} exited with ${code}:\n${output.join('\n')}`));
       });
     });
-    const health = await fetch(`${info.url}healthz`);
-    if (!health.ok) throw new Error(`server ${args.join(' ')}: /healthz answered ${health.status}`);
+    for (const node of nodes) {
+      const health = await fetch(`${node.url}healthz`);
+      if (!health.ok) throw new Error(`server ${args.join(' ')}: ${node.url}healthz answered ${health.status}`);
+    }
     return {
       info,
+      nodes,
+      redisPid,
       child,
       output,
       stderr,

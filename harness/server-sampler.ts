@@ -22,14 +22,18 @@ export interface ServerSample {
   cpuPct: number;
 }
 
-/** What /api/stats answers: the host's JSON contract, shared with the page. */
-export type RawStats = ServerStats;
+/**
+ * What /api/stats answers: the host's JSON contract, shared with the page. For a v4 cluster, the
+ * nodes' answers summed (CPU and memory of every node process; the slowest event loop), each
+ * node's own in `nodes`.
+ */
+export type RawStats = ServerStats & { nodes?: ServerStats[] };
 
 /**
  * Reads the server's /api/stats every SAMPLE_INTERVAL_MS into `samples`, `t` in seconds since
  * `sendStartUs`; returns the function that stops it. A server too busy to answer is a gap.
  */
-export function sampleServer(statsUrl: string, epochNs: bigint, sendStartUs: number, samples: ServerSample[]): () => void {
+export function sampleServer(statsUrl: string | readonly string[], epochNs: bigint, sendStartUs: number, samples: ServerSample[]): () => void {
   let last: RawStats | null = null;
   let lastAt = 0;
   const timer = setInterval(() => {
@@ -79,9 +83,47 @@ export function busyPct(a: CpuTimes, b: CpuTimes): number | null {
   return total > 0 ? Math.round(((b.busy - a.busy) / total) * 1000) / 10 : null;
 }
 
-/** A server's /api/stats, or an error naming the URL; gives up after 5 s. */
-export async function fetchStats(url: string): Promise<RawStats> {
+/**
+ * A server's /api/stats, or an error naming the URL; gives up after 5 s. Given several URLs (the
+ * nodes of a v4 cluster), the answers of those that answer, merged; an error if none does.
+ */
+export async function fetchStats(url: string | readonly string[]): Promise<RawStats> {
+  if (typeof url === 'string') return fetchOne(url);
+  const settled = await Promise.allSettled(url.map(fetchOne));
+  const answered = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (answered.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
+  return answered.length === 1 && url.length === 1 ? (answered[0] as RawStats) : mergeStats(answered);
+}
+
+async function fetchOne(url: string): Promise<RawStats> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return (await res.json()) as RawStats;
+}
+
+type Summed = 'connections' | 'poolSize' | 'received' | 'deliveries' | 'drops' | 'kicks' | 'controlFrames' | 'writes' | 'queueDepth' | 'bufferedBytes' | 'rssBytes' | 'heapUsedBytes' | 'cpuUserUs' | 'cpuSystemUs';
+const SUMMED: Summed[] = ['connections', 'poolSize', 'received', 'deliveries', 'drops', 'kicks', 'controlFrames', 'writes', 'queueDepth', 'bufferedBytes', 'rssBytes', 'heapUsedBytes', 'cpuUserUs', 'cpuSystemUs'];
+
+/** Several nodes' answers as one server's: counts and costs summed, the worst of the rest. */
+export function mergeStats(nodes: readonly ServerStats[]): RawStats {
+  const first = nodes[0] as ServerStats;
+  const merged: RawStats = { ...first, describe: `${first.describe.replace(/ · node \S+/, '')} · ${nodes.length} nodes answering`, nodes: [...nodes] };
+  delete merged.node;
+  delete merged.backplane;
+  for (const k of SUMMED) merged[k] = nodes.reduce((sum, n) => sum + n[k], 0);
+  const maxOf = (get: (n: ServerStats) => number): number => Math.max(...nodes.map(get));
+  merged.rooms = maxOf((n) => n.rooms);
+  merged.queueDepthMax = maxOf((n) => n.queueDepthMax);
+  merged.loopDelayMs = { p50: maxOf((n) => n.loopDelayMs.p50), p99: maxOf((n) => n.loopDelayMs.p99), max: maxOf((n) => n.loopDelayMs.max) };
+  merged.uptimeS = Math.min(...nodes.map((n) => n.uptimeS));
+  const add = <K extends string>(into: Partial<Record<K, number>>, from: Partial<Record<K, number>>): void => {
+    for (const [k, v] of Object.entries(from) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
+  };
+  merged.badInput = {};
+  merged.refusals = {};
+  for (const n of nodes) {
+    add(merged.badInput, n.badInput);
+    add(merged.refusals, n.refusals);
+  }
+  return merged;
 }
