@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
+import { startRedisServer } from '../../common/redis-server.ts';
+import { startV4Node } from '../../versions/v4/node.ts';
 import { openClient } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -166,5 +168,34 @@ describe('the browser page', () => {
     await expect.poll(() => ann.textContent('#state')).toMatch(/^disconnected \(1001\), retrying in/);
     servers.push(await startVersion('v3', { port }));
     await expect.poll(() => ann.textContent('#state'), { timeout: 15_000 }).toMatch(/^connected to /);
+  });
+
+  it('v4: says which node it is on, and after its node goes away resumes the room with what it missed, once each', async () => {
+    const redis = await startRedisServer({ detached: true });
+    try {
+      const n1 = await startV4Node({ redis: redis.url, node: 'w1', port: 0 });
+      const n2 = await startV4Node({ redis: redis.url, node: 'w2', port: 0 });
+      servers.push(n2);
+      const ann = await openPage(n1, 'ann', 'v4room');
+      expect(await ann.textContent('#server-info')).toContain('node w1');
+      const bob = await openClient(n2, { room: 'v4room', name: 'bob' });
+      for (const t of ['one', 'two']) bob.send({ type: 'chat', content: t });
+      await expect.poll(() => chatTexts(ann)).toEqual(['one', 'two']);
+      const port = n1.port;
+      await n1.close();
+      await expect.poll(() => ann.textContent('#state')).toMatch(/^disconnected/);
+      for (const t of ['three', 'four']) bob.send({ type: 'chat', content: t });
+      await bob.waitFor(() => bob.chats().length === 4, 'four chats');
+      servers.push(await startV4Node({ redis: redis.url, node: 'w1', port }));
+      await expect.poll(() => chatTexts(ann), { timeout: 15_000 }).toEqual(['one', 'two', 'three', 'four']);
+      expect(await ann.$$eval('#messages li.chat.replayed .content', (els) => els.map((e) => e.textContent))).toEqual(['three', 'four']);
+      bob.send({ type: 'chat', content: 'five' });
+      await expect.poll(() => chatTexts(ann)).toEqual(['one', 'two', 'three', 'four', 'five']);
+      await bob.close();
+    } finally {
+      for (const c of browser.contexts()) await c.close();
+      await Promise.all(servers.splice(0).map((s) => s.close()));
+      await redis.stop();
+    }
   });
 });

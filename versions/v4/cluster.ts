@@ -1,12 +1,12 @@
 // `npm run v4`: starts N v4 nodes, each its own process on its own port (P, P+1, …), over one
 // Redis: the one given with --redis, or a private redis-server on a free loopback port that this
 // launcher starts and stops. Each node prints its own LISTENING line; this launcher passes them
-// on as they are. A node that dies (a fault, SIGKILL) is reported and the others go on; SIGINT or
+// on in node order once every node listens. A node that dies (a fault, SIGKILL) is reported and the others go on; SIGINT or
 // SIGTERM stops every node, then the private Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseListening, type Listening } from '../protocol.ts';
+import { formatListening, parseListening, type Listening } from '../protocol.ts';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
@@ -73,8 +73,9 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
     nodes.push(entry);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const listening = parseListening(line);
+      // LISTENING lines are printed once every node listens, in node order (below); the rest as they come.
       if (listening) entry.listening = listening;
-      console.log(listening ? line : `[${name}] ${line}`);
+      else console.log(`[${name}] ${line}`);
     });
     child.once('exit', (code, signal) => {
       if (stopping) return;
@@ -100,6 +101,7 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  for (const n of nodes) console.log(formatListening(n.listening!));
   console.log(`chatroom v4: ${nodes.length} nodes up: ${nodes.map((n) => `${n.name} ${n.listening!.url}`).join(', ')}`);
 }
 

@@ -3,11 +3,13 @@
 // page used innerHTML, which runs whatever a peer sends.
 const $ = (id) => document.getElementById(id);
 
-/** The workbench's versions and their default ports (versions/versions.ts). */
+/** The workbench's versions and their default ports (versions/versions.ts; v4: its first two nodes). */
 const VERSIONS = [
   ['v1', 8081],
   ['v2', 8082],
   ['v3', 8083],
+  ['v4 node 1', 8084],
+  ['v4 node 2', 8085],
 ];
 const STATUS_POLL_MS = 5000;
 const STATS_POLL_MS = 1000;
@@ -27,6 +29,8 @@ const state = {
   pending: [],
   lastStats: null,
   series: { connections: [], rate: [], batch: [], deliveries: [], drops: [], queue: [], loop: [] },
+  /** v4: where this page is in its room's stream, so a reconnect resumes there. */
+  stream: null,
 };
 
 // --- the message list ---
@@ -70,15 +74,21 @@ function setState(text, cls) {
   $('state').className = `state ${cls}`;
 }
 
-function connect(address) {
+function connect(address, resume = false) {
   clearTimeout(state.reconnectTimer);
   if (state.ws) {
     state.ws.onclose = null;
     state.ws.close(1000);
   }
   state.address = address;
-  const query = new URLSearchParams({ room: $('room').value || 'lobby' });
+  const room = $('room').value || 'lobby';
+  const query = new URLSearchParams({ room });
   if ($('name').value.trim()) query.set('name', $('name').value.trim());
+  // v4: coming back to the same room, ask for what was missed meanwhile.
+  if (resume && state.stream && state.stream.room === room) {
+    query.set('since', String(state.stream.seq));
+    query.set('epoch', state.stream.epoch);
+  }
   setState(`connecting to ${address}…`, 'connecting');
   const ws = new WebSocket(`ws://${address}/chatroom?${query}`);
   state.ws = ws;
@@ -92,7 +102,7 @@ function connect(address) {
     state.retries++;
     setState(`disconnected (${ev.code}), retrying in ${(delay / 1000).toFixed(1)} s`, 'closed');
     system(`disconnected from ${address}: ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`);
-    state.reconnectTimer = setTimeout(() => connect(address), delay);
+    state.reconnectTimer = setTimeout(() => connect(address, true), delay);
   };
   state.lastStats = null;
   for (const k of Object.keys(state.series)) state.series[k] = [];
@@ -101,7 +111,8 @@ function connect(address) {
 function onFrame(msg) {
   switch (msg.type) {
     case 'chat': {
-      const li = addLine([[clock(msg.ts), 'meta'], [msg.from, 'from'], [msg.content, 'content']], 'chat');
+      if (typeof msg.seq === 'number') state.stream = { room: msg.room, seq: msg.seq, epoch: msg.epoch };
+      const li = addLine([[msg.replayed ? `${clock(msg.ts)} · missed` : clock(msg.ts), 'meta'], [msg.from, 'from'], [msg.content, 'content']], msg.replayed ? 'chat replayed' : 'chat');
       const mine = msg.from === state.name ? state.pending.findIndex((p) => p.content === msg.content) : -1;
       if (mine >= 0) {
         const [p] = state.pending.splice(mine, 1);
@@ -132,6 +143,14 @@ function onFrame(msg) {
       else state.members.delete(msg.name);
       renderMembers();
       system(`${msg.name} ${msg.event === 'join' ? 'joined' : 'left'} (${msg.members} here)`);
+      break;
+    case 'gap':
+      state.stream = { room: msg.room, seq: msg.to, epoch: msg.epoch };
+      system(`messages ${msg.from}–${msg.to} of ${msg.room} are lost to you: the server's history no longer holds them`);
+      break;
+    case 'reset':
+      state.stream = msg.epoch === null ? null : { room: msg.room, seq: 0, epoch: msg.epoch };
+      system(`the history of ${msg.room} was lost on the server (its Redis restarted): what you missed cannot be sent again`);
       break;
     case 'dropped':
       system(`the server dropped ${msg.count} message(s) for you: your queue was full (${msg.total} in all)`);
