@@ -1,20 +1,39 @@
 // One contract, every version: what a chat user and the article's own client can count on,
 // whatever the architecture behind it.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
+import { startV4Node } from '../../versions/v4/node.ts';
 import { WebSocket } from 'ws';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES, type ErrorCode } from '../../versions/protocol.ts';
 import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
 import { eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
-const CONFIGS: Array<[label: string, version: VersionName, options: Partial<VersionOptions>]> = [
+const CONFIGS: Array<[label: string, version: VersionName | 'v4', options: Partial<VersionOptions>]> = [
   ['v1', 'v1', {}],
   ['v1.1', 'v1.1', {}],
   ['v2', 'v2', {}],
   ['v3 block', 'v3', { onFull: 'block' }],
   ['v3 drop', 'v3', { onFull: 'drop' }],
   ['v3 kick', 'v3', { onFull: 'kick' }],
+  ['v4 (one node over Redis)', 'v4', {}],
 ];
+
+// v4 keeps its rooms in Redis: one redis-server for this file, emptied before each v4 test.
+let redis: RedisServer | null = null;
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function startAny(version: VersionName | 'v4', options: Partial<VersionOptions>): Promise<ChatServer> {
+  if (version !== 'v4') return startVersion(version, { ...options, port: 0 });
+  redis ??= await startRedisServer({ detached: true });
+  const admin = new Redis(redis.url);
+  await admin.flushall();
+  admin.disconnect();
+  return startV4Node({ ...options, redis: redis.url, node: 'c1', port: 0 });
+}
 
 describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
   let server: ChatServer;
@@ -26,7 +45,7 @@ describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
   };
 
   beforeEach(async () => {
-    server = await startVersion(version, { ...options, port: 0 });
+    server = await startAny(version, options);
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
