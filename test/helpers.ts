@@ -127,6 +127,16 @@ export async function metricValue(server: ChatServer, name: string, labels = '')
   throw new Error(`metric ${name}${labels} not found`);
 }
 
+/** Whether a process with this pid still exists (signal 0 tests without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Waits `ms` milliseconds. */
 export const delay = sleep;
 

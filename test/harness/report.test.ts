@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../../harness/render-html.ts';
 import { renderMarkdown, renderTerminal, type StressReport } from '../../harness/report.ts';
 import { ROOT } from '../../harness/server-process.ts';
-import { delay, runCli } from '../helpers.ts';
+import { alive, delay, runCli } from '../helpers.ts';
 
 /** PIDs of running processes whose command line matches (Linux /proc). */
 async function pidsMatching(pattern: RegExp): Promise<number[]> {
@@ -20,14 +20,6 @@ async function pidsMatching(pattern: RegExp): Promise<number[]> {
   return pids;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
 const scenario = fixture.scenarios[0]!;

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnTs, stopProcessGroup, VERSIONS_CLI } from '../../harness/server-process.ts';
 import { parseListening, type Listening, type ServerMessage } from '../../versions/protocol.ts';
 import { REDIS_MISSING } from '../../common/redis-server.ts';
-import { delay, eventually, openClient, type TestClient } from '../helpers.ts';
+import { alive, delay, eventually, openClient, type TestClient } from '../helpers.ts';
 import type { ChildProcess } from 'node:child_process';
 
 type Chat = Extract<ServerMessage, { type: 'chat' }>;
@@ -38,14 +38,6 @@ async function startCluster(nodes: number): Promise<{ child: ChildProcess; liste
   return { child, listening, output };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const open = async (url: string, query: Parameters<typeof openClient>[1]): Promise<TestClient> => {
   const c = await openClient(url, query);
