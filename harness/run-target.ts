@@ -18,7 +18,7 @@ import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
 import { round } from '../common/helpers.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
 import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
-import { busyPct, fetchStats, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
+import { alignNodes, busyPct, fetchStats, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
 import { workerChannel } from './worker-channel.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
@@ -272,6 +272,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       clearInterval(ticker);
     }
     const statsAfter = await statsAfterP;
+    // (a node killed by the scenario answers before the run and not after: both readings without it)
+    const statsBeforeAligned = alignNodes(statsBefore, statsAfter);
     const http = await httpP;
     const machineBusyPct = await machineP;
     const redisCpuPct = await redisP;
@@ -291,7 +293,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       liveness: await liveness.stop(originS),
       afterRun,
     };
-    return { target, describe, config, timing, workers: results, samples, statsBefore, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected, watch, redisCpuPct, faults };
+    return { target, describe, config, timing, workers: results, samples, statsBefore: statsBeforeAligned, statsAfter, stallThresholdMs: threshold, serverOutput: server?.output.slice(-50) ?? [], http, connectSeconds, machineBusyPct, rampSamples, statsConnected, watch, redisCpuPct, faults };
   } finally {
     stopSampling?.();
     await liveness?.stop(0);

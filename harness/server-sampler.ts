@@ -27,7 +27,7 @@ export interface ServerSample {
  * nodes' answers summed (CPU and memory of every node process; the slowest event loop), each
  * node's own in `nodes`.
  */
-export type RawStats = ServerStats & { nodes?: ServerStats[] };
+export type RawStats = ServerStats & { nodes?: ServerStats[]; nodesAsked?: number };
 
 /**
  * Reads the server's /api/stats every SAMPLE_INTERVAL_MS into `samples`, `t` in seconds since
@@ -40,6 +40,13 @@ export function sampleServer(statsUrl: string | readonly string[], epochNs: bigi
     const at = nowUs(epochNs);
     fetchStats(statsUrl)
       .then((s) => {
+        // A cluster where another set of nodes answered than last time (one too busy, or killed):
+        // its sums are not comparable with the last ones. A gap, and the next reading compares with this one.
+        if (last && last.nodes?.length !== s.nodes?.length) {
+          last = s;
+          lastAt = at;
+          return;
+        }
         const cpuPct = last ? ((s.cpuUserUs + s.cpuSystemUs - last.cpuUserUs - last.cpuSystemUs) / (at - lastAt)) * 100 : 0;
         last = s;
         lastAt = at;
@@ -92,7 +99,18 @@ export async function fetchStats(url: string | readonly string[]): Promise<RawSt
   const settled = await Promise.allSettled(url.map(fetchOne));
   const answered = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   if (answered.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
-  return answered.length === 1 && url.length === 1 ? (answered[0] as RawStats) : mergeStats(answered);
+  return answered.length === 1 && url.length === 1 ? (answered[0] as RawStats) : { ...mergeStats(answered), nodesAsked: url.length };
+}
+
+/**
+ * `before` limited to the nodes `after` has: a node that stopped answering (killed) must not count
+ * in one reading and not the other, or every difference between them (CPU, deliveries) is wrong.
+ */
+export function alignNodes(before: RawStats | null, after: RawStats | null): RawStats | null {
+  if (!before?.nodes || !after?.nodes || after.nodes.length === before.nodes.length) return before;
+  const names = new Set(after.nodes.map((n) => n.node));
+  const kept = before.nodes.filter((n) => names.has(n.node));
+  return kept.length === 0 ? before : { ...mergeStats(kept), nodesAsked: before.nodesAsked ?? before.nodes.length };
 }
 
 async function fetchOne(url: string): Promise<RawStats> {
