@@ -227,8 +227,9 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     enqueue(st, async () => {
       await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
       st.joinedRoom = conn.room;
-      await roster.add(conn);
+      const members = await roster.add(conn);
       await roster.sendJoined(conn);
+      roster.announceJoin(conn, members);
       if (taken) reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
       if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
@@ -290,12 +291,14 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
         await strategy.move(conn, frame.room, frame.resume);
         conn.name = name;
         conn.room = frame.room;
-        await roster.add(conn);
-      } else {
-        if (name !== conn.name) await roster.rename(conn, name);
-        // v4: a join to the room it is in, with since and epoch, replays what it missed.
-        if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
+        const members = await roster.add(conn);
+        await roster.sendJoined(conn);
+        roster.announceJoin(conn, members);
+        return;
       }
+      if (name !== conn.name) await roster.rename(conn, name);
+      // v4: a join to the room it is in, with since and epoch, replays what it missed.
+      if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
       await roster.sendJoined(conn);
     });
   }

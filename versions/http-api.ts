@@ -3,13 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetrics } from './metrics.ts';
-import { ERROR_CODES, checkContent, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
+  '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
 };
 const WEB_ROOT = new URL('./web/', import.meta.url);
 
@@ -72,6 +73,8 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       }
       case '/api/stats':
         return sendJson(res, 200, metrics.snapshot());
+      case '/close-codes.json':
+        return sendJson(res, 200, CLOSE_CODE_WORDS);
       case '/api/send':
         return handleSend(req, res);
       default:
@@ -100,7 +103,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       counters.countBadInput('FRAME_TOO_LARGE');
       res.setHeader('Connection', 'close');
       res.once('finish', () => req.socket.destroy());
-      return sendJson(res, 413, { error: { code: 'FRAME_TOO_LARGE', message: ERROR_CODES.FRAME_TOO_LARGE } });
+      return sendJson(res, 413, { error: { code: 'FRAME_TOO_LARGE', message: `${ERROR_CODES.FRAME_TOO_LARGE}: more than ${limits.maxFrameBytes.toLocaleString('en-US')} bytes` } });
     }
     const fail = (code: ErrorCode, message: string = ERROR_CODES[code]): void => {
       counters.countBadInput(code);
@@ -111,7 +114,10 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     const { room, content, from } = parsed.value;
     if (!isValidRoom(room)) return fail('BAD_ROOM');
     const bad = checkContent(content, limits);
-    if (bad) return fail(bad);
+    if (bad) {
+      const detail = contentDetail(bad, content, limits);
+      return fail(bad, detail ? `${ERROR_CODES[bad]}: ${detail}` : undefined);
+    }
     if (from !== undefined && !isValidName(from)) return fail('BAD_NAME');
     counters.received++;
     // An HTTP sender proves no name: whatever it claims is marked as coming over HTTP.

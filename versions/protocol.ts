@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   BAD_NAME: '"name" must be 1-64 printable characters, not all blank, with no invisible or direction-changing ones',
   NAME_TAKEN: 'another member of the room has that name (letter case and Unicode look-alikes count as the same)',
   BINARY_FRAME: 'binary frames are not accepted; send JSON text',
-  FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009)',
+  FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009; the limit is in joined.server.limits.maxFrameBytes)',
   PROTOCOL_ERROR: 'the frame breaks RFC 6455: unmasked, reserved bits, a bad opcode, a control frame over 125 bytes (closed with 1002)',
   BAD_UTF8: 'a text frame is not valid UTF-8 (closed with 1007)',
   BACKPLANE_DOWN: 'v4: the message was not sent: the server cannot reach its backplane (Redis) now; send it again later',
@@ -41,21 +41,23 @@ export const CLOSE_CODES = {
   SLOW_CONSUMER: 4008,
 } as const;
 
-/** A close code in words, for people: a client, a page, a report. */
+/** Close codes in words, for people: a client, a report, and the page (served as /close-codes.json). */
+export const CLOSE_CODE_WORDS: Readonly<Record<number, string>> = {
+  1000: 'normal close',
+  1001: 'server shutting down',
+  1002: 'protocol error',
+  1005: 'no code given',
+  1006: 'connection lost, no close frame',
+  1007: 'text that is not UTF-8',
+  1009: 'frame too large',
+  1011: 'server error',
+  [CLOSE_CODES.IDLE_TIMEOUT]: 'idle: no traffic for too long',
+  [CLOSE_CODES.SLOW_CONSUMER]: 'too slow: kicked',
+};
+
+/** A close code in words. */
 export function closeCodeInWords(code: number): string {
-  const words: Record<number, string> = {
-    1000: 'normal close',
-    1001: 'server shutting down',
-    1002: 'protocol error',
-    1005: 'no code given',
-    1006: 'connection lost, no close frame',
-    1007: 'text that is not UTF-8',
-    1009: 'frame too large',
-    1011: 'server error',
-    [CLOSE_CODES.IDLE_TIMEOUT]: 'idle: no traffic for too long',
-    [CLOSE_CODES.SLOW_CONSUMER]: 'too slow: kicked',
-  };
-  return words[code] ?? 'no meaning this workbench knows';
+  return CLOSE_CODE_WORDS[code] ?? 'no meaning this workbench knows';
 }
 
 /**
@@ -132,6 +134,13 @@ export function nameKey(name: string): string {
   return name.normalize('NFKC').toLowerCase().normalize('NFKC');
 }
 
+/** What to add to a content error so its sender can fix it: the limit and the size sent. */
+export function contentDetail(code: ErrorCode, content: unknown, limits: ProtocolLimits): string | undefined {
+  if (code === 'BAD_FIELD') return '"content" must be a string';
+  if (code === 'CONTENT_TOO_LARGE' && typeof content === 'string') return `${content.length.toLocaleString('en-US')} of ${limits.maxContentChars.toLocaleString('en-US')} characters`;
+  return undefined;
+}
+
 /** Validates chat content; returns an error code or null. */
 export function checkContent(content: unknown, limits: ProtocolLimits): ErrorCode | null {
   if (typeof content !== 'string') return 'BAD_FIELD';
@@ -151,7 +160,7 @@ export function parseClientFrame(text: string, limits: ProtocolLimits): ParseRes
   const type = obj.type ?? ('content' in obj ? 'chat' : undefined);
   if (type === 'chat') {
     const bad = checkContent(obj.content, limits);
-    if (bad) return fail(bad, bad === 'BAD_FIELD' ? '"content" must be a string' : undefined);
+    if (bad) return fail(bad, contentDetail(bad, obj.content, limits));
     return { ok: true, frame: { type: 'chat', content: obj.content as string } };
   }
   if (type === 'join') {
@@ -186,7 +195,8 @@ export function parseResumePoint(since: unknown, epoch: unknown): ResumePoint | 
 export type ServerMessage =
   | { type: 'chat'; room: string; from: string; content: string; ts: number; seq?: number; epoch?: string; replayed?: true }
   | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo }
-  | { type: 'presence'; room: string; event: 'join' | 'leave'; name: string; members: number }
+  /** Someone joined, left, or (rename) took the name `name`, having been `from`. */
+  | { type: 'presence'; room: string; event: 'join' | 'leave' | 'rename'; name: string; members: number; from?: string }
   | { type: 'dropped'; count: number; total: number }
   | { type: 'error'; code: ErrorCode; message: string }
   /** v4 recovery: messages `from`..`to` of the room's stream are lost to this client (trimmed from history). */

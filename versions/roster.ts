@@ -1,7 +1,7 @@
 // Who is in which room, as the host sees it, and what the room is told of it: presence notices
 // when someone joins or leaves, and the `joined` reply with the members. Versions keep their own
 // delivery structures; this is the one view of membership every version shares.
-import { nameKey, type ServerInfo } from './protocol.ts';
+import { nameKey, type ServerInfo, type ServerMessage } from './protocol.ts';
 import type { Connection, Strategy } from './strategy.ts';
 
 /** Presence notices are broadcast only in rooms up to this size; a 10k-member room would send N² frames. */
@@ -34,24 +34,34 @@ export class Roster {
     return holder !== undefined && holder !== except;
   }
 
-  /** `conn` takes a new name in its room. */
+  /** `conn` takes a new name in its room: the room hears who became whom. */
   async rename(conn: Connection, name: string): Promise<void> {
     const names = this.names.get(conn.room);
-    if (names?.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
+    const from = conn.name;
+    if (names?.get(nameKey(from)) === conn) names.delete(nameKey(from));
     conn.name = name;
     names?.set(nameKey(name), conn);
     await this.strategy.directory?.rename(conn);
+    const members = this.strategy.directory ? (await this.strategy.directory.members(conn.room, 1)).count : (this.rooms.get(conn.room)?.size ?? 0);
+    if (members <= PRESENCE_MAX_MEMBERS) this.publish(conn.room, { type: 'presence', room: conn.room, event: 'rename', name, from, members });
   }
 
-  /** `conn` is in `conn.room` now: the room hears of it (in every node's part of it, in v4). */
-  async add(conn: Connection): Promise<void> {
+  /**
+   * `conn` is in `conn.room` now (in every node's part of it, in v4); resolves with the room's
+   * member count. The room hears of it from announceJoin, once `conn` has its `joined`: a
+   * newcomer's first word from the server is where it is, not its own arrival.
+   */
+  async add(conn: Connection): Promise<number> {
     let set = this.rooms.get(conn.room);
     if (!set) this.rooms.set(conn.room, (set = new Set()));
     set.add(conn);
     let names = this.names.get(conn.room);
     if (!names) this.names.set(conn.room, (names = new Map()));
     names.set(nameKey(conn.name), conn);
-    const members = this.strategy.directory ? await this.strategy.directory.join(conn) : set.size;
+    return this.strategy.directory ? await this.strategy.directory.join(conn) : set.size;
+  }
+
+  announceJoin(conn: Connection, members: number): void {
     if (members > 1 && members <= PRESENCE_MAX_MEMBERS) this.announce(conn.room, 'join', conn.name, members);
   }
 
@@ -71,8 +81,12 @@ export class Roster {
   }
 
   private announce(room: string, event: 'join' | 'leave', name: string, members: number): void {
+    this.publish(room, { type: 'presence', room, event, name, members });
+  }
+
+  private publish(room: string, msg: ServerMessage): void {
     // (v4 sends a presence notice over its backplane; one that cannot be sent is not worth an error)
-    void Promise.resolve(this.strategy.publish(room, { type: 'presence', room, event, name, members })).catch(() => {});
+    void Promise.resolve(this.strategy.publish(room, msg)).catch(() => {});
   }
 
   /** Tells `conn` it is in its room, who else is (the first MEMBERS_LISTED), and what server this is. */

@@ -70,6 +70,24 @@ describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
     }
   });
 
+  it('announces a rename to the room, after which the new name is taken (NAME_TAKEN) and the old one free', async () => {
+    const ann = await open({ name: 'ann' });
+    const bob = await open({ name: 'bob' });
+    await ann.waitFor(() => ann.ofType('presence').some((p) => p.event === 'join' && p.name === 'bob'), 'bob joined');
+    // a newcomer's first word from the server is where it is; its own arrival, if announced, comes after
+    const own = bob.messages.findIndex((m) => m.type === 'presence' && m.name === 'bob');
+    expect(bob.messages[0]!.type).toBe('joined');
+    expect(own === -1 || own > 0).toBe(true);
+    await bob.join('lobby', 'robert');
+    await ann.waitFor(() => ann.ofType('presence').some((p) => p.event === 'rename'), 'the rename');
+    expect(ann.ofType('presence').find((p) => p.event === 'rename')).toMatchObject({ room: 'lobby', event: 'rename', name: 'robert', from: 'bob', members: 2 });
+    expect(bob.ofType('joined').at(-1)).toMatchObject({ name: 'robert' });
+    ann.send({ type: 'join', room: 'lobby', name: 'ROBERT' });
+    await ann.waitFor(() => ann.ofType('error').some((e) => e.code === 'NAME_TAKEN'), 'NAME_TAKEN');
+    await ann.join('lobby', 'bob');
+    expect(ann.ofType('joined').at(-1)).toMatchObject({ name: 'bob' });
+  });
+
   it('keeps rooms apart, and a client that switches rooms hears only its new room', async () => {
     const ann = await open({ name: 'ann' });
     const bob = await open({ name: 'bob' });

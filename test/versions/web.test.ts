@@ -118,11 +118,15 @@ describe('the browser page', () => {
     expect(await bob.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   });
 
-  it("shows the server's error code to the sender of an oversize message", async () => {
+  it("shows the server's error code, with the limit and the size, to the sender of an oversize message", async () => {
+    // The page checks the limit itself (page.test.ts); a client that does not gets the server's answer.
     const v3 = await start('v3');
     const ann = await openPage(v3, 'ann');
-    await say(ann, 'x'.repeat(20_000));
-    await expect.poll(() => ann.textContent('#messages li.error')).toMatch(/^error CONTENT_TOO_LARGE: /);
+    const bob = await openClient(v3, { name: 'bob' });
+    bob.send({ type: 'chat', content: 'x'.repeat(20_000) });
+    await bob.waitFor(() => bob.ofType('error').length === 1, 'the error');
+    expect(bob.ofType('error')[0]).toMatchObject({ code: 'CONTENT_TOO_LARGE', message: '"content" is longer than the content limit: 20,000 of 16,384 characters' });
+    await bob.close();
     expect(await ann.textContent('#state')).toMatch(/^connected/);
   });
 
@@ -153,7 +157,8 @@ describe('the browser page', () => {
     const page = await context.newPage();
     await page.goto(v3.url);
     await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
-    await expect.poll(() => page.textContent('#server-select')).toContain('up (v3');
+    await expect.poll(() => page.textContent('#server-select')).toContain('this server · up');
+    await expect.poll(() => page.textContent('#server-details')).toContain('v3 · on-full drop');
     await say(page, 'hello from a phone');
     await expect.poll(() => chatTexts(page)).toEqual(['hello from a phone']);
     expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBe(0);
@@ -165,7 +170,7 @@ describe('the browser page', () => {
     const port = v3.port;
     await v3.close();
     servers.splice(servers.indexOf(v3), 1);
-    await expect.poll(() => ann.textContent('#state')).toMatch(/^disconnected \(1001\), retrying in/);
+    await expect.poll(() => ann.textContent('#state')).toMatch(/^disconnected from .*: server shutting down \(1001\) · retrying in \d+ s$/);
     servers.push(await startVersion('v3', { port }));
     await expect.poll(() => ann.textContent('#state'), { timeout: 15_000 }).toMatch(/^connected to /);
   });

@@ -1,6 +1,7 @@
 // The browser test page: join any running version, chat, and watch its counters live.
 // User text only ever reaches the page as text (textContent), never as HTML: the article's
-// page used innerHTML, which runs whatever a peer sends.
+// page used innerHTML, which runs whatever a peer sends. Each part of a line (time, name,
+// message, round trip) is its own <bdi>, so right-to-left text in one never reorders another.
 const $ = (id) => document.getElementById(id);
 
 /** The workbench's versions and their default ports (versions/versions.ts; v4: its first two nodes). */
@@ -8,8 +9,8 @@ const VERSIONS = [
   ['v1', 8081],
   ['v2', 8082],
   ['v3', 8083],
-  ['v4 node 1', 8084],
-  ['v4 node 2', 8085],
+  ['v4 n1', 8084],
+  ['v4 n2', 8085],
 ];
 const STATUS_POLL_MS = 5000;
 const STATS_POLL_MS = 1000;
@@ -17,14 +18,30 @@ const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 10000;
 const HISTORY = 60;
 const MAX_LINES = 500;
+/** The limits every server starts with (joined.server.limits replaces them). */
+const DEFAULT_LIMITS = { maxFrameBytes: 64 * 1024, maxContentChars: 16 * 1024 };
+/** Refusals after which what was sent goes back into the box. */
+const GIVE_BACK = new Set(['CONTENT_TOO_LARGE', 'EMPTY_CONTENT', 'BAD_FIELD', 'BACKPLANE_DOWN', 'FRAME_TOO_LARGE']);
+const NAME_KEY = 'chatroom-evolution.name';
+const fmt = (n) => n.toLocaleString('en-US');
 
 const state = {
   address: location.host,
   ws: null,
+  /** Connected and greeted: counters and members are live; otherwise they are marked stale. */
+  live: false,
   retries: 0,
   reconnectTimer: null,
+  countdownTimer: null,
+  retryAt: 0,
+  /** The disconnect has been said once in the message list; retries only update the status line. */
+  toldDisconnect: false,
   name: '',
   room: 'lobby',
+  /** The room and server the messages on screen belong to. */
+  section: null,
+  limits: DEFAULT_LIMITS,
+  closeWords: {},
   members: new Set(),
   pending: [],
   lastStats: null,
@@ -40,10 +57,10 @@ function addLine(parts, cls) {
   const li = document.createElement('li');
   if (cls) li.className = cls;
   for (const [text, partCls] of parts) {
-    const span = document.createElement('span');
-    if (partCls) span.className = partCls;
-    span.textContent = text;
-    li.append(span);
+    const part = document.createElement('bdi');
+    if (partCls) part.className = partCls;
+    part.textContent = text;
+    li.append(part, ' ');
   }
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(li);
@@ -52,35 +69,87 @@ function addLine(parts, cls) {
   return li;
 }
 
-const system = (text) => addLine([[text]], 'system');
+/** A notice: in the list, and read out (the list itself is a log that does not announce every message). */
+function system(text) {
+  announce(text);
+  return addLine([[text]], 'system');
+}
+
+let announceTimer = null;
+const toAnnounce = [];
+/** Screen readers hear notices and your own messages, gathered for a second, never a flood of others'. */
+function announce(text) {
+  toAnnounce.push(text);
+  if (toAnnounce.length > 5) toAnnounce.shift();
+  announceTimer ??= setTimeout(() => {
+    $('announcer').textContent = toAnnounce.splice(0).join('. ');
+    announceTimer = null;
+  }, 1000);
+}
+
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+
+/** Messages on screen belong to one room on one server: a switch starts a new section. */
+function startSection(room, server) {
+  const key = `${room}@${state.address}`;
+  if (state.section === key) return;
+  const first = state.section === null;
+  state.section = key;
+  $('messages').replaceChildren();
+  addLine([[`${room} on ${server} · ${state.address}`]], 'divider');
+  if (!first) announce(`now in ${room} on ${server}`);
+}
 
 function renderMembers() {
   const ul = $('members');
   ul.replaceChildren(
     ...[...state.members].sort().map((name) => {
       const li = document.createElement('li');
-      li.textContent = name === state.name ? `${name} (you)` : name;
+      const who = document.createElement('bdi');
+      who.textContent = name;
+      li.append(who);
+      if (name === state.name) li.append(' (you)');
       return li;
     }),
   );
   $('member-count').textContent = String(state.members.size);
 }
 
-// --- the socket ---
+// --- connection state: one status line, and stale marks while not connected ---
 
 function setState(text, cls) {
   $('state').textContent = text;
   $('state').className = `state ${cls}`;
 }
 
+function setLive(live) {
+  state.live = live;
+  for (const id of ['live', 'members-panel', 'server-info']) $(id).classList.toggle('stale', !live);
+  $('stale-note').hidden = live;
+}
+
+function closeInWords(code) {
+  return state.closeWords[code] ?? 'closed';
+}
+
+function showCountdown(address, code) {
+  const left = Math.max(0, state.retryAt - Date.now());
+  setState(`disconnected from ${address}: ${closeInWords(code)} (${code}) · retrying in ${Math.ceil(left / 1000)} s`, 'closed');
+}
+
+// --- the socket ---
+
 function connect(address, resume = false) {
   clearTimeout(state.reconnectTimer);
+  clearInterval(state.countdownTimer);
+  $('retry-now').hidden = true;
   if (state.ws) {
     state.ws.onclose = null;
     state.ws.close(1000);
   }
+  if (address !== state.address) state.toldDisconnect = false;
   state.address = address;
+  setLive(false);
   const room = $('room').value || 'lobby';
   const query = new URLSearchParams({ room });
   if ($('name').value.trim()) query.set('name', $('name').value.trim());
@@ -90,7 +159,13 @@ function connect(address, resume = false) {
     query.set('epoch', state.stream.epoch);
   }
   setState(`connecting to ${address}…`, 'connecting');
-  const ws = new WebSocket(`ws://${address}/chatroom?${query}`);
+  let ws;
+  try {
+    ws = new WebSocket(`ws://${address}/chatroom?${query}`);
+  } catch {
+    setState(`${address} is not an address a page can connect to`, 'closed');
+    return;
+  }
   state.ws = ws;
   ws.onopen = () => {
     state.retries = 0;
@@ -98,10 +173,20 @@ function connect(address, resume = false) {
   };
   ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
   ws.onclose = (ev) => {
+    setLive(false);
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** state.retries) * (0.75 + Math.random() / 2);
     state.retries++;
-    setState(`disconnected (${ev.code}), retrying in ${(delay / 1000).toFixed(1)} s`, 'closed');
-    system(`disconnected from ${address}: ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`);
+    // Said once in the list; the status line counts down each retry.
+    if (!state.toldDisconnect) {
+      state.toldDisconnect = true;
+      const words = closeInWords(ev.code);
+      system(`disconnected from ${address}: ${words} (${ev.code})${ev.reason && ev.reason !== words ? `, ${ev.reason}` : ''}`);
+    }
+    state.retryAt = Date.now() + delay;
+    showCountdown(address, ev.code);
+    state.countdownTimer = setInterval(() => showCountdown(address, ev.code), 250);
+    $('retry-now').hidden = false;
+    $('retry-now').onclick = () => connect(address, true);
     state.reconnectTimer = setTimeout(() => connect(address, true), delay);
   };
   state.lastStats = null;
@@ -116,33 +201,56 @@ function onFrame(msg) {
       const mine = msg.from === state.name ? state.pending.findIndex((p) => p.content === msg.content) : -1;
       if (mine >= 0) {
         const [p] = state.pending.splice(mine, 1);
-        const rtt = document.createElement('span');
+        const rtt = document.createElement('bdi');
         rtt.className = 'rtt';
         rtt.textContent = `${Math.round(performance.now() - p.at)} ms round trip`;
         li.append(rtt);
+        announce(`sent: ${msg.content.slice(0, 100)}`);
       }
       break;
     }
-    case 'joined':
+    case 'joined': {
+      const left = state.live && state.section !== null && msg.room !== state.room ? state.room : null;
+      const renamed = state.live && msg.room === state.room && msg.name !== state.name ? state.name : null;
+      const rejoined = state.live && msg.room === state.room && msg.name === state.name;
       state.name = msg.name;
       state.room = msg.room;
       state.members = new Set(msg.members);
+      state.limits = msg.server.limits ?? DEFAULT_LIMITS;
+      try {
+        localStorage.setItem(NAME_KEY, msg.name);
+      } catch {
+        // storage refused (private mode): the name is only forgotten on reload
+      }
       $('name').value = msg.name;
       $('room').value = msg.room;
       $('current-room').textContent = msg.room;
-      {
-        const l = msg.server.limits;
-        $('server-info').textContent = `${msg.server.describe} · frame ${Math.round(l.maxFrameBytes / 1024)} KiB · content ${Math.round(l.maxContentChars / 1024)} KiB`;
-      }
+      const l = state.limits;
+      $('server-info').textContent = `${msg.server.describe} · frame ${Math.round(l.maxFrameBytes / 1024)} KiB · content ${Math.round(l.maxContentChars / 1024)} KiB`;
+      startSection(msg.room, msg.server.version + (msg.server.node ? ` ${msg.server.node}` : ''));
+      state.toldDisconnect = false;
+      setLive(true);
       renderMembers();
-      system(`you are ${msg.name} in ${msg.room} on ${state.address} (${msg.server.describe})`);
+      if (left) system(`you left ${left}`);
+      if (renamed) system(`you are now ${msg.name} in ${msg.room} (you were ${renamed})`);
+      else if (!rejoined) system(`you joined ${msg.room} as ${msg.name} (${msg.members.length} here)`);
       break;
+    }
     case 'presence':
       if (msg.room !== state.room) break;
+      if (msg.event === 'rename') {
+        state.members.delete(msg.from);
+        state.members.add(msg.name);
+        renderMembers();
+        // (your own rename is said by the `joined` that follows it)
+        if (msg.from !== state.name && msg.name !== state.name) system(`${msg.from} is now ${msg.name} in ${msg.room}`);
+        break;
+      }
       if (msg.event === 'join') state.members.add(msg.name);
       else state.members.delete(msg.name);
       renderMembers();
-      system(`${msg.name} ${msg.event === 'join' ? 'joined' : 'left'} (${msg.members} here)`);
+      // Your own arrival was said by `joined`, as yours.
+      if (msg.name !== state.name || msg.event === 'leave') system(`${msg.name} ${msg.event === 'join' ? 'joined' : 'left'} ${msg.room} (${msg.members} here)`);
       break;
     case 'gap':
       state.stream = { room: msg.room, seq: msg.to, epoch: msg.epoch };
@@ -157,20 +265,37 @@ function onFrame(msg) {
       break;
     case 'error':
       addLine([[`error ${msg.code}: `, 'code'], [msg.message]], 'error');
+      announce(`error ${msg.code}`);
+      if (GIVE_BACK.has(msg.code)) giveBack();
       break;
   }
 }
 
+/** A send the server refused goes back into the box, unless something new is being typed there. */
+function giveBack() {
+  const p = state.pending.shift();
+  if (p && $('text').value === '') $('text').value = p.content;
+}
+
 function send(frame) {
   if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
-    system('not connected: the message was not sent');
+    system('not connected: the message was not sent, it is still in the box');
     return false;
   }
   state.ws.send(JSON.stringify(frame));
   return true;
 }
 
-// --- the server selector ---
+/** Why `content` cannot be sent under the server's limits, or null. */
+function tooLarge(content) {
+  const { maxContentChars, maxFrameBytes } = state.limits;
+  if (content.length > maxContentChars) return `${fmt(content.length)} of ${fmt(maxContentChars)} characters: too long to send`;
+  const bytes = new TextEncoder().encode(JSON.stringify({ type: 'chat', content })).length;
+  if (bytes > maxFrameBytes) return `${fmt(bytes)} of ${fmt(maxFrameBytes)} bytes: too large to send`;
+  return null;
+}
+
+// --- the server selector: browsing it connects nowhere; Connect (or Enter) does ---
 
 function serverOptions() {
   const host = location.hostname;
@@ -179,7 +304,9 @@ function serverOptions() {
   return options;
 }
 
-function renderSelect(statuses = new Map()) {
+const statuses = new Map();
+
+function renderSelect() {
   const select = $('server-select');
   const chosen = select.value || state.address;
   select.replaceChildren(
@@ -187,15 +314,21 @@ function renderSelect(statuses = new Map()) {
       const opt = document.createElement('option');
       opt.value = o.address;
       const s = statuses.get(o.address);
-      opt.textContent = `${o.label} · ${o.address} · ${s === undefined ? '…' : s ? `up (${s})` : 'down'}`;
+      opt.textContent = `${o.label} · ${s === undefined ? '…' : s ? 'up' : 'down'}`;
       return opt;
     }),
   );
   if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  renderServerDetails();
+}
+
+function renderServerDetails() {
+  const address = $('server-select').value;
+  const s = statuses.get(address);
+  $('server-details').textContent = `${address}${s ? ` · ${s}` : s === null ? ' · not answering' : ''}`;
 }
 
 async function pollServers() {
-  const statuses = new Map();
   await Promise.all(
     serverOptions().map(async (o) => {
       try {
@@ -206,7 +339,7 @@ async function pollServers() {
       }
     }),
   );
-  renderSelect(statuses);
+  renderSelect();
 }
 
 // --- live counters ---
@@ -216,16 +349,29 @@ function spark(id, values) {
   const ctx = canvas.getContext('2d');
   const { width, height } = canvas;
   ctx.clearRect(0, 0, width, height);
-  if (values.length < 2) return;
-  const max = Math.max(...values, 1);
+  const numbers = values.filter((v) => typeof v === 'number');
+  const range = $(`${id}-range`);
+  if (numbers.length < 2) {
+    range.textContent = '';
+    return;
+  }
+  const max = Math.max(...numbers, 1);
+  const min = Math.min(...numbers);
+  range.textContent = `${fmt(min)}–${fmt(max)} over ${numbers.length} s`;
   ctx.strokeStyle = '#2557d6';
   ctx.lineWidth = 1.5;
   ctx.beginPath();
+  let drawing = false;
   values.forEach((v, i) => {
+    if (typeof v !== 'number') {
+      drawing = false;
+      return;
+    }
     const x = (i / (HISTORY - 1)) * width;
     const y = height - 2 - (v / max) * (height - 4);
-    if (i === 0) ctx.moveTo(x, y);
+    if (!drawing) ctx.moveTo(x, y);
     else ctx.lineTo(x, y);
+    drawing = true;
   });
   ctx.stroke();
 }
@@ -237,24 +383,26 @@ function push(key, value) {
 }
 
 async function pollStats() {
+  if (!state.live) return; // stale until connected again: the marks say so, the values stay as they were
   try {
     const res = await fetch(`http://${state.address}/api/stats`, { signal: AbortSignal.timeout(1500) });
     const s = await res.json();
     const now = performance.now();
     const last = state.lastStats;
     const rate = last ? Math.max(0, ((s.deliveries - last.s.deliveries) * 1000) / (now - last.at)) : 0;
-    // How much the version batches, over the last second: 1 for v1 and v2, more for v3 under load.
+    // How much the version batches, over the last second: 1 for v1 and v2, more for v3 under load;
+    // none when nothing was written.
     const writes = last ? s.writes - last.s.writes : 0;
-    const batch = writes > 0 ? Math.round(((s.deliveries - last.s.deliveries) / writes) * 10) / 10 : 0;
+    const batch = writes > 0 ? Math.round(((s.deliveries - last.s.deliveries) / writes) * 10) / 10 : null;
     state.lastStats = { s, at: now };
     const values = { connections: s.connections, rate: Math.round(rate), batch, deliveries: s.deliveries, drops: s.drops, queue: s.queueDepth, loop: Math.round(s.loopDelayMs.p99 * 10) / 10 };
     for (const [key, v] of Object.entries(values)) {
       push(key, v);
-      $(`stat-${key}`).textContent = v.toLocaleString('en-US');
+      $(`stat-${key}`).textContent = v === null ? '–' : v.toLocaleString('en-US');
       spark(`chart-${key}`, state.series[key]);
     }
   } catch {
-    // the server is down or too busy to answer: the gap in the charts says so
+    // the server is too busy to answer: the gap in the charts says so
   }
 }
 
@@ -265,10 +413,7 @@ $('server-form').addEventListener('submit', (e) => {
   const custom = $('custom-address').value.trim().replace(/^(ws|http)s?:\/\//, '').replace(/\/.*$/, '');
   connect(custom || $('server-select').value);
 });
-$('server-select').addEventListener('change', () => {
-  $('custom-address').value = '';
-  connect($('server-select').value);
-});
+$('server-select').addEventListener('change', renderServerDetails);
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const name = $('name').value.trim();
@@ -278,13 +423,29 @@ $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const content = $('text').value;
   if (!content) return;
+  const problem = tooLarge(content);
+  $('send-problem').textContent = problem ?? '';
+  if (problem) return; // the text stays in the box
   if (send({ type: 'chat', content })) {
     state.pending.push({ content, at: performance.now() });
     if (state.pending.length > 100) state.pending.shift();
     $('text').value = '';
   }
 });
+$('text').addEventListener('input', () => {
+  if ($('send-problem').textContent) $('send-problem').textContent = tooLarge($('text').value) ?? '';
+});
 
+try {
+  const remembered = localStorage.getItem(NAME_KEY);
+  if (remembered && !$('name').value) $('name').value = remembered;
+} catch {
+  // no storage: a guest name, as before
+}
+fetch('/close-codes.json')
+  .then((res) => res.json())
+  .then((words) => (state.closeWords = words))
+  .catch(() => {});
 renderSelect();
 connect(location.host);
 pollServers();

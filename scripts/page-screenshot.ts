@@ -1,0 +1,33 @@
+// Takes docs/screenshot.png: the page in Debian's Chromium during a chat with a rename, a
+// mixed-script message, and then the stale state after its server went away.
+//   node --import tsx scripts/page-screenshot.ts
+import { chromium } from 'playwright-core';
+import { openClient } from '../test/helpers.ts';
+import { startVersion } from '../versions/versions.ts';
+
+const v3 = await startVersion('v3', { port: 0 });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1100, height: 980 } })).newPage();
+  await page.goto(v3.url);
+  await page.waitForFunction(() => (document.getElementById('name') as HTMLInputElement).value !== '');
+  await page.fill('#name', 'ann');
+  await page.click('#join-button');
+  const guest = await openClient(v3, {});
+  guest.send({ type: 'join', room: 'lobby', name: 'بوب' }); // a rename, in Arabic
+  await guest.waitFor(() => guest.ofType('joined').length === 2, 'renamed');
+  guest.send({ type: 'chat', content: 'مرحبا ann, the build took 12 s' });
+  for (const t of ['hello بوب 👋', 'שלום and hello: 3 scripts, one line each']) {
+    await page.fill('#text', t);
+    await page.press('#text', 'Enter');
+  }
+  await page.waitForTimeout(2_500); // the counters fill a few seconds
+  await guest.close();
+  await v3.close(); // the server goes away: the page marks what it shows as stale
+  await page.waitForTimeout(1_500);
+  await page.screenshot({ path: 'docs/screenshot.png', fullPage: true });
+  console.log('docs/screenshot.png');
+} finally {
+  await browser.close();
+  await v3.close();
+}
