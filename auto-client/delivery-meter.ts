@@ -120,6 +120,11 @@ export class DeliveryMeter {
   };
   /** Probes received per second since sendStart. */
   readonly perSecond: number[] = [];
+  /**
+   * Healthy receivers' corrected latency by the second each message was due to be sent (since
+   * sendStart, every phase): a stall shows as the seconds whose messages arrived late.
+   */
+  readonly healthyBySecond: LatencyRecorder[] = [];
   /** Probes healthy receivers got per TIMELINE_STEP_MS since sendStart: shows when relaying stopped. */
   readonly healthyTimeline: number[] = [];
   /** Frames that carried at least one probe, in every phase. */
@@ -195,6 +200,10 @@ export class DeliveryMeter {
         const step = Math.floor(sinceStartUs / (TIMELINE_STEP_MS * 1000));
         this.healthyTimeline[step] = (this.healthyTimeline[step] ?? 0) + 1;
       }
+    }
+    if (c.kind === 'healthy' && p.intendedUs >= t.sendStartUs) {
+      const second = Math.floor((p.intendedUs - t.sendStartUs) / 1e6);
+      (this.healthyBySecond[second] ??= new LatencyRecorder()).record(now - p.intendedUs);
     }
     if (p.intendedUs >= t.measureStartUs && p.intendedUs < t.measureEndUs) {
       const h = this.latency[c.kind];

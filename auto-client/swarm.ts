@@ -102,6 +102,8 @@ export interface SwarmResult {
   clients: ClientReport[];
   /** Messages sent, by room (all phases). */
   sentByRoom: Record<string, number>;
+  /** Healthy receivers' corrected latency per second of intended send time, encoded (null: no message that second). */
+  healthyLatencyBySecond: Array<string | null>;
   /** Encoded histograms (µs): latency from intended and from actual send time, per kind. */
   latency: Record<ClientKind, { corrected: string; uncorrected: string }>;
   connectUs: string;
@@ -439,6 +441,7 @@ export class Swarm {
       unparsed: this.unparsed,
       churn: this.churn,
       deliveriesPerSecond: Array.from(this.meter.perSecond, (v) => v ?? 0),
+      healthyLatencyBySecond: Array.from(this.meter.healthyBySecond, (r) => (r ? r.encode() : null)),
       framesReceived: this.meter.framesReceived,
       health: {
         cpuPct: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10,

@@ -119,6 +119,7 @@ export function aggregate(run: TargetRun): VersionResult {
     slowReaders: slowReaderEffect(run, clients, server),
     stalls: { healthy: stallSummary(counted.filter((c) => c.kind === 'healthy')), slow: stallSummary(clients.filter((c) => c.kind === 'slow')) },
     deliveriesPerSecond: perSecond.map((n) => n ?? 0),
+    latencyOverTime: latencyOverTime(run.workers),
     deliveryRate,
     server,
     samples: run.samples,
@@ -233,4 +234,15 @@ function sum<T>(xs: readonly T[], f: (x: T) => number): number {
   return s;
 }
 
-
+/** p50 and p99 of the healthy receivers' latency for each second of intended send time, all workers merged. */
+export function latencyOverTime(workers: ReadonlyArray<{ healthyLatencyBySecond?: Array<string | null> }>): VersionResult['latencyOverTime'] {
+  const seconds = Math.max(0, ...workers.map((w) => w.healthyLatencyBySecond?.length ?? 0));
+  const out: VersionResult['latencyOverTime'] = [];
+  for (let t = 0; t < seconds; t++) {
+    const encoded = workers.map((w) => w.healthyLatencyBySecond?.[t]).filter((e): e is string => typeof e === 'string');
+    if (encoded.length === 0) continue;
+    const s = summarize(mergeEncoded(encoded));
+    out.push({ t, p50Ms: s.p50, p99Ms: s.p99, count: s.count });
+  }
+  return out;
+}

@@ -86,6 +86,8 @@ export interface VersionResult {
   stalls: Record<'healthy' | 'slow', StallSummary>;
   /** Deliveries per second seen by the clients, per second since sending began. */
   deliveriesPerSecond: number[];
+  /** Healthy receivers' p50 and p99 (ms) for the messages due in each second since sending began: a stall as it happens. */
+  latencyOverTime: Array<{ t: number; p50Ms: number; p99Ms: number; count: number }>;
   /** Mean deliveries per second over the measured window. */
   deliveryRate: number;
   server: {

@@ -76,22 +76,44 @@ describe('renderMarkdown', () => {
 });
 
 describe('renderHtml', () => {
-  it('is one self-contained page: inlined chart library, escaped data, a chart set per scenario', () => {
-    const html = renderHtml(fixture, '/* chart library */');
+  it('is one self-contained page saying everything report.md says, with a chart set per scenario', () => {
+    const html = renderHtml(fixture, '/* chart library */', '/* page script */');
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).toContain('<script>/* chart library */</script>');
+    expect(html).toContain('<script>/* page script */</script>');
     expect(html).not.toMatch(/<script[^>]+src=/);
-    for (const id of ['spectrum-0', 'rate-0', 'rss-0', 'queue-0', 'loss-0']) expect(html).toContain(`<canvas id="${id}">`);
+    // every section of report.md, in the same words
+    const md = renderMarkdown(fixture);
+    const headings = md.split('\n').filter((l) => /^#{1,3} /.test(l));
+    expect(headings).toContain('## How to read this');
+    for (const h of headings) expect(html).toContain(`>${h.replace(/^#+ /, '').replace(/'/g, '&#39;')}</h`);
+    expect(html).toContain('<th>p99 uncorrected</th>'); // the second table
     expect(html).toContain('<td>39/39 1.3 s</td>');
-    expect(html).toContain('<h3>Server health</h3>');
-    expect(html).toContain('<h2>The evolution, as this run measured it</h2>');
-    expect(html).toContain("<p class=\"headline\"><b>v3&#39;s healthy p99 (7.4 ms) is 176× lower than v2&#39;s (1.30 s); v2 stalled all 39 healthy clients for 1.3 s.</b></p>");
-    expect(html).toContain('<pre class="outcome">exit 0: every server held up, every run was measurable, every threshold passed</pre>');
+    expect(html).toContain('<strong>v3&#39;s healthy p99 (7.4 ms) is 176× lower than v2&#39;s (1.30 s); v2 stalled all 39 healthy clients for 1.3 s.</strong>');
+    // charts with accessible names, on one time axis
+    for (const id of ['latency-0', 'rate-0', 'rss-0', 'queue-0', 'buffered-0', 'spectrum-0', 'loss-0']) expect(html).toMatch(new RegExp(`<canvas id="${id}" role="img" aria-label="Chart: [^"]+">`));
+    expect(html).toContain('seconds since sending began (warm-up 0-1 s, measured to 5 s, drain to 8 s)');
+    const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!) as Array<{ timeline: unknown; results: Array<{ latencyOverTime: unknown[] }> }>;
+    expect(data[0]!.timeline).toMatchObject({ endS: 8, phases: [{ label: 'warm-up', fromS: 0, toS: 1 }, { label: 'measured' }, { label: 'drain', toS: 8 }], stuck: { fromS: 0 } });
+    // a report quoting something hostile shows it as text
     const evil = structuredClone(fixture);
     evil.scenarios[0]!.results[0]!.label = '</script><img src=x onerror=alert(1)>';
-    const page = renderHtml(evil, '');
+    const page = renderHtml(evil, '', '');
     expect(page).not.toContain('</script><img');
-    expect(page).toContain('&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;');
+    expect(page).not.toContain('<img');
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('says "nothing lost" in words instead of an empty loss chart', () => {
+    const clean = structuredClone(fixture);
+    for (const r of clean.scenarios[0]!.results) {
+      r.accounting.lost = 0;
+      r.accounting.serverDrops = 0;
+      r.stalls.healthy.stalled = 0;
+    }
+    const html = renderHtml(clean, '', '');
+    expect(html).not.toContain('id="loss-0"');
+    expect(html).toContain('Nothing lost, nothing dropped, and no healthy client stalled, in any version.');
   });
 });
 
