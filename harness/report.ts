@@ -6,6 +6,7 @@ import { fmt } from '../common/helpers.ts';
 import { clusterLine, recoveryLine } from './cluster-figures.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
 import { capacityRatios } from './capacity.ts';
+import { isReference } from './reference.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
 import { ms, msOrNa } from './verdict.ts';
 import { codesInWords } from './health.ts';
@@ -212,7 +213,7 @@ export function renderMarkdown(report: StressReport): string {
           );
         }
       }
-      const ratios = capacityRatios(ladders);
+      const ratios = capacityRatios(ladders.filter((r) => !isReference(r)));
       if (ratios) out.push('', ratios);
     }
     out.push('', ...s.results.map((r) => `- ${r.verdict}`), '');

@@ -6,6 +6,7 @@ import { fmt } from '../common/helpers.ts';
 import { capacityLeader } from './capacity.ts';
 import type { ScenarioReport, StressReport } from './report.ts';
 import type { VersionResult } from './result.ts';
+import { ceilingFractions, ceilingLine, isReference, V3_CEILING_TARGET } from './reference.ts';
 import { thresholdLine } from './thresholds.ts';
 import { ms, stalledClients } from './verdict.ts';
 
@@ -17,6 +18,9 @@ export interface Check {
 /** The scenario's own targets, for every version: what a sound chat server owes its users here. */
 export function scenarioChecks(s: ScenarioReport): Check[] {
   const checks: Check[] = [];
+  const ceiling = ceilingFractions(s.results);
+  const v3 = ceiling?.fractions.find((f) => f.label === 'v3');
+  if (v3 && s.scenario === 'capacity') checks.push({ pass: v3.fraction >= V3_CEILING_TARGET, text: `v3 at ${V3_CEILING_TARGET}× the ceiling or more (${v3.fraction.toFixed(2)}×)` });
   for (const r of s.results) {
     checks.push({ pass: !r.health.broken, text: `${r.label}: the server held up${r.health.broken ? ` (${r.health.status})` : ''}` });
     if (!r.capacity) {
@@ -30,12 +34,15 @@ export function scenarioChecks(s: ScenarioReport): Check[] {
 
 /** One or two sentences: the winner and the ratio, and the worst that happened to a version's users. */
 export function headline(s: ScenarioReport): string {
-  const lead = capacityLeader(s.results);
+  // The ceiling is the yardstick, not a contestant.
+  const versions = s.results.filter((r) => !isReference(r));
+  const lead = capacityLeader(versions);
   if (lead) {
     const ratio = lead.others.map((o) => `${o.ratio.toFixed(1)}× ${o.label}'s`).join(' and ');
-    return `${lead.best.label} sustained ${fmt(lead.top)} deliveries/s${ratio ? `, ${ratio}` : ''}.`;
+    const against = ceilingLine(s.results);
+    return `${lead.best.label} sustained ${fmt(lead.top)} deliveries/s${ratio ? `, ${ratio}` : ''}.${against ? ` ${against}.` : ''}`;
   }
-  const measured = s.results.filter((r) => r.latency.healthy.count > 0);
+  const measured = versions.filter((r) => r.latency.healthy.count > 0);
   const parts: string[] = [];
   if (measured.length >= 2) {
     const best = measured.reduce((a, b) => (b.latency.healthy.p99 < a.latency.healthy.p99 ? b : a));
@@ -50,7 +57,8 @@ export function headline(s: ScenarioReport): string {
     parts.push(`${measured[0]!.label}'s healthy p99 is ${ms(measured[0]!.latency.healthy.p99)}`);
   }
   for (const r of s.results) parts.push(...worstOf(r));
-  return `${parts.join('; ')}.`;
+  const against = ceilingLine(s.results);
+  return `${parts.join('; ')}.${against ? ` ${against}.` : ''}`;
 }
 
 /** What went worst for one version's users, if anything did. */

@@ -11,6 +11,7 @@ import type { Target } from './plan.ts';
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { runTarget, type ProgressFn } from './run-target.ts';
+import { REFERENCE } from './reference.ts';
 import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { evaluateThresholds, labelsOf, parseThreshold, type Threshold } from './thresholds.ts';
 
@@ -51,6 +52,9 @@ export interface StressHooks {
   onScenario?: (s: ScenarioReport) => void;
 }
 
+/** The reference broadcaster's script: what the machine can do, to measure versions against. */
+const CEILING_SCRIPT = 'versions/ceiling.ts';
+
 export function resolveTargets(options: StressOptions): Target[] {
   if (options.target) {
     const url = new URL(options.target);
@@ -61,8 +65,10 @@ export function resolveTargets(options: StressOptions): Target[] {
   return options.versions.map((label) => {
     // A label may carry server flags after the version: "v3 --flush-pacing 0", "v3-kick --queue 32".
     const [name = '', ...flags] = label.trim().split(/\s+/);
+    // The machine's ceiling is a reference broadcaster, not a chat version: its own script.
+    if (name === REFERENCE) return { label: [name, ...flags].join(' '), args: flags, script: CEILING_SCRIPT };
     const args = DEFAULT_VERSIONS[name];
-    if (!args) throw new RangeError(`versions: unknown "${name}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')} (each may be followed by server flags, e.g. "v3 --queue 32")`);
+    if (!args) throw new RangeError(`versions: unknown "${name}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')}, and ${REFERENCE} (the machine's, for reference) (each may be followed by server flags, e.g. "v3 --queue 32")`);
     if (flags.length > 0 && !flags[0]?.startsWith('--')) throw new RangeError(`versions: "${label}": after the version come server flags (--name value), not "${flags[0]}"`);
     return { label: [name, ...flags].join(' '), args: [...args, ...flags] };
   });
