@@ -1,0 +1,52 @@
+// The machine's ceiling beside the chat versions: a yardstick, never a contestant. Fractions from
+// hand-made results whose answer is known, then one real run of the reference broadcaster.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../harness/outcome.ts';
+import { ceilingFractions, ceilingLine } from '../../harness/reference.ts';
+import type { StressReport } from '../../harness/report.ts';
+import type { VersionResult } from '../../harness/result.ts';
+import { runCli } from '../helpers.ts';
+
+function result(label: string, o: { sustained?: number; perCpu: number }): VersionResult {
+  return {
+    label,
+    server: { deliveriesPerCpuSecond: o.perCpu },
+    ...(o.sustained !== undefined ? { capacity: { steps: [], sustainedPerSecond: o.sustained, brokeBy: null } } : {}),
+  } as unknown as VersionResult;
+}
+
+describe('each version as a fraction of the ceiling', () => {
+  it('capacity: the rate sustained', () => {
+    const c = ceilingFractions([result('ceiling', { sustained: 2_000_000, perCpu: 1 }), result('v3', { sustained: 1_000_000, perCpu: 1 }), result('v1', { sustained: 20_000, perCpu: 1 })])!;
+    expect(c.fractions).toEqual([
+      { label: 'v3', fraction: 0.5, basis: 'sustained 1,000,000 of 2,000,000 deliveries/s' },
+      { label: 'v1', fraction: 0.01, basis: 'sustained 20,000 of 2,000,000 deliveries/s' },
+    ]);
+  });
+
+  it('any other scenario: deliveries per CPU-second, the load being the same for all', () => {
+    const line = ceilingLine([result('v3', { perCpu: 90_000 }), result('ceiling --port 0', { perCpu: 100_000 })]);
+    expect(line).toBe("Against this run's ceiling (the reference broadcaster, not a version): v3 0.90× (90,000 of 100,000 deliveries per CPU-second)");
+    expect(ceilingLine([result('v3', { perCpu: 1 })])).toBeNull();
+  });
+
+  it('a real run: the ceiling relays, loses nothing, and is not ranked with the versions', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ceiling-'));
+    try {
+      const { code, stdout, stderr } = await runCli('harness/cli.ts', ['--versions', 'ceiling', 'v3', '--scenario', 'baseline', '--clients', '60', '--senders', '3', '--warmup', '1', '--duration', '2', '--drain', '1', '--workers', '1', '--out', out, '--json']);
+      expect(code, stderr).toBe(EXIT_CODES.ok);
+      const s = (JSON.parse(stdout) as StressReport).scenarios[0]!;
+      const ceiling = s.results.find((r) => r.label === 'ceiling')!;
+      expect(ceiling.describe).toMatch(/^ceiling · a reference broadcaster/);
+      expect(ceiling.accounting.lost).toBe(0);
+      expect(ceiling.accounting.received).toBeGreaterThan(0);
+      expect(stderr).toMatch(/Against this run's ceiling \(the reference broadcaster, not a version\): v3 [\d.]+× \([\d,]+ of [\d,]+ deliveries per CPU-second\)/);
+      expect(stderr).not.toMatch(/ceiling's healthy p99 .* lower than/);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
