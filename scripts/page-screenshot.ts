@@ -1,12 +1,12 @@
 // Takes docs/screenshot.png: the page in Debian's Chromium during a chat with a rename, a
 // mixed-script message, and then the stale state after its server went away.
 //   node --import tsx scripts/page-screenshot.ts
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../test/browser.ts';
 import { openClient } from '../test/helpers.ts';
 import { startVersion } from '../versions/versions.ts';
 
 const v3 = await startVersion('v3', { port: 0 });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+const browser = await launchChromium();
 try {
   const page = await (await browser.newContext({ viewport: { width: 1100, height: 980 } })).newPage();
   await page.goto(v3.url);

@@ -4,12 +4,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderHtml } from '../../harness/render-html.ts';
 import type { StressReport } from '../../harness/report.ts';
+import { launchChromium } from '../browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let browser: Browser;
 let dir: string;
 let file: string;
@@ -23,7 +23,7 @@ beforeAll(async () => {
     r.latencyOverTime = Array.from({ length: 8 }, (_, t) => ({ t, p50Ms: j === 0 && t >= 2 && t <= 4 ? 900 : 3, p99Ms: j === 0 && t >= 2 && t <= 4 ? 1300 : 8, count: 100 }));
   });
   await writeFile(file, renderHtml(fixture));
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -2,33 +2,22 @@
 // typed: one test per defect a new user found (issue 16), each at desktop and phone width, in
 // Debian's Chromium. Every test fails on any page error or console error, except the network
 // errors of probing servers that are down (the version list asks every default port).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
 import { openClient, type TestClient } from '../helpers.ts';
+import { useChromium } from '../browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** What a page probing ports where nothing listens may log: nothing else is allowed. */
 const EXPECTED_NETWORK_ERRORS = [/ERR_CONNECTION_REFUSED/, /^WebSocket connection to '.*' failed/];
 
-let browser: Browser;
+const browser = useChromium();
 const servers: ChatServer[] = [];
 const clients: TestClient[] = [];
 const errors: string[] = [];
 
-beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-});
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(async () => {
-  for (const c of browser.contexts()) await c.close();
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
   const unexpected = errors.splice(0).filter((e) => !EXPECTED_NETWORK_ERRORS.some((re) => re.test(e)));
@@ -48,7 +37,7 @@ const WIDTHS = [
 
 describe.each(WIDTHS)('the page at %s width', (_label, width, height) => {
   async function newPage(server: ChatServer, query = ''): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width, height } });
+    const context = await browser().newContext({ viewport: { width, height } });
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
     page.on('console', (m) => {

@@ -1,30 +1,18 @@
 // The browser page in a real browser: Debian's Chromium driven by playwright-core.
 import { mkdir } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
 import { startRedisServer } from '../../common/redis-server.ts';
 import { startV4Node } from '../../versions/v4/node.ts';
 import { openClient } from '../helpers.ts';
+import { useChromium } from '../browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-let browser: Browser;
+const browser = useChromium();
 const servers: ChatServer[] = [];
 
-beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Closed network here: no background fetches, no sandbox (root), no GPU.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-});
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(async () => {
-  for (const c of browser.contexts()) await c.close();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
@@ -36,7 +24,7 @@ async function start(version: 'v1' | 'v3'): Promise<ChatServer> {
 
 /** A fresh browser context (its own storage) with the page open and joined. */
 async function openPage(server: ChatServer, name: string, room = 'lobby'): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const context = await browser().newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   await page.goto(server.url);
   await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
@@ -153,7 +141,7 @@ describe('the browser page', () => {
 
   it('fits a phone: no horizontal scrolling at 390 px, and Enter still sends', async () => {
     const v3 = await start('v3');
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const context = await browser().newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
     await page.goto(v3.url);
     await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
@@ -198,8 +186,7 @@ describe('the browser page', () => {
       await expect.poll(() => chatTexts(ann)).toEqual(['one', 'two', 'three', 'four', 'five']);
       await bob.close();
     } finally {
-      for (const c of browser.contexts()) await c.close();
-      await Promise.all(servers.splice(0).map((s) => s.close()));
+          await Promise.all(servers.splice(0).map((s) => s.close()));
       await redis.stop();
     }
   });
