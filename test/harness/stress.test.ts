@@ -86,7 +86,11 @@ describe('npm run stress, small', () => {
     expect(md).toContain('## slow-consumer');
     expect(md).toContain(`- ${v2.verdict}`);
     const html = await readFile(join(dir, 'report.html'), 'utf8');
-    expect(html).toContain('<canvas id="spectrum-0">');
+    expect(html).toMatch(/<canvas id="spectrum-0" role="img" aria-label="Chart: /);
+    expect(html).toMatch(/<canvas id="latency-0" role="img" aria-label="Chart: /);
+    // the latency over time of a real run: a point for each second a message was due
+    const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!) as Array<{ results: Array<{ latencyOverTime: Array<{ t: number }> }> }>;
+    expect(data[0]!.results[1]!.latencyOverTime.map((p) => p.t)).toEqual([0, 1, 2, 3, 4]);
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
     expect(await readlink(join(out, 'latest'))).toBe(dir.split('/').at(-1));
   });
