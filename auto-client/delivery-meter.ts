@@ -111,6 +111,8 @@ export class SeqTracker {
 export const TIMELINE_STEP_MS = 100;
 
 const NEWLINE = 0x0a;
+/** The longest run a scenario allows (warm-up + measured + drain): per-second latency stops there. */
+const MAX_RUN_SECONDS = 600;
 
 export class DeliveryMeter {
   readonly latency: Record<ClientKind, { corrected: LatencyRecorder; uncorrected: LatencyRecorder }> = {
@@ -203,7 +205,8 @@ export class DeliveryMeter {
     }
     if (c.kind === 'healthy' && p.intendedUs >= t.sendStartUs) {
       const second = Math.floor((p.intendedUs - t.sendStartUs) / 1e6);
-      (this.healthyBySecond[second] ??= new LatencyRecorder()).record(now - p.intendedUs);
+      // (a run lasts at most 600 s; a probe claiming a later second, a foreign one, gets no recorder of its own)
+      if (second < MAX_RUN_SECONDS) (this.healthyBySecond[second] ??= new LatencyRecorder()).record(now - p.intendedUs);
     }
     if (p.intendedUs >= t.measureStartUs && p.intendedUs < t.measureEndUs) {
       const h = this.latency[c.kind];
