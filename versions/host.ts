@@ -227,9 +227,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     enqueue(st, async () => {
       await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
       st.joinedRoom = conn.room;
-      const members = await roster.add(conn);
-      await roster.sendJoined(conn);
-      roster.announceJoin(conn, members);
+      await roster.enter(conn);
       if (taken) reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
       if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
@@ -291,9 +289,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
         await strategy.move(conn, frame.room, frame.resume);
         conn.name = name;
         conn.room = frame.room;
-        const members = await roster.add(conn);
-        await roster.sendJoined(conn);
-        roster.announceJoin(conn, members);
+        await roster.enter(conn);
         return;
       }
       if (name !== conn.name) await roster.rename(conn, name);

@@ -41,17 +41,16 @@ export class Roster {
     if (names?.get(nameKey(from)) === conn) names.delete(nameKey(from));
     conn.name = name;
     names?.set(nameKey(name), conn);
-    await this.strategy.directory?.rename(conn);
-    const members = this.strategy.directory ? (await this.strategy.directory.members(conn.room, 1)).count : (this.rooms.get(conn.room)?.size ?? 0);
+    const members = this.strategy.directory ? await this.strategy.directory.rename(conn) : (this.rooms.get(conn.room)?.size ?? 0);
     if (members <= PRESENCE_MAX_MEMBERS) this.publish(conn.room, { type: 'presence', room: conn.room, event: 'rename', name, from, members });
   }
 
   /**
    * `conn` is in `conn.room` now (in every node's part of it, in v4); resolves with the room's
-   * member count. The room hears of it from announceJoin, once `conn` has its `joined`: a
-   * newcomer's first word from the server is where it is, not its own arrival.
+   * member count. The room hears of it from enter(), once `conn` has its `joined`: a newcomer's
+   * first word from the server is where it is, not its own arrival.
    */
-  async add(conn: Connection): Promise<number> {
+  private async add(conn: Connection): Promise<number> {
     let set = this.rooms.get(conn.room);
     if (!set) this.rooms.set(conn.room, (set = new Set()));
     set.add(conn);
@@ -61,7 +60,10 @@ export class Roster {
     return this.strategy.directory ? await this.strategy.directory.join(conn) : set.size;
   }
 
-  announceJoin(conn: Connection, members: number): void {
+  /** `conn` enters its room: it is added, told where it is (`joined`), and only then does the room hear of it. */
+  async enter(conn: Connection): Promise<void> {
+    const members = await this.add(conn);
+    await this.sendJoined(conn);
     if (members > 1 && members <= PRESENCE_MAX_MEMBERS) this.announce(conn.room, 'join', conn.name, members);
   }
 

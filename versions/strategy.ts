@@ -62,8 +62,8 @@ export interface MemberDirectory {
   join(conn: Connection): Promise<number>;
   /** `conn` has left `room`; resolves with the members left. */
   leave(conn: Connection, room: string): Promise<number>;
-  /** `conn` took a new name in its room. */
-  rename(conn: Connection): Promise<void>;
+  /** `conn` took a new name in its room; resolves with the room's member count. */
+  rename(conn: Connection): Promise<number>;
   /** Up to `max` names of the room's members, and how many there are. */
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
 }

@@ -82,21 +82,24 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     this.node = options.node;
     this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
     this.hub = new Hub(counters, options);
-    const member = (conn: Connection): string => `${this.node}:${conn.id}`;
     this.directory = {
       join: (conn) => {
         this.registered.set(conn, conn.room);
-        return backplane.join(conn.room, member(conn), conn.name);
+        return backplane.join(conn.room, this.memberOf(conn), conn.name);
       },
       leave: (conn, room) => {
         this.registered.delete(conn);
-        return backplane.leave(room, member(conn));
+        return backplane.leave(room, this.memberOf(conn));
       },
-      rename: async (conn) => {
-        await backplane.join(conn.room, member(conn), conn.name);
-      },
+      // (registering again under the new name overwrites the old one, and counts the room)
+      rename: (conn) => backplane.join(conn.room, this.memberOf(conn), conn.name),
       members: (room, max) => backplane.members(room, max),
     };
+  }
+
+  /** A connection's name in the cluster's member lists: unique across nodes. */
+  private memberOf(conn: Connection): string {
+    return `${this.node}:${conn.id}`;
   }
 
   // --- Strategy ---
@@ -148,7 +151,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   async close(): Promise<void> {
     this.hub.close();
     // A node that stops on purpose takes its members out of the lists now, not three beats later.
-    await Promise.allSettled([...this.registered].map(([conn, room]) => this.backplane.leave(room, `${this.node}:${conn.id}`)));
+    await Promise.allSettled([...this.registered].map(([conn, room]) => this.backplane.leave(room, this.memberOf(conn))));
     this.registered.clear();
     await this.backplane.close();
   }
@@ -174,8 +177,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   down(): void {}
 
   reregister(): void {
-    const member = (conn: Connection): string => `${this.node}:${conn.id}`;
-    for (const [conn, room] of this.registered) void this.backplane.join(room, member(conn), conn.name).catch(() => {});
+    for (const [conn, room] of this.registered) void this.backplane.join(room, this.memberOf(conn), conn.name).catch(() => {});
   }
 
   departed(members: DepartedMember[]): void {
