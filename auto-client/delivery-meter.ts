@@ -55,6 +55,8 @@ export interface RecoveryReport {
   resets: number;
   /** Its sends the server refused (BACKPLANE_DOWN): never sent, so owed to nobody. */
   refused: number;
+  /** Its sends its node took and died with before publishing (sendsLostWithNode): owed to nobody, reported. */
+  lostWithNode: number;
 }
 
 /** One receiver, as the meter sees it. */
@@ -90,6 +92,10 @@ export type Seen = (typeof SEEN)[keyof typeof SEEN];
 export class SeqTracker {
   bits = new Uint8Array(64);
   highest = -1;
+
+  has(seq: number): boolean {
+    return (((this.bits[seq >> 3] ?? 0) >> (seq & 7)) & 1) === 1;
+  }
 
   see(seq: number): Seen {
     const byte = seq >> 3;

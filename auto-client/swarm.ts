@@ -3,7 +3,7 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, meteredClient, type RecoveryReport, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
+import { DeliveryMeter, meteredClient, type RecoveryReport, type SeqTracker, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { rng } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
@@ -146,6 +146,23 @@ interface LiveClient extends MeteredClient {
   lostAtUs: number;
 }
 
+/** A sender's own message it never saw come back, sent this long before its node let it go, went down with the node. */
+const LOST_WITH_NODE_WINDOW_US = 1_000_000;
+
+/**
+ * A sender whose node died, and that came back with since and epoch, gets every message of its
+ * own that made it into the stream (live or replayed). What it sent in the last second before its
+ * node let it go and never got back was in that node's hands, not the stream's: lost with the
+ * node, never sent to anyone. Older ones missing are not counted here: they are plain losses.
+ */
+export function sendsLostWithNode(sentAtUs: readonly number[], closedAtUs: number, own: SeqTracker | undefined): number {
+  let n = 0;
+  sentAtUs.forEach((at, seq) => {
+    if (at >= closedAtUs - LOST_WITH_NODE_WINDOW_US && at <= closedAtUs && !own?.has(seq)) n++;
+  });
+  return n;
+}
+
 const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
 /** Bytes kept of a chat frame's end: its seq, epoch and replayed mark, whatever the content. */
 const TAIL_BYTES = 112;
@@ -193,7 +210,7 @@ export class Swarm {
       urlIndex: Math.max(0, plan.resume?.urls.indexOf(spec.url) ?? 0),
       lostAtUs: 0,
     }));
-    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0 };
+    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, lostWithNode: 0 };
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
 
@@ -364,7 +381,7 @@ export class Swarm {
       .filter((c) => c.spec.sends)
       .map((c) => {
         const n = random(); // each sender's own phase
-        return { c, seq: 0, n, nextUs: at(n) };
+        return { c, seq: 0, n, nextUs: at(n), sentAtUs: [] as number[] };
       });
     const sentByRoom: Record<string, number> = {};
     const sentBeforeResumeByRoom: Record<string, number> = {};
@@ -384,6 +401,7 @@ export class Swarm {
             offered.planned += burst;
             for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
               s.c.wire.sendText(encodeClientFrame({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
+              if (s.c.report.recovery) s.sentAtUs.push(now); // (fault scenarios only: see sendsLostWithNode)
               s.seq++;
               offered.sent++;
               const room = s.c.spec.room;
@@ -420,6 +438,10 @@ export class Swarm {
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
     }
     offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
+    for (const s of senders) {
+      const r = s.c.report.recovery;
+      if (r && s.c.report.closedByServer) r.lostWithNode = sendsLostWithNode(s.sentAtUs, s.c.report.closedByServer.atUs, s.c.seen.get(s.c.spec.id));
+    }
     this.closing = true;
     const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({
       corrected: this.meter.latency[k].corrected.encode(),

@@ -41,7 +41,8 @@ export function aggregate(run: TargetRun): VersionResult {
   }
 
   // A send the server refused (v4's BACKPLANE_DOWN) was never sent: nobody is owed it.
-  for (const c of clients) if (c.recovery?.refused) sentByRoom[c.room] = (sentByRoom[c.room] ?? 0) - c.recovery.refused;
+  // Nor is one its node took and died with before it reached the stream (counted and reported as such).
+  for (const c of clients) if (c.recovery) sentByRoom[c.room] = (sentByRoom[c.room] ?? 0) - c.recovery.refused - c.recovery.lostWithNode;
 
   const merged = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].corrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;
   const mergedRaw = Object.fromEntries(KINDS.map((k) => [k, mergeEncoded(run.workers.map((w) => w.latency[k].uncorrected))])) as Record<ClientKind, ReturnType<typeof mergeEncoded>>;

@@ -84,6 +84,8 @@ export interface RecoveryFigures {
   gapMissed: number;
   resets: number;
   refused: number;
+  /** Sends a dying node took and never published (their senders never saw them come back). */
+  lostWithNode: number;
 }
 
 export function recoveryFigures(faults: readonly FaultEvent[], clients: readonly ClientReport[]): RecoveryFigures | null {
@@ -100,11 +102,13 @@ export function recoveryFigures(faults: readonly FaultEvent[], clients: readonly
     gapMissed: total((r) => r.gapMissed),
     resets: total((r) => r.resets),
     refused: total((r) => r.refused),
+    lostWithNode: total((r) => r.lostWithNode ?? 0),
   };
 }
 
 export function recoveryLine(r: RecoveryFigures): string {
   const faults = r.faults.map((f) => `${f.detail} at ${f.atS} s${f.endS !== null ? `, back at ${f.endS} s` : ''}`).join('; ') || 'no fault injected';
   const back = r.letGo > 0 ? `${fmt(r.resumed)} of ${fmt(r.letGo)} clients let go got a connection back (reconnect p50 ${r.reconnectMsP50} ms, max ${r.reconnectMsMax} ms)` : 'no client was let go';
-  return `${faults}. ${back}; ${fmt(r.replayed)} messages replayed, ${fmt(r.gapMissed)} reported lost in gap notices, ${r.resets} reset notices, ${fmt(r.refused)} sends refused (BACKPLANE_DOWN)`;
+  const withNode = r.lostWithNode > 0 ? `; ${fmt(r.lostWithNode)} sends went down with the node before it published them (owed to nobody)` : '';
+  return `${faults}. ${back}; ${fmt(r.replayed)} messages replayed, ${fmt(r.gapMissed)} reported lost in gap notices, ${r.resets} reset notices, ${fmt(r.refused)} sends refused (BACKPLANE_DOWN)${withNode}`;
 }

@@ -1,7 +1,8 @@
 // A cluster's stats as one server's, and what a report says of its nodes and of a fault, from
 // readings made by hand: sums, worst cases, and a node that stopped answering.
 import { describe, expect, it } from 'vitest';
-import type { ClientReport } from '../../auto-client/delivery-meter.ts';
+import { SeqTracker, type ClientReport } from '../../auto-client/delivery-meter.ts';
+import { sendsLostWithNode } from '../../auto-client/swarm.ts';
 import { clusterFigures, clusterLine, recoveryFigures, recoveryLine } from '../../harness/cluster-figures.ts';
 import { alignNodes, mergeStats, type RawStats } from '../../harness/server-sampler.ts';
 import type { ServerStats } from '../../versions/protocol.ts';
@@ -52,13 +53,23 @@ describe('what clients went through in a fault', () => {
     const r = recoveryFigures(
       [{ kind: 'node-kill', atS: 4.5, endS: null, detail: 'node n3 killed' }],
       [
-        client(0, { reconnects: 1, reconnectMs: [300], replayed: 10, gapMissed: 0, resets: 0, refused: 0 }, true),
-        client(1, { reconnects: 1, reconnectMs: [200], replayed: 12, gapMissed: 3, resets: 0, refused: 0 }, true),
-        client(2, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 1, refused: 2 }, true),
-        client(3, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0 }),
+        client(0, { reconnects: 1, reconnectMs: [300], replayed: 10, gapMissed: 0, resets: 0, refused: 0, lostWithNode: 1 }, true),
+        client(1, { reconnects: 1, reconnectMs: [200], replayed: 12, gapMissed: 3, resets: 0, refused: 0, lostWithNode: 0 }, true),
+        client(2, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 1, refused: 2, lostWithNode: 0 }, true),
+        client(3, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, lostWithNode: 0 }),
       ],
     )!;
-    expect(r).toMatchObject({ letGo: 3, resumed: 2, reconnectMsP50: 200, reconnectMsMax: 300, replayed: 22, gapMissed: 3, resets: 1, refused: 2 });
-    expect(recoveryLine(r)).toBe('node n3 killed at 4.5 s. 2 of 3 clients let go got a connection back (reconnect p50 200 ms, max 300 ms); 22 messages replayed, 3 reported lost in gap notices, 1 reset notices, 2 sends refused (BACKPLANE_DOWN)');
+    expect(r).toMatchObject({ letGo: 3, resumed: 2, reconnectMsP50: 200, reconnectMsMax: 300, replayed: 22, gapMissed: 3, resets: 1, refused: 2, lostWithNode: 1 });
+    expect(recoveryLine(r)).toBe('node n3 killed at 4.5 s. 2 of 3 clients let go got a connection back (reconnect p50 200 ms, max 300 ms); 22 messages replayed, 3 reported lost in gap notices, 1 reset notices, 2 sends refused (BACKPLANE_DOWN); 1 sends went down with the node before it published them (owed to nobody)');
+  });
+});
+
+describe('a sender whose node died', () => {
+  it('counts as gone with the node only its own sends of the last second before the close that never came back', () => {
+    const own = new SeqTracker();
+    for (const seq of [0, 1, 3]) own.see(seq);
+    // seq 2 sent 3 s before the close and missing: a plain loss, not counted here; 4 and 5 in the last second, missing
+    expect(sendsLostWithNode([1_000_000, 2_000_000, 3_000_000, 5_500_000, 5_800_000, 5_900_000], 6_000_000, own)).toBe(2);
+    expect(sendsLostWithNode([5_500_000], 6_000_000, undefined)).toBe(1);
   });
 });
