@@ -1,5 +1,6 @@
 // The machine's ceiling beside the chat versions: a yardstick, never a contestant. Fractions from
 // hand-made results whose answer is known, then one real run of the reference broadcaster.
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,9 @@ import { EXIT_CODES } from '../../harness/outcome.ts';
 import { ceilingFractions, ceilingLine } from '../../harness/reference.ts';
 import type { StressReport } from '../../harness/report.ts';
 import type { VersionResult } from '../../harness/result.ts';
-import { runCli } from '../helpers.ts';
+import { startServerProcess } from '../../harness/server-process.ts';
+import { WebSocket } from 'ws';
+import { eventually, runCli } from '../helpers.ts';
 
 function result(label: string, o: { sustained?: number; perCpu: number }): VersionResult {
   return {
@@ -47,6 +50,37 @@ describe('each version as a fraction of the ceiling', () => {
       expect(stderr).not.toMatch(/ceiling's healthy p99 .* lower than/);
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('delivers a chat frame in the envelope a chat version sends, to every client, and relays anything else as it came', async () => {
+    const server = await startServerProcess([], 'versions/ceiling.ts');
+    const clients: WebSocket[] = [];
+    try {
+      // The ceiling sends no `joined`: plain sockets, each keeping the text of what it receives.
+      const open = async (name: string): Promise<string[]> => {
+        const ws = new WebSocket(`${server.info.wsUrl}?name=${name}&room=lobby`, { perMessageDeflate: false });
+        clients.push(ws);
+        const got: string[] = [];
+        ws.on('message', (d: Buffer) => got.push(d.toString('utf8')));
+        await once(ws, 'open');
+        return got;
+      };
+      const ann = await open('ann');
+      const bob = await open('bob');
+      await eventually(async () => ((await (await fetch(`${server.info.url}api/stats`)).json()) as { connections: number }).connections === 2, 'both connected');
+      clients[0]!.send(JSON.stringify({ type: 'chat', content: 'hello' }));
+      clients[0]!.send('{"type":"other"}');
+      for (const got of [ann, bob]) {
+        await eventually(() => got.length === 2, 'two frames');
+        const chat = JSON.parse(got[0]!) as Record<string, unknown>;
+        expect(chat).toMatchObject({ type: 'chat', room: 'lobby', from: 'ann', content: 'hello' });
+        expect(Object.keys(chat)).toEqual(['type', 'room', 'from', 'content', 'ts']); // v3's keys, in v3's order
+        expect(got[1]).toBe('{"type":"other"}');
+      }
+    } finally {
+      for (const ws of clients) ws.terminate();
+      await server.stop();
     }
   });
 });
