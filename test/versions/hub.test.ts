@@ -161,4 +161,25 @@ describe('v3 hub, on a fake transport', () => {
     expect(counters.deliveries).toBe(4);
     hub.close();
   });
+
+  it('kicks full clients in the middle of a fan-out and still offers the message to every other member once', async () => {
+    // Five members; the 2nd and 4th never take a write. A kick moves the room's last member into
+    // the kicked one's slot: that member must still get each message, once.
+    const { hub, counters, conns } = await hubWith({ onFull: 'kick', queue: 2 }, { a: 5 });
+    const stuck = [conns.a![1]!, conns.a![3]!];
+    for (const c of stuck) c.socket.writableLength = c.socket.writableHighWaterMark;
+    const healthy = conns.a!.filter((c) => !stuck.includes(c));
+    for (let i = 0; i < 6; i++) hub.publish('a', chat('a', `k${i}`));
+    await until(() => healthy.every((c) => c.socket.contents().length === 6));
+    await turn();
+    expect(counters.kicks).toBe(2);
+    for (const c of healthy) expect(c.socket.contents()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    for (const c of stuck) expect(c.socket.contents()).toEqual([]);
+    // A member that leaves hands its slot to the last one; the room goes on without a gap.
+    await hub.remove(healthy[0]!);
+    hub.publish('a', chat('a', 'after'));
+    await until(() => healthy.slice(1).every((c) => c.socket.contents().at(-1) === 'after'));
+    expect(healthy[0]!.socket.contents().at(-1)).toBe('k5');
+    hub.close();
+  });
 });

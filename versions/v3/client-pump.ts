@@ -36,6 +36,8 @@ export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
 
 export class ClientPump {
   room: string | null = null;
+  /** Its index in the room's member array (the hub's). */
+  slot = 0;
   /** In the hub's sweep under way, not yet written, or in its list for the next sweep. */
   dirty = false;
   /** Chat messages dropped for this client since it was last told, and in all. */

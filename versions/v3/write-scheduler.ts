@@ -9,8 +9,9 @@
 //    flushRestMaxMs) ms, and what arrives meanwhile goes out together. Idle, a sweep takes
 //    microseconds and nothing waits; under load batches grow with the load; the cap keeps the
 //    rest from adding more than flushRestMaxMs of latency where a sweep is already long.
-//  - Pacing never fills a queue: once one is half full (hurry) the next sweep starts at once, so
-//    drops stay for clients whose sockets do not take what is written to them.
+//  - Pacing never fills a queue: once one is three quarters full (hurry) the next sweep starts at
+//    once, and a queue that fills all the same is written on the spot; so drops stay for clients
+//    whose sockets do not take what is written to them.
 import { performance } from 'node:perf_hooks';
 import type { ClientPump, SharedBatches } from './client-pump.ts';
 
@@ -36,7 +37,7 @@ export class WriteScheduler {
   /** When the next sweep may start (performance.now() ms), and the timer that starts it. */
   private nextSweepAt = 0;
   private restTimer: NodeJS.Timeout | null = null;
-  /** A queue is half full: the next sweep starts without resting. */
+  /** A queue is three quarters full: the next sweep starts without resting. */
   private urgent = false;
   private stopped = false;
 
@@ -49,7 +50,7 @@ export class WriteScheduler {
     this.dirty.push(client);
   }
 
-  /** A queue is half full: the next sweep starts as soon as it can. */
+  /** A queue is three quarters full: the next sweep starts as soon as it can. */
   hurry(): void {
     this.urgent = true;
   }
@@ -79,7 +80,7 @@ export class WriteScheduler {
     if (this.sliceScheduled) clearImmediate(this.sliceScheduled);
   }
 
-  /** Starts a sweep now if the last one has rested long enough or a queue is half full, else when it has rested. */
+  /** Starts a sweep now if the last one has rested long enough or a queue is nearly full, else when it has rested. */
   private requestSweep(): void {
     if (this.dirty.length === 0 || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
     const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
