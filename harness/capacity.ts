@@ -10,30 +10,64 @@ import { CAPACITY_LADDER, rateFor, type ScenarioConfig } from './scenarios.ts';
 /**
  * Steps the rate up (CAPACITY_LADDER) until the server breaks, p99 passes config.p99LimitMs, a
  * delivery is lost, or a step cannot be measured (the generator or the whole machine past its
- * limits). The result shown is the last sustained step's, with every step attached, and the
- * health of the step that broke the server if one did: a crash on the last step is never hidden
- * behind the clean health of the best.
+ * limits). Between the last sustained step and the one that was not, it then halves the interval
+ * REFINE_STEPS times (1M held, 2M not: 1.5M, then 1.25M or 1.75M), so the rate sustained is known
+ * to an eighth of the last 1-2-5 interval, not to a factor of 2 or 2.5: a fraction of the ceiling
+ * means something only that fine. A server that broke is not asked again. The result shown is the
+ * best sustained step's, with every step attached in the order run, and the health of the step
+ * that broke the server if one did: a crash on the last step is never hidden behind the clean
+ * health of the best.
  */
 export async function runCapacity(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<VersionResult> {
   const steps: CapacityStep[] = [];
   let best: VersionResult | null = null;
   let last: VersionResult | null = null;
-  let brokeBy: string | null = null;
-  for (const perSecond of CAPACITY_LADDER) {
+  /** The lowest target not sustained so far, and why. */
+  let broke: { at: number; why: string } | null = null;
+  const runStep = async (perSecond: number): Promise<boolean> => {
     const stepConfig = { ...config, rate: rateFor(config, perSecond) };
     const r = aggregate(await runTarget(target, stepConfig, seed, (label, phase, f) => onProgress(`${label}@${fmtShort(perSecond)}`, phase, f)));
     const step = capacityStep(r, perSecond);
     steps.push(step);
     last = r;
-    brokeBy = r.health.broken ? `the server broke: ${r.health.findings.join('; ')}` : capacityBreak(step, config.p99LimitMs, r.invalidReasons);
-    if (brokeBy) break;
-    best = r;
+    const why = r.health.broken ? `the server broke: ${r.health.findings.join('; ')}` : capacityBreak(step, config.p99LimitMs, r.invalidReasons);
+    if (why) broke = { at: perSecond, why };
+    else if (!best || r.deliveryRate > best.deliveryRate) best = r;
+    return why === null;
+  };
+  let held = 0;
+  for (const perSecond of CAPACITY_LADDER) {
+    if (!(await runStep(perSecond))) break;
+    held = perSecond;
   }
-  const result = { ...(best ?? (last as VersionResult)) };
-  if (last?.health.broken) result.health = last.health;
-  result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy };
+  for (let i = 0; i < REFINE_STEPS; i++) {
+    const b = broke as { at: number; why: string } | null;
+    if (!b || held === 0 || (last as VersionResult | null)?.health.broken) break; // a server that broke is not asked again
+    const mid = refineTarget(held, b.at);
+    if (mid <= held || mid >= b.at) break;
+    if (await runStep(mid)) held = mid;
+  }
+  const final = last as VersionResult | null;
+  const top = best as VersionResult | null;
+  const b = broke as { at: number; why: string } | null;
+  const result = { ...(top ?? (final as VersionResult)) };
+  if (final?.health.broken) result.health = final.health;
+  result.capacity = { steps, sustainedPerSecond: top?.deliveryRate ?? 0, brokeBy: b?.why ?? null, ...(b ? { brokeAtPerSecond: b.at } : {}) };
   result.verdict = capacityVerdict(result.label, result.capacity);
   return result;
+}
+
+/** Halvings between the last sustained ladder step and the next (each one more run). */
+export const REFINE_STEPS = 2;
+
+/** The rate halfway between a sustained and an unsustained target, rounded to a thousand deliveries/s. */
+export function refineTarget(held: number, notHeld: number): number {
+  return Math.round((held + notHeld) / 2 / 1000) * 1000;
+}
+
+/** The steps by target rate: the order of the rates, where the refinement ran them after the ladder. */
+export function byTarget(steps: readonly CapacityStep[]): CapacityStep[] {
+  return [...steps].sort((a, b) => a.targetPerSecond - b.targetPerSecond);
 }
 
 function fmtShort(n: number): string {
@@ -67,8 +101,8 @@ export function capacityVerdict(label: string, c: CapacityResult): string {
   const head = best
     ? `${label}: sustained ${fmt(best.deliveryRate)} deliveries/s (p99 ${best.p99Ms.toFixed(1)} ms, ${fmt(best.deliveriesPerCpuSecond)} per server CPU-second, ${best.deliveriesPerWrite} per socket write)`
     : `${label}: sustained no step`;
-  const last = c.steps.at(-1);
-  return c.brokeBy && last ? `${head}; at ${fmt(last.targetPerSecond)}/s: ${c.brokeBy}` : head;
+  const at = c.brokeAtPerSecond ?? c.steps.at(-1)?.targetPerSecond;
+  return c.brokeBy && at !== undefined ? `${head}; at ${fmt(at)}/s: ${c.brokeBy}` : head;
 }
 
 /** "v3 sustained 24.5× v1 and 31.0× v2 (one run)": how far the versions' sustained rates lie apart. */

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Marked } from 'marked';
+import { byTarget } from './capacity.ts';
 import { renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { slowResumeUs } from './scenarios.ts';
 
@@ -60,7 +61,7 @@ function chartData(s: ScenarioReport): unknown {
     },
     results: s.results.map((r) => ({
       label: r.label,
-      steps: r.capacity?.steps.map((st) => ({ x: st.deliveryRate, y: st.p99Ms, valid: st.valid })) ?? null,
+      steps: r.capacity ? byTarget(r.capacity.steps).map((st) => ({ x: st.deliveryRate, y: st.p99Ms, valid: st.valid })) : null,
       spectrum: r.spectrum.healthy,
       perSecond: r.deliveriesPerSecond,
       latencyOverTime: r.latencyOverTime ?? [],

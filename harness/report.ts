@@ -5,7 +5,7 @@ import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
 import { clusterLine, recoveryLine } from './cluster-figures.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
-import { capacityRatios } from './capacity.ts';
+import { byTarget, capacityRatios } from './capacity.ts';
 import { isReference } from './reference.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
 import { ms, msOrNa } from './verdict.ts';
@@ -207,7 +207,7 @@ export function renderMarkdown(report: StressReport): string {
       out.push('', `Capacity steps (each a fresh run; a step counts when p99 stays under ${s.config.p99LimitMs} ms, nothing is lost and the run is measurable):`, '');
       out.push('| version | target/s | delivered/s | p99 | lost | measurable | machine busy | server CPU | deliveries per CPU-s | deliveries per write |', '|---|---|---|---|---|---|---|---|---|---|');
       for (const r of ladders) {
-        for (const st of r.capacity!.steps) {
+        for (const st of byTarget(r.capacity!.steps)) {
           out.push(
             `| ${r.label} | ${fmt(st.targetPerSecond)} | ${fmt(st.deliveryRate)} | ${ms(st.p99Ms)} | ${fmt(st.lost)} | ${st.valid ? 'yes' : 'INVALID'} | ${st.machineBusyPct ?? '–'}% | ${st.serverCpuPct}% | ${fmt(st.deliveriesPerCpuSecond)} | ${st.deliveriesPerWrite} |`,
           );

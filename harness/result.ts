@@ -161,8 +161,10 @@ export interface CapacityResult {
   steps: CapacityStep[];
   /** Highest delivered rate of a step that kept every limit (0: none did). */
   sustainedPerSecond: number;
-  /** Why the ladder stopped, or null if it ran out of steps. */
+  /** Why the lowest target not sustained was not, or null if the ladder ran out of steps. */
   brokeBy: string | null;
+  /** That target (deliveries/s), when there is one; older reports lack it: the last step's. */
+  brokeAtPerSecond?: number;
 }
 
 /** One figure over repeated runs. */

@@ -138,6 +138,21 @@ describe('a capacity ladder whose server crashes on a later step', () => {
   }, 60_000);
 });
 
+describe('a capacity ladder whose server holds up to a known rate', () => {
+  it('halves the interval between the last step it held and the first it did not, twice', async () => {
+    // 20 clients: a step of 20,000 deliveries/s is 1,000 messages/s. The relay holds 1,600 a second
+    // (32,000 deliveries/s) and holds everything past that for 300 ms (p99 > 100 ms).
+    const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 2, drainS: 1, workers: 1 });
+    const r = await runCapacity({ label: 'capped', args: ['rate-cap', '--after', '1600'], script: SERVER }, config, 1, () => {});
+    // 10k and 20k held, 50k not; then 35k (not held) and 28k (held).
+    expect(r.capacity!.steps.map((st) => st.targetPerSecond)).toEqual([10_000, 20_000, 50_000, 35_000, 28_000]);
+    expect(r.capacity!.sustainedPerSecond).toBeGreaterThan(26_000);
+    expect(r.capacity!.brokeAtPerSecond).toBe(35_000);
+    expect(r.capacity!.brokeBy).toMatch(/^p99 \d+ ms > 100 ms$/);
+    expect(r.verdict).toMatch(/^capped: sustained 2[78],\d{3} deliveries\/s .*; at 35,000\/s: p99 \d+ ms > 100 ms$/);
+  }, 120_000);
+});
+
 describe('--threshold', () => {
   it('prints ✔/✘ for each and exits 4 when one fails on a server that held up', async () => {
     const { code, stderr, stdout } = await runCli('harness/cli.ts', [

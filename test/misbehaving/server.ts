@@ -8,6 +8,8 @@
 //   block-on-slow  writes to each client in turn and waits for each write to leave: one
 //                  client that stops reading blocks everyone behind it
 //   chatter        relays faithfully, but greets every client with a line of plain text and a binary frame
+//   rate-cap       relays at once while it has relayed fewer than --after messages in the last
+//                  second, else holds each 300 ms first: a server past its capacity, at a known rate
 // It prints the LISTENING line the harness expects and answers /healthz, so it can be started
 // like a version or pointed at with --target.
 import { createServer } from 'node:http';
@@ -15,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { formatListening, type ServerStats } from '../../versions/protocol.ts';
 
-const KINDS = ['crash', 'deadlock', 'random-close', 'newline-join', 'block-on-slow', 'chatter'] as const;
+const KINDS = ['crash', 'deadlock', 'random-close', 'newline-join', 'block-on-slow', 'chatter', 'rate-cap'] as const;
 type Kind = (typeof KINDS)[number];
 
 const args = process.argv.slice(2);
@@ -86,6 +88,9 @@ function flushJoined(): void {
   for (const [ws, queued] of pending) if (queued.length > 0) ws.send(queued.splice(0).join('\n'));
 }
 
+// rate-cap: when each of the messages of the last second arrived (performance.now() ms).
+const recent: number[] = [];
+
 // block-on-slow: one broadcast at a time, one client at a time, each write awaited.
 const backlog: string[] = [];
 let broadcasting = false;
@@ -136,6 +141,17 @@ wss.on('connection', (ws) => {
       backlog.push(text);
       void broadcastInTurn();
       return;
+    }
+    if (kind === 'rate-cap') {
+      const now = performance.now();
+      while (recent.length > 0 && (recent[0] as number) <= now - 1000) recent.shift();
+      recent.push(now);
+      if (recent.length > after) {
+        setTimeout(() => {
+          for (const c of clients) c.send(text);
+        }, 300);
+        return;
+      }
     }
     for (const c of clients) c.send(text);
   });
