@@ -2,6 +2,7 @@
 // kept out of every ranking and of the evolution story, and used only as the yardstick each
 // version is measured against in the same run.
 import { fmt } from '../common/helpers.ts';
+import { spread } from './repeats.ts';
 import type { VersionResult } from './result.ts';
 
 export const REFERENCE = 'ceiling';
@@ -23,11 +24,28 @@ export function ceilingFractions(results: readonly VersionResult[]): { ceiling: 
     .flatMap((r) => {
       // Capacity: the rate sustained. Otherwise the offered load is the same for all: what it cost.
       if (ceiling.capacity && r.capacity) {
+        const paired = pairedRatios(r, ceiling);
+        if (paired) {
+          const f = spread(paired.ratios);
+          return [{ label: r.label, fraction: f.median, basis: `sustained ${fmt(paired.version)} of ${fmt(paired.ceiling)} deliveries/s, medians of ${paired.ratios.length} runs; run by run ${f.min.toFixed(2)}-${f.max.toFixed(2)}×` }];
+        }
         return capacity(ceiling) > 0 ? [{ label: r.label, fraction: capacity(r) / capacity(ceiling), basis: `sustained ${fmt(capacity(r))} of ${fmt(capacity(ceiling))} deliveries/s` }] : [];
       }
       return perCpu(ceiling) > 0 && perCpu(r) > 0 ? [{ label: r.label, fraction: perCpu(r) / perCpu(ceiling), basis: `${fmt(perCpu(r))} of ${fmt(perCpu(ceiling))} deliveries per CPU-second` }] : [];
     });
   return { ceiling, fractions };
+}
+
+/**
+ * Repeated ladders: each run's sustained rate over the ceiling's run of the same index (they ran
+ * one after the other, so a slow minute of the machine falls on both), and the two medians.
+ */
+function pairedRatios(r: VersionResult, ceiling: VersionResult): { ratios: number[]; version: number; ceiling: number } | null {
+  const mine = r.repeats?.figures['delivered/s'];
+  const theirs = ceiling.repeats?.figures['delivered/s'];
+  if (!mine?.runs || !theirs?.runs || mine.runs.length !== theirs.runs.length) return null;
+  const ratios = mine.runs.flatMap((v, i) => ((theirs.runs?.[i] ?? 0) > 0 ? [v / (theirs.runs?.[i] as number)] : []));
+  return ratios.length > 0 ? { ratios, version: mine.median, ceiling: theirs.median } : null;
 }
 
 export function ceilingLine(results: readonly VersionResult[]): string | null {

@@ -18,18 +18,20 @@ export function spread(values: readonly number[]): RepeatSpread {
 
 /**
  * One result for N runs of a version: the run whose healthy p99 is the median's stands for them
- * (its charts, its table), with every key figure's median and min-max attached. The worst health
+ * (its charts, its table), or in a capacity ladder the run whose sustained rate is the median's,
+ * with every key figure's median, min-max and run-by-run values attached. The worst health
  * of any run is the result's (a crash in one run of three is a crash), and so is any INVALID.
  */
 export function combineRepeats(runs: readonly VersionResult[], slowReaders: number): VersionResult {
   if (runs.length === 0) throw new RangeError('combineRepeats needs at least one run');
   if (runs.length === 1) return runs[0] as VersionResult;
-  const byP99 = [...runs].sort((a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
-  const representative = byP99[Math.floor((byP99.length - 1) / 2)] as VersionResult;
+  const ladder = runs.every((r) => r.capacity);
+  const ordered = [...runs].sort(ladder ? (a, b) => a.deliveryRate - b.deliveryRate : (a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
+  const representative = ordered[Math.floor((ordered.length - 1) / 2)] as VersionResult;
   const figures: Partial<Record<RepeatedFigure, RepeatSpread>> = {};
   for (const name of REPEATED_FIGURES) {
     const values = runs.map((r) => METRICS[name].read(r)).filter((v): v is number => v !== null);
-    if (values.length === runs.length) figures[name] = spread(values);
+    if (values.length === runs.length) figures[name] = { ...spread(values), runs: values };
   }
   const broken = runs.find((r) => r.health.broken);
   const invalid = runs.filter((r) => !r.valid);

@@ -172,4 +172,6 @@ export interface RepeatSpread {
   median: number;
   min: number;
   max: number;
+  /** Each run's value in the order run: runs of different versions with one index ran side by side. */
+  runs?: number[];
 }

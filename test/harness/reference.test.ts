@@ -30,6 +30,17 @@ describe('each version as a fraction of the ceiling', () => {
     ]);
   });
 
+  it('repeated ladders: the median of run-by-run fractions, each run against the ceiling run beside it', () => {
+    const repeated = (label: string, runs: number[]): VersionResult => {
+      const sorted = [...runs].sort((a, b) => a - b);
+      const r = result(label, { sustained: sorted[1]!, perCpu: 1 });
+      return { ...r, repeats: { n: runs.length, figures: { 'delivered/s': { median: sorted[1]!, min: sorted[0]!, max: sorted[2]!, runs } } } };
+    };
+    // Run by run 1.0, 0.8 and 0.5: the slow third run of v3 does not drag the figure to the ratio of medians.
+    const c = ceilingFractions([repeated('ceiling', [600_000, 500_000, 800_000]), repeated('v3', [600_000, 400_000, 400_000])])!;
+    expect(c.fractions).toEqual([{ label: 'v3', fraction: 0.8, basis: 'sustained 400,000 of 600,000 deliveries/s, medians of 3 runs; run by run 0.50-1.00×' }]);
+  });
+
   it('any other scenario: deliveries per CPU-second, the load being the same for all', () => {
     const line = ceilingLine([result('v3', { perCpu: 90_000 }), result('ceiling --port 0', { perCpu: 100_000 })]);
     expect(line).toBe("Against this run's ceiling (the reference broadcaster, not a version): v3 0.90× (90,000 of 100,000 deliveries per CPU-second)");

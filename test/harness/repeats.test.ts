@@ -31,6 +31,13 @@ describe('combineRepeats', () => {
     expect(r.verdict).toMatch(/ \(the median of 3 runs; p99 5\.0-9\.0 ms\)$/);
   });
 
+  it('lets the ladder with the median sustained rate stand for repeated capacity runs, and keeps each run\'s rate in order', () => {
+    const ladder = (sustained: number, p99: number): VersionResult => withP99(p99, { deliveryRate: sustained + 1, capacity: { steps: [], sustainedPerSecond: sustained, brokeBy: null } });
+    const r = combineRepeats([ladder(600_000, 90), ladder(400_000, 95), ladder(500_000, 60)], 1);
+    expect(r.capacity!.sustainedPerSecond).toBe(500_000); // not the median p99's run (600,000)
+    expect(r.repeats!.figures['delivered/s']).toEqual({ median: 500_000, min: 400_000, max: 600_000, runs: [600_000, 400_000, 500_000] });
+  });
+
   it('keeps the worst health: a crash in one run of three is a crash', () => {
     const crashed = withP99(7.4, { health: { ...v3.health, broken: true, status: 'exited 2', findings: ['the server exited with code 2'] } });
     const r = combineRepeats([withP99(5), crashed, withP99(9)], 1);
