@@ -26,7 +26,7 @@ const argv = await yargs(hideBin(process.argv))
     'hold-ms': { type: 'number', default: DEFAULT_VERSION_OPTIONS.holdMs, describe: 'v2 only: ms to sleep under the lock per broadcast (the article\'s sleep)' },
     queue: { type: 'number', default: DEFAULT_VERSION_OPTIONS.queue, describe: 'v3 only: per-client queue length, in messages' },
     'on-full': { choices: ON_FULL_POLICIES, default: DEFAULT_VERSION_OPTIONS.onFull, describe: 'v3 only: block (the article\'s bug), drop (v3.1), kick (close 4008)' },
-    'flush-pacing': { type: 'number', default: DEFAULT_VERSION_OPTIONS.flushPacing, describe: 'v3 only: after a write sweep that took d ms, rest pacing × d ms (0: never rest)' },
+    'flush-pacing': { type: 'number', default: DEFAULT_VERSION_OPTIONS.flushPacing, describe: 'v3 only: after a sweep that spent d ms writing, rest pacing × d ms (0: never rest)' },
     'flush-rest-max': { type: 'number', default: DEFAULT_VERSION_OPTIONS.flushRestMaxMs, describe: 'v3 only: the longest rest between sweeps, in ms' },
     'flush-slice': { type: 'number', default: DEFAULT_VERSION_OPTIONS.flushSliceMs, describe: 'v3 only: ms of writing after which a sweep lets the server read (0: whole sweeps)' },
     'max-frame': { type: 'number', default: DEFAULT_LIMITS.maxFrameBytes, describe: 'largest frame in bytes (larger: close 1009)' },

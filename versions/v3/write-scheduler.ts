@@ -5,8 +5,10 @@
 //    not reached yet takes those frames in this sweep, so a message waits about one sweep, not
 //    for the sweep under way to end and then for its place in the next. A sweep over thousands
 //    of clients is thousands of writes: slicing is what keeps that from doubling latency.
-//  - Sweeps are paced: after a sweep that took d ms the next waits min(flushPacing × d,
-//    flushRestMaxMs) ms, and what arrives meanwhile goes out together. Idle, a sweep takes
+//  - Sweeps are paced: after a sweep that spent d ms writing the next waits min(flushPacing × d,
+//    flushRestMaxMs) ms, and what arrives meanwhile goes out together. (Writing time, not the
+//    sweep's length: the turns between its slices are spent reading, and a rest as long as those
+//    too only delays every message further.) Idle, a sweep takes
 //    microseconds and nothing waits; under load batches grow with the load; the cap keeps the
 //    rest from adding more than flushRestMaxMs of latency where a sweep is already long.
 //  - Pacing never fills a queue: once one is three quarters full (hurry) the next sweep starts at
@@ -16,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientPump, SharedBatches } from './client-pump.ts';
 
 export interface FlushOptions {
-  /** After a sweep of d ms the next waits min(flushPacing × d, flushRestMaxMs) ms; 0 never rests. */
+  /** After a sweep that spent d ms writing the next waits min(flushPacing × d, flushRestMaxMs) ms; 0 never rests. */
   flushPacing: number;
   /** The longest rest between sweeps, in ms: the most batching may add to latency. */
   flushRestMaxMs: number;
@@ -30,7 +32,8 @@ export class WriteScheduler {
   /** The sweep under way: clients it has still to write from `sweepAt` on (each once: ClientPump.dirty). */
   private sweep: ClientPump[] = [];
   private sweepAt = 0;
-  private sweepStartedAt = 0;
+  /** Time the sweep under way has spent writing (its slices, not the turns between them), in ms. */
+  private sweepWriteMs = 0;
   private sliceScheduled: NodeJS.Immediate | null = null;
   /** Clients with frames waiting that the sweep under way will not reach: the next sweep's. */
   private dirty: ClientPump[] = [];
@@ -70,7 +73,7 @@ export class WriteScheduler {
     this.sweepAt = 0;
     this.dirty = [];
     this.urgent = false;
-    this.sweepStartedAt = performance.now();
+    this.sweepWriteMs = 0;
     this.writeSlice();
   }
 
@@ -116,14 +119,15 @@ export class WriteScheduler {
       if (sliceMs > 0 && performance.now() - started >= sliceMs) break;
     }
     this.batches = new Map();
+    const ended = performance.now();
+    this.sweepWriteMs += ended - started;
     if (this.sweeping) {
       this.sliceScheduled = setImmediate(() => this.writeSlice());
       return;
     }
-    const ended = performance.now();
     this.sweep = [];
     this.sweepAt = 0;
-    this.nextSweepAt = ended + Math.min((ended - this.sweepStartedAt) * this.options.flushPacing, this.options.flushRestMaxMs);
+    this.nextSweepAt = ended + Math.min(this.sweepWriteMs * this.options.flushPacing, this.options.flushRestMaxMs);
     this.requestSweep();
   }
 }
