@@ -127,8 +127,10 @@ export class Hub implements Strategy {
   private schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    // Everything that arrives in one event-loop turn is handled in one go, then flushed.
-    setImmediate(() => void this.run());
+    // Everything submitted in one callback (every frame of one socket read) is handled in one go,
+    // right after it: not a turn of the event loop later, where a slice of the sweep under way
+    // would run first and a message that could have joined it would wait for the next sweep.
+    queueMicrotask(() => void this.run());
   }
 
   /** The hub loop: applies commands in arrival order; only `block` ever makes it wait. */
