@@ -22,9 +22,19 @@ export async function runCapacity(target: Target, config: ScenarioConfig, seed: 
   const steps: CapacityStep[] = [];
   let best: VersionResult | null = null;
   let last: VersionResult | null = null;
-  /** The lowest target not sustained so far, and why. */
+  /** The highest target sustained, and the lowest not sustained (and why). */
+  let held = 0;
   let broke: { at: number; why: string } | null = null;
-  const runStep = async (perSecond: number): Promise<boolean> => {
+  let ladder = 0;
+  let refined = 0;
+  /** Up the ladder until a step is not sustained, then halfway between held and broke, REFINE_STEPS times. */
+  const next = (): number | null => {
+    if (!broke) return CAPACITY_LADDER[ladder++] ?? null;
+    if (refined++ >= REFINE_STEPS || held === 0 || last?.health.broken) return null; // a server that broke is not asked again
+    const mid = refineTarget(held, broke.at);
+    return mid > held && mid < broke.at ? mid : null;
+  };
+  for (let perSecond = next(); perSecond !== null; perSecond = next()) {
     const stepConfig = { ...config, rate: rateFor(config, perSecond) };
     const r = aggregate(await runTarget(target, stepConfig, seed, (label, phase, f) => onProgress(`${label}@${fmtShort(perSecond)}`, phase, f)));
     const step = capacityStep(r, perSecond);
@@ -32,27 +42,14 @@ export async function runCapacity(target: Target, config: ScenarioConfig, seed: 
     last = r;
     const why = r.health.broken ? `the server broke: ${r.health.findings.join('; ')}` : capacityBreak(step, config.p99LimitMs, r.invalidReasons);
     if (why) broke = { at: perSecond, why };
-    else if (!best || r.deliveryRate > best.deliveryRate) best = r;
-    return why === null;
-  };
-  let held = 0;
-  for (const perSecond of CAPACITY_LADDER) {
-    if (!(await runStep(perSecond))) break;
-    held = perSecond;
+    else {
+      held = perSecond;
+      if (!best || r.deliveryRate > best.deliveryRate) best = r;
+    }
   }
-  for (let i = 0; i < REFINE_STEPS; i++) {
-    const b = broke as { at: number; why: string } | null;
-    if (!b || held === 0 || (last as VersionResult | null)?.health.broken) break; // a server that broke is not asked again
-    const mid = refineTarget(held, b.at);
-    if (mid <= held || mid >= b.at) break;
-    if (await runStep(mid)) held = mid;
-  }
-  const final = last as VersionResult | null;
-  const top = best as VersionResult | null;
-  const b = broke as { at: number; why: string } | null;
-  const result = { ...(top ?? (final as VersionResult)) };
-  if (final?.health.broken) result.health = final.health;
-  result.capacity = { steps, sustainedPerSecond: top?.deliveryRate ?? 0, brokeBy: b?.why ?? null, ...(b ? { brokeAtPerSecond: b.at } : {}) };
+  const result = { ...(best ?? (last as VersionResult)) };
+  if (last?.health.broken) result.health = last.health;
+  result.capacity = { steps, sustainedPerSecond: best?.deliveryRate ?? 0, brokeBy: broke?.why ?? null, ...(broke ? { brokeAtPerSecond: broke.at } : {}) };
   result.verdict = capacityVerdict(result.label, result.capacity);
   return result;
 }
