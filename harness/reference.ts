@@ -43,8 +43,9 @@ export function ceilingFractions(results: readonly VersionResult[]): { ceiling: 
 function pairedRatios(r: VersionResult, ceiling: VersionResult): { ratios: number[]; version: number; ceiling: number } | null {
   const mine = r.repeats?.figures['delivered/s'];
   const theirs = ceiling.repeats?.figures['delivered/s'];
-  if (!mine?.runs || !theirs?.runs || mine.runs.length !== theirs.runs.length) return null;
-  const ratios = mine.runs.flatMap((v, i) => ((theirs.runs?.[i] ?? 0) > 0 ? [v / (theirs.runs?.[i] as number)] : []));
+  const beside = theirs?.runs;
+  if (!mine?.runs || !theirs || !beside || mine.runs.length !== beside.length) return null;
+  const ratios = mine.runs.flatMap((v, i) => ((beside[i] as number) > 0 ? [v / (beside[i] as number)] : []));
   return ratios.length > 0 ? { ratios, version: mine.median, ceiling: theirs.median } : null;
 }
 

@@ -2,14 +2,15 @@
 // broadcaster on this machine must: read a frame, and write it to every client, in batched
 // writes: a sweep writes each client all it is owed in one write, clients owed the same frames
 // sharing one concatenation; a sweep lets the server read every 5 ms, so what arrives mid-sweep
-// joins the writes still to come, and sweeps rest as long as they took (at most 25 ms), as v3's do.
+// joins the writes still to come, and sweeps rest as long as they spent writing (at most 25 ms), as v3's do.
 // That much any broadcaster must do to keep up; the rest of v3 (queues, policy, protocol) it skips.
 // It delivers what a chat version delivers, byte for byte in shape: a chat frame's content in the
 // envelope every version sends (type, room, from, content, ts), so the generator reads as many
 // bytes per delivery from it as from v3 (relaying the sender's shorter frame made the ceiling's
 // receivers cheaper, and on a machine the generator shares that alone moved the ceiling). That
 // is one parse and one encoding per message, nothing per delivery. No rooms (everyone gets
-// everything), no names checked, no limits but the frame size, no queues' bounds, no heartbeat. A chat version's throughput as a fraction of this one, measured in the same run,
+// everything), no names checked, no limits but the frame size, no queues' bounds, no heartbeat.
+// A chat version's throughput as a fraction of this one, measured in the same run,
 // means the same on a 2-core laptop and on a 64-core server.
 //
 //   node --import tsx versions/ceiling.ts [--port 0]
