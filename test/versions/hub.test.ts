@@ -182,4 +182,46 @@ describe('v3 hub, on a fake transport', () => {
     expect(healthy[0]!.socket.contents().at(-1)).toBe('k5');
     hub.close();
   });
+  it('detaches a member a whole queue behind, counts what it drops, and shares the room\'s batches with it again once it has caught up', async () => {
+    const { hub, counters, conns } = await hubWith({ queue: 3 }, { a: 3 });
+    const [slow, p1, p2] = conns.a!;
+    slow!.socket.writableLength = slow!.socket.writableHighWaterMark;
+    for (let i = 0; i < 5; i++) hub.publish('a', chat('a', `s${i}`)); // s3 and s4 find its queue of 3 full
+    await until(() => counters.deliveries === 10);
+    expect(counters.drops).toBe(2);
+    expect(hub.stats().queueDepthMax).toBe(3); // the bound holds: what it is owed is s0-s2, nothing more
+    slow!.socket.writableLength = 0;
+    slow!.socket.emit('drain');
+    expect(slow!.socket.messages().map((m) => (m.type === 'chat' ? m.content : `${m.type} ${m.count}`))).toEqual(['s0', 's1', 's2', 'dropped 2']);
+    // Caught up: from the next message on it reads the room's log again, the very bytes the others are written.
+    hub.publish('a', chat('a', 'back1'));
+    await until(() => counters.deliveries === 16);
+    hub.publish('a', chat('a', 'back2'));
+    hub.publish('a', chat('a', 'back3'));
+    await until(() => counters.deliveries === 22);
+    for (const c of [slow!, p1!, p2!]) expect(c.socket.contents().slice(-3)).toEqual(['back1', 'back2', 'back3']);
+    expect(slow!.socket.writes.at(-1)).toBe(p1!.socket.writes.at(-1));
+    expect(p2!.socket.writes.at(-1)).toBe(p1!.socket.writes.at(-1));
+    expect(hub.stats().queueDepth).toBe(0);
+    hub.close();
+  });
+
+  it('under block, stalls the whole room at the message a full member cannot take, and loses nothing', async () => {
+    const { hub, counters, conns } = await hubWith({ queue: 2, onFull: 'block' }, { a: 4 });
+    const stuck = conns.a![1]!;
+    const others = conns.a!.filter((c) => c !== stuck);
+    stuck.socket.writableLength = stuck.socket.writableHighWaterMark;
+    for (let i = 0; i < 5; i++) hub.publish('a', chat('a', `b${i}`)); // b2 finds its queue of 2 full: the hub waits there
+    await until(() => others.every((c) => c.socket.contents().length === 3));
+    await turn();
+    await turn();
+    for (const c of others) expect(c.socket.contents()).toEqual(['b0', 'b1', 'b2']); // b3 and b4 wait with the hub
+    expect(stuck.socket.contents()).toEqual([]);
+    stuck.socket.writableLength = 0;
+    stuck.socket.emit('drain');
+    await until(() => counters.deliveries === 20);
+    for (const c of conns.a!) expect(c.socket.contents()).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+    expect(counters.drops).toBe(0);
+    hub.close();
+  });
 });

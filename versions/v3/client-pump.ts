@@ -1,9 +1,13 @@
 // One client of the v3 hub: a bounded queue of pre-framed messages and the writer pump that
 // drains it. The pump is the only code that writes to this client's socket (ws still writes
 // its own ping and close frames, each a whole frame, so nothing interleaves).
+// The queue is, in order, the frames of its own (`frames`: replies, replays, what it was owed of
+// a room it left) and then, while it is attached to its room, the room's log from its cursor on
+// (room-log.ts). A detached client's queue is all its own: the hub offers it each message.
 import type { Socket } from 'node:net';
 import { encodeServerMessage, frameText } from '../protocol.ts';
 import { isOpen, type Connection, type ServerCounters } from '../strategy.ts';
+import type { Room } from './room-log.ts';
 
 /**
  * Where a socket's listeners find their pump: one pair of listener functions serves every client.
@@ -25,29 +29,29 @@ function onSocketClose(this: PumpedSocket): void {
 
 /**
  * Concatenations shared by the writes of one slice of a sweep (or of queues flushed early for
- * being full), by first frame and frame count. A queue that has only room frames, taken in one
- * room with nothing dropped since its last flush, holds a contiguous run of what that room
- * published; two such runs with the same first frame and the same length are the same bytes, so
- * in a room of N one concatenation serves every member instead of N copies. A queue that moved
- * rooms, took a frame of its own or lost one is never shared (`own`), even where its length alone
- * would tell it apart.
+ * being full), by first frame and frame count. An attached client with no frames of its own is
+ * owed a contiguous run of its room's log; two such runs with the same first frame and the same
+ * length are the same bytes, so in a room of N one concatenation serves every member instead of
+ * N copies. A queue with frames of its own is never shared.
  */
 export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
 
 export class ClientPump {
-  room: string | null = null;
-  /** Its index in the room's member array (the hub's). */
+  room: Room | null = null;
+  /** Its index in its room's attached or detached members. */
   slot = 0;
+  /** Attached: the seq of the first message of its room's log it has not been written. */
+  cursor = 0;
   /** In the hub's sweep under way, not yet written, or in its list for the next sweep. */
   dirty = false;
   /** Chat messages dropped for this client since it was last told, and in all. */
   private dropsUntold = 0;
   private dropsTotal = 0;
+  /** Its own frames, written before what it is owed of the log; a detached client's whole queue. */
   private frames: Buffer[] = [];
   /** How many of `frames` are chat messages (the rest are control frames). */
   private chatsQueued = 0;
-  /** Since the last flush the queue took a frame of its own, a drop or a room change: its batch is not shared. */
-  private own = false;
+  private attached = false;
   private closed = false;
   /** Who waits for room in the queue (the hub under `block`); made when first needed. */
   private waiters: Array<() => void> | null = null;
@@ -77,8 +81,18 @@ export class ClientPump {
     if (this.hasRoom()) this.wake();
   }
 
+  /** Frames queued: its own, and (attached) the room's log from its cursor on. */
   get depth(): number {
-    return this.frames.length;
+    return this.attached ? this.frames.length + (this.room as Room).end - this.cursor : this.frames.length;
+  }
+
+  /** Attached: the seq its queue would start at if its own frames were in the log (the room's `low`). */
+  get start(): number {
+    return this.cursor - this.frames.length;
+  }
+
+  get isAttached(): boolean {
+    return this.attached;
   }
 
   get isClosed(): boolean {
@@ -86,41 +100,47 @@ export class ClientPump {
   }
 
   hasRoom(): boolean {
-    return this.closed || this.frames.length < this.capacity;
+    return this.closed || this.depth < this.capacity;
+  }
+
+  /** The room made it an attached member (Room.attach). */
+  attachedTo(room: Room, cursor: number): void {
+    this.room = room;
+    this.cursor = cursor;
+    this.attached = true;
+  }
+
+  /** The room detached it, or it left: what it was owed of the log becomes frames of its own. */
+  detached(): void {
+    if (this.attached) this.takeOwed();
+    this.attached = false;
   }
 
   /**
-   * Queues one frame. When the queue is full the pump first tries to hand it to the socket;
-   * false means the queue is full and the socket is not taking more: the policy decides.
+   * Queues one frame for a detached client (Room.detach). When the queue is full the pump first
+   * tries to hand it to the socket; false means the queue is full and the socket is not taking
+   * more: the policy decides.
    */
   offer(frame: Buffer, chat: boolean, shared?: SharedBatches): boolean {
     if (this.closed) return true; // leaving: nothing to deliver, nothing to count
-    if (this.frames.length >= this.capacity) {
+    if (this.depth >= this.capacity) {
       this.flush(shared);
-      if (this.frames.length >= this.capacity) return false;
+      if (this.depth >= this.capacity) return false;
     }
+    if (this.attached) this.takeOwed(); // (a frame of its own goes after what it is owed of the log)
     this.frames.push(frame);
     if (chat) this.chatsQueued++;
+    if (this.attached) {
+      const room = this.room as Room;
+      if (this.start < room.low) room.low = this.start;
+    }
     return true;
-  }
-
-  /** Queues a frame for this client alone (a reply, an error, a replayed chat); false as for offer. */
-  offerOwn(frame: Buffer, chat = false): boolean {
-    const queued = this.offer(frame, chat); // (a full queue is flushed first, which clears `own`)
-    if (queued) this.own = true;
-    return queued;
-  }
-
-  /** The hub moved this client to another room: what is queued now mixes two rooms' runs. */
-  moved(): void {
-    if (this.frames.length > 0) this.own = true;
   }
 
   /** Counts a chat message the hub dropped for this client; it is told once it catches up. */
   noteDrop(): void {
     this.dropsUntold++;
     this.dropsTotal++;
-    this.own = true;
   }
 
   /**
@@ -133,21 +153,36 @@ export class ClientPump {
     // Still holding a full buffer from the last write: the kernel is not taking more (a slow reader).
     // (writableNeedDrain would also be true right after a write the kernel took whole, until the next tick.)
     // Once ws has sent a close frame (CLOSING) no data frame may follow it (RFC 6455 §5.5.1).
-    if (this.closed || this.frames.length === 0 || !socket.writable || !isOpen(this.conn)) return;
+    if (this.closed || this.depth === 0 || !socket.writable || !isOpen(this.conn)) return;
     if (socket.writableLength >= socket.writableHighWaterMark) return this.listen(); // (ws's own ping may have filled it)
     if (this.dropsUntold > 0) {
+      if (this.attached) this.takeOwed();
       this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
       this.dropsUntold = 0;
     }
-    const frames = this.frames;
-    const chats = this.chatsQueued;
-    const own = this.own;
-    this.frames = [];
-    this.chatsQueued = 0;
-    this.own = false;
-    if (!socket.write(frames.length === 1 ? (frames[0] as Buffer) : own || !shared ? Buffer.concat(frames) : joinShared(shared, frames))) this.listen();
+    let batch: Buffer;
+    let frames: number;
+    let chats: number;
+    if (this.frames.length === 0) {
+      // Attached, nothing of its own: a run of the room's log, the same bytes for every member at this cursor.
+      const room = this.room as Room;
+      const end = room.end;
+      frames = end - this.cursor;
+      chats = room.chatsFrom(this.cursor);
+      batch = frames === 1 ? room.frame(this.cursor) : shared ? joinShared(shared, room, this.cursor, frames) : Buffer.concat(room.frames(this.cursor));
+      this.cursor = end;
+    } else {
+      if (this.attached) this.takeOwed();
+      const own = this.frames;
+      frames = own.length;
+      chats = this.chatsQueued;
+      batch = frames === 1 ? (own[0] as Buffer) : Buffer.concat(own);
+      this.frames = [];
+      this.chatsQueued = 0;
+    }
+    if (!socket.write(batch)) this.listen();
     this.counters.deliveries += chats;
-    this.counters.controlFrames += frames.length - chats;
+    this.counters.controlFrames += frames - chats;
     this.counters.writes++;
   }
 
@@ -161,12 +196,24 @@ export class ClientPump {
   /** Stops the pump; returns how many chat messages were still queued (now undeliverable). */
   close(): number {
     if (this.closed) return 0;
+    const chats = this.chatsQueued + (this.attached ? (this.room as Room).chatsFrom(this.cursor) : 0);
     this.closed = true;
-    const chats = this.chatsQueued;
     this.frames = [];
     this.chatsQueued = 0;
+    if (this.attached) this.cursor = (this.room as Room).end;
     this.wake();
     return chats;
+  }
+
+  /** Attached: copies what it is owed of the log into its own frames, after those it has. */
+  private takeOwed(): void {
+    const room = this.room as Room;
+    const end = room.end;
+    if (this.cursor < end) {
+      for (const f of room.frames(this.cursor)) this.frames.push(f);
+      this.chatsQueued += room.chatsFrom(this.cursor);
+      this.cursor = end;
+    }
   }
 
   private wake(): void {
@@ -177,11 +224,11 @@ export class ClientPump {
   }
 }
 
-function joinShared(shared: SharedBatches, frames: Buffer[]): Buffer {
-  const first = frames[0] as Buffer;
+function joinShared(shared: SharedBatches, room: Room, from: number, count: number): Buffer {
+  const first = room.frame(from);
   let byLength = shared.get(first);
   if (!byLength) shared.set(first, (byLength = new Map()));
-  let joined = byLength.get(frames.length);
-  if (!joined) byLength.set(frames.length, (joined = Buffer.concat(frames)));
+  let joined = byLength.get(count);
+  if (!joined) byLength.set(count, (joined = Buffer.concat(room.frames(from))));
   return joined;
 }

@@ -2,7 +2,10 @@
 //
 // Who writes to a socket: each client's writer pump (client-pump.ts), and nothing else. The hub
 // loop owns rooms and membership and takes register / move / unregister / publish / send from one
-// inbox; a broadcast is encoded and framed once and the same bytes go into every member's queue.
+// inbox; a broadcast is encoded and framed once and appended to its room's log, which is the
+// queue of every member that keeps up (each holds a cursor into it: room-log.ts), so a fan-out
+// costs no more for 10,000 members than for 10. A member that falls a whole queue behind is
+// detached and offered each message on its own until it has caught up.
 // Each queue holds at most `queue` messages; when it is full and the socket is not taking more:
 //  - block: the hub waits for that one client, so every room stalls with it. This is the
 //    article's v3 bug (its web client "could not send" under load); slow-consumer shows it.
@@ -16,6 +19,7 @@
 import { encodeServerMessage, frameText, CLOSE_CODES, type ServerMessage } from '../protocol.ts';
 import type { Connection, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { ClientPump } from './client-pump.ts';
+import { Room } from './room-log.ts';
 import { WriteScheduler, type FlushOptions } from './write-scheduler.ts';
 
 export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
@@ -49,8 +53,8 @@ export class Hub implements Strategy {
   readonly describe: string;
   readonly heartbeat = true;
   private readonly clients = new Map<Connection, ClientPump>();
-  /** Each room's members, in an array the fan-out walks by index (each client knows its slot: ClientPump.slot). */
-  private readonly rooms = new Map<string, ClientPump[]>();
+  /** Each room's members and log (room-log.ts). */
+  private readonly rooms = new Map<string, Room>();
   private inbox: Command[] = [];
   private readonly writer: WriteScheduler;
   /** A queue this deep makes the next sweep start without resting (write-scheduler.ts). */
@@ -184,7 +188,7 @@ export class Hub implements Strategy {
       case 'send': {
         const client = this.clients.get(cmd.conn);
         if (!client) return undefined;
-        if (client.offerOwn(cmd.frame, cmd.chat)) this.writer.markDirty(client);
+        if (client.offer(cmd.frame, cmd.chat)) this.writer.markDirty(client);
         else if (cmd.chat) {
           // A replay (v4) larger than the queue, to a socket not taking more: dropped and told, never silently.
           this.counters.drops++;
@@ -193,22 +197,67 @@ export class Hub implements Strategy {
         return undefined;
       }
       case 'publish': {
-        const members = this.rooms.get(cmd.room);
-        if (!members || members.length === 0) return undefined;
-        return this.fanOut(members, 0, cmd.frame, cmd.chat); // encoded and framed once
+        const room = this.rooms.get(cmd.room);
+        if (!room) return undefined;
+        return this.broadcast(room, cmd.frame, cmd.chat); // encoded and framed once
       }
     }
   }
 
   /**
-   * Offers `frame` to members[from..]: the loop every delivery goes through. While `block` waits
-   * the hub applies nothing else, so the room is the same when it goes on; a kick moves the last
-   * member into the kicked one's slot, which is then offered the frame in its turn.
+   * One message to a room: the loop every delivery goes through. Appended once to the room's log,
+   * which is every attached member's queue; only members that fell a whole queue behind (and any
+   * detached ones) are visited one by one.
    */
-  private fanOut(members: ClientPump[], from: number, frame: Buffer, chat: boolean): Promise<void> | undefined {
+  private broadcast(room: Room, frame: Buffer, chat: boolean): Promise<void> | undefined {
+    if (room.end + 1 - room.low >= this.hurryAt) this.catchUp(room);
+    room.append(frame, chat);
+    this.writer.markRoom(room);
+    if (room.attached.length > 0 && room.end - room.low >= this.hurryAt) this.writer.hurry();
+    return room.detached.length > 0 ? this.fanOut(room, 0, frame, chat) : undefined;
+  }
+
+  /**
+   * Some attached queue may be three quarters full: finds out which, and makes the room's `low`
+   * exact. A queue already full (the message about to be appended would be one too many) is
+   * written on the spot if its socket takes it, as a detached client's is; if not, the client is
+   * detached, and the message is offered to it alone, where the policy applies.
+   */
+  private catchUp(room: Room): void {
+    const end = room.end;
+    const capacity = this.options.queue;
+    let low = end;
+    for (let i = 0; i < room.attached.length; i++) {
+      const client = room.attached[i] as ClientPump;
+      if (end - client.start >= capacity) {
+        client.flush(this.writer.batches);
+        if (end - client.start >= capacity) {
+          room.detach(client);
+          this.writer.markDirty(client);
+          i--; // the slot holds the last attached member now
+          continue;
+        }
+      }
+      if (client.start < low) low = client.start;
+    }
+    room.low = low;
+  }
+
+  /**
+   * Offers `frame` (already the last of the room's log) to the detached members from `from` on.
+   * While `block` waits the hub applies nothing else, so the room is the same when it goes on;
+   * a kick or a member attached again moves the last detached member into its slot, which is
+   * then offered the frame in its turn.
+   */
+  private fanOut(room: Room, from: number, frame: Buffer, chat: boolean): Promise<void> | undefined {
+    const members = room.detached;
     const hurryAt = this.hurryAt;
     for (let i = from; i < members.length; i++) {
       const client = members[i] as ClientPump;
+      if (client.depth === 0 && !client.isClosed && room.reattach(client, frame)) {
+        i--; // written all it had: it keeps up again and reads this message from the log; its slot holds another
+        continue;
+      }
       if (client.offer(frame, chat, this.writer.batches)) {
         this.writer.markDirty(client);
         if (client.depth >= hurryAt) this.writer.hurry();
@@ -217,7 +266,7 @@ export class Hub implements Strategy {
       switch (this.options.onFull) {
         case 'block':
           // Wait for this one client, then retry it and go on with the rest.
-          return client.whenRoom().then(() => this.fanOut(members, i, frame, chat));
+          return client.whenRoom().then(() => this.fanOut(room, i, frame, chat));
         case 'drop':
           if (chat) {
             this.counters.drops++;
@@ -226,7 +275,7 @@ export class Hub implements Strategy {
           break;
         case 'kick':
           this.kick(client, chat);
-          i--; // the slot holds the room's last member now (or the room ended here)
+          i--; // the slot holds the last detached member now (or the room ended here)
           break;
       }
     }
@@ -243,29 +292,19 @@ export class Hub implements Strategy {
 
   private join(client: ClientPump, room: string): void {
     this.leave(client);
-    client.moved();
-    let members = this.rooms.get(room);
-    if (!members) {
-      members = [];
-      this.rooms.set(room, members);
+    let r = this.rooms.get(room);
+    if (!r) {
+      r = new Room(room);
+      this.rooms.set(room, r);
     }
-    client.slot = members.length;
-    members.push(client);
-    client.room = room;
+    r.attach(client, r.end);
   }
 
   private leave(client: ClientPump): void {
-    if (client.room === null) return;
-    const members = this.rooms.get(client.room);
-    if (members) {
-      // The last member takes the leaver's slot: O(1), and the order of a fan-out is no promise.
-      const last = members.pop() as ClientPump;
-      if (last !== client) {
-        members[client.slot] = last;
-        last.slot = client.slot;
-      }
-      if (members.length === 0) this.rooms.delete(client.room);
-    }
+    const room = client.room;
+    if (room === null) return;
+    room.leave(client);
+    if (room.size === 0) this.rooms.delete(room.name);
     client.room = null;
   }
 }

@@ -16,6 +16,7 @@
 //    whose sockets do not take what is written to them.
 import { performance } from 'node:perf_hooks';
 import type { ClientPump, SharedBatches } from './client-pump.ts';
+import type { Room } from './room-log.ts';
 
 export interface FlushOptions {
   /** After a sweep that spent d ms writing the next waits min(flushPacing × d, flushRestMaxMs) ms; 0 never rests. */
@@ -37,6 +38,10 @@ export class WriteScheduler {
   private sliceScheduled: NodeJS.Immediate | null = null;
   /** Clients with frames waiting that the sweep under way will not reach: the next sweep's. */
   private dirty: ClientPump[] = [];
+  /** Rooms that published since the sweep under way began: the next sweep writes their attached members. */
+  private dirtyRooms: Room[] = [];
+  /** The rooms of the sweep under way, whose logs it trims when it ends. */
+  private sweptRooms: Room[] = [];
   /** When the next sweep may start (performance.now() ms), and the timer that starts it. */
   private nextSweepAt = 0;
   private restTimer: NodeJS.Timeout | null = null;
@@ -53,6 +58,13 @@ export class WriteScheduler {
     this.dirty.push(client);
   }
 
+  /** `room` appended to its log: every attached member has frames waiting. */
+  markRoom(room: Room): void {
+    if (room.dirty) return;
+    room.dirty = true;
+    this.dirtyRooms.push(room);
+  }
+
   /** A queue is three quarters full: the next sweep starts as soon as it can. */
   hurry(): void {
     this.urgent = true;
@@ -66,12 +78,23 @@ export class WriteScheduler {
 
   /** Takes every client with frames waiting into a new sweep, unless one is under way, and writes its first slice. */
   startSweep(): void {
-    if (this.sweeping || this.dirty.length === 0 || this.stopped) return;
+    if (this.sweeping || !this.pending || this.stopped) return;
     if (this.restTimer) clearTimeout(this.restTimer);
     this.restTimer = null;
-    this.sweep = this.dirty;
+    const sweep = this.dirty;
+    for (const room of this.dirtyRooms) {
+      room.dirty = false;
+      for (const client of room.attached) {
+        if (client.dirty) continue;
+        client.dirty = true;
+        sweep.push(client);
+      }
+    }
+    this.sweep = sweep;
     this.sweepAt = 0;
     this.dirty = [];
+    this.sweptRooms = this.dirtyRooms;
+    this.dirtyRooms = [];
     this.urgent = false;
     this.sweepWriteMs = 0;
     this.writeSlice();
@@ -85,7 +108,7 @@ export class WriteScheduler {
 
   /** Starts a sweep now if the last one has rested long enough or a queue is nearly full, else when it has rested. */
   private requestSweep(): void {
-    if (this.dirty.length === 0 || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
+    if (!this.pending || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
     const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
     if (wait > 0) {
       this.restTimer ??= setTimeout(() => {
@@ -95,6 +118,11 @@ export class WriteScheduler {
       return;
     }
     this.startSweep();
+  }
+
+  /** Something waits for the next sweep. */
+  private get pending(): boolean {
+    return this.dirty.length > 0 || this.dirtyRooms.length > 0;
   }
 
   /** A sweep is under way: it has clients left to write. */
@@ -127,6 +155,8 @@ export class WriteScheduler {
     }
     this.sweep = [];
     this.sweepAt = 0;
+    for (const room of this.sweptRooms) room.trim();
+    this.sweptRooms = [];
     this.nextSweepAt = ended + Math.min(this.sweepWriteMs * this.options.flushPacing, this.options.flushRestMaxMs);
     this.requestSweep();
   }
