@@ -47,7 +47,7 @@ function fakeConnection(room: string): Connection & { socket: FakeSocket } {
 }
 
 const chat = (room: string, content: string): ServerMessage => ({ type: 'chat', room, from: 'x', content, ts: 0 });
-const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5)); // the hub runs on setImmediate
+const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5)); // the hub runs in a microtask, its sweeps on setImmediate and timers
 async function until(done: () => boolean, ms = 2000): Promise<void> {
   for (const end = Date.now() + ms; !done(); await turn()) if (Date.now() > end) throw new Error(`not done in ${ms} ms`);
 }
