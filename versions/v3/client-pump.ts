@@ -117,9 +117,9 @@ export class ClientPump {
   }
 
   /**
-   * Queues one frame for a detached client (Room.detach). When the queue is full the pump first
-   * tries to hand it to the socket; false means the queue is full and the socket is not taking
-   * more: the policy decides.
+   * Queues one frame of its own: each message, for a detached client (Room.detach); a reply or a
+   * replay, for any client. When the queue is full the pump first tries to hand it to the socket;
+   * false means the queue is full and the socket is not taking more: the policy decides.
    */
   offer(frame: Buffer, chat: boolean, shared?: SharedBatches): boolean {
     if (this.closed) return true; // leaving: nothing to deliver, nothing to count

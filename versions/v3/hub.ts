@@ -205,9 +205,9 @@ export class Hub implements Strategy {
   }
 
   /**
-   * One message to a room: the loop every delivery goes through. Appended once to the room's log,
-   * which is every attached member's queue; only members that fell a whole queue behind (and any
-   * detached ones) are visited one by one.
+   * One message to a room, where every delivery starts. Appended once to the room's log, which is
+   * every attached member's queue; only detached members are visited one by one, and the attached
+   * ones only when one of them may be three quarters of a queue behind (catchUp).
    */
   private broadcast(room: Room, frame: Buffer, chat: boolean): Promise<void> | undefined {
     if (room.end + 1 - room.low >= this.hurryAt) this.catchUp(room);
