@@ -178,9 +178,9 @@ export class Hub implements Strategy {
       case 'unregister': {
         const client = this.clients.get(cmd.conn);
         if (client) {
+          client.close(); // first: what it was owed of the log is not copied only to be thrown away
           this.leave(client);
           this.clients.delete(cmd.conn);
-          client.close();
         }
         cmd.done();
         return undefined;

@@ -81,7 +81,6 @@ export class Room {
     client.detached();
     client.slot = this.detached.length;
     this.detached.push(client);
-    if (this.attached.length === 0) this.trim();
   }
 
   /**
