@@ -130,10 +130,7 @@ export class ClientPump {
     if (this.attached) this.takeOwed(); // (a frame of its own goes after what it is owed of the log)
     this.frames.push(frame);
     if (chat) this.chatsQueued++;
-    if (this.attached) {
-      const room = this.room as Room;
-      if (this.start < room.low) room.low = this.start;
-    }
+    if (this.attached) (this.room as Room).holds(this.start);
     return true;
   }
 
@@ -155,15 +152,10 @@ export class ClientPump {
     // Once ws has sent a close frame (CLOSING) no data frame may follow it (RFC 6455 §5.5.1).
     if (this.closed || this.depth === 0 || !socket.writable || !isOpen(this.conn)) return;
     if (socket.writableLength >= socket.writableHighWaterMark) return this.listen(); // (ws's own ping may have filled it)
-    if (this.dropsUntold > 0) {
-      if (this.attached) this.takeOwed();
-      this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
-      this.dropsUntold = 0;
-    }
     let batch: Buffer;
     let frames: number;
     let chats: number;
-    if (this.frames.length === 0) {
+    if (this.frames.length === 0 && this.dropsUntold === 0) {
       // Attached, nothing of its own: a run of the room's log, the same bytes for every member at this cursor.
       const room = this.room as Room;
       const end = room.end;
@@ -173,6 +165,10 @@ export class ClientPump {
       this.cursor = end;
     } else {
       if (this.attached) this.takeOwed();
+      if (this.dropsUntold > 0) {
+        this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
+        this.dropsUntold = 0;
+      }
       const own = this.frames;
       frames = own.length;
       chats = this.chatsQueued;

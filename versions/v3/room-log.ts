@@ -71,7 +71,11 @@ export class Room {
     client.attachedTo(this, cursor);
     client.slot = this.attached.length;
     this.attached.push(client);
-    const start = client.start;
+    this.holds(client.start);
+  }
+
+  /** An attached queue now starts at seq `start` (its own frames counted before its cursor): `low` goes no higher. */
+  holds(start: number): void {
     if (start < this.low) this.low = start;
   }
 
