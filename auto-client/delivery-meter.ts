@@ -1,6 +1,7 @@
 // What a receiver measures, frame by frame: one-way latency from the intended send time (and,
 // beside it, from the actual send time), lost / duplicate / reordered deliveries per sender,
-// deliveries per second, and stalls. Kept apart from the sockets so the receive path can be
+// deliveries per second, stalls (gaps between deliveries) and time behind (deliveries that keep
+// coming, but later than a bound after they were due). Kept apart from the sockets so the receive path can be
 // benchmarked alone (bench/receive-path.ts); it runs for every frame the generator reads.
 import { LatencyRecorder } from './histogram.ts';
 import { nowUs, readProbe, type Probe } from './probe.ts';
@@ -27,6 +28,12 @@ export interface ClientReport {
   reordered: number;
   stalls: number;
   stalledMs: number;
+  /**
+   * Time in the window this client was behind: holding a message of the window more than the
+   * meter's `behindUs` after it was due. A room that keeps receiving, ever later, never stalls but
+   * is behind; the union of [due + behind, arrival) over its late messages, in ms.
+   */
+  behindMs: number;
   /** Connected from before sending started until the end of the drain. */
   stayed: boolean;
   closeCode: number | null;
@@ -67,6 +74,8 @@ export interface MeteredClient {
   readonly seen: Map<number, SeqTracker>;
   /** When the last probe arrived (µs since the epoch; 0: none yet). */
   lastArrivalUs: number;
+  /** Where the time counted as behind ends so far (µs since the epoch): late messages overlap. */
+  behindUntilUs: number;
 }
 
 export function meteredClient(id: number, room: string, kind: ClientKind): MeteredClient {
@@ -74,7 +83,8 @@ export function meteredClient(id: number, room: string, kind: ClientKind): Meter
     kind,
     seen: new Map(),
     lastArrivalUs: 0,
-    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null, closedByServer: null, droppedByServer: 0, receivedBeforeResume: null, recovery: null },
+    behindUntilUs: 0,
+    report: { id, room, kind, received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, behindMs: 0, stayed: false, closeCode: null, closedByServer: null, droppedByServer: 0, receivedBeforeResume: null, recovery: null },
   };
 }
 
@@ -148,6 +158,8 @@ export class DeliveryMeter {
     private readonly stallThresholdUs: number,
     /** Content size the senders pad probes to: where a message's content ends, so the next one in the frame can be found. */
     private readonly contentBytes = 0,
+    /** A message of the window delivered more than this after it was due puts its receiver behind. */
+    private readonly behindUs = Infinity,
   ) {}
 
   /** From now on deliveries count. */
@@ -218,6 +230,7 @@ export class DeliveryMeter {
       const h = this.latency[c.kind];
       h.corrected.record(now - p.intendedUs);
       h.uncorrected.record(now - p.sentUs);
+      if (now - p.intendedUs > this.behindUs) this.noteBehind(c, p.intendedUs + this.behindUs, now);
     }
     if (now !== c.lastArrivalUs) this.noteArrival(c, now, t);
   }
@@ -234,6 +247,14 @@ export class DeliveryMeter {
       c.report.stalledMs += (t.measureEndUs - from) / 1000;
     }
     c.report.stalledMs = Math.round(c.report.stalledMs);
+    c.report.behindMs = Math.round(c.report.behindMs);
+  }
+
+  /** Adds [fromUs, toUs) to the client's time behind, less what earlier late messages already covered. */
+  private noteBehind(c: MeteredClient, fromUs: number, toUs: number): void {
+    const from = Math.max(fromUs, c.behindUntilUs);
+    if (toUs > from) c.report.behindMs += (toUs - from) / 1000;
+    if (toUs > c.behindUntilUs) c.behindUntilUs = toUs;
   }
 
   /** A gap in the window since the previous delivery (or since the window began) longer than the threshold is a stall. */

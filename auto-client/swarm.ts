@@ -55,6 +55,8 @@ export interface SwarmPlan {
   awaitJoined: boolean;
   /** A gap between deliveries longer than this, at a receiver, is a stall. */
   stallThresholdUs: number;
+  /** A message delivered more than this after it was due puts its receiver behind. */
+  behindUs: number;
   /** Churn clients reconnect every this many ms (0: no churn). */
   churnPeriodMs: number;
   /** At most this many connects in flight. */
@@ -195,7 +197,7 @@ export class Swarm {
 
   constructor(private readonly plan: SwarmPlan) {
     this.epoch = BigInt(plan.epochNs);
-    this.meter = new DeliveryMeter(this.epoch, plan.stallThresholdUs, plan.sizeBytes);
+    this.meter = new DeliveryMeter(this.epoch, plan.stallThresholdUs, plan.sizeBytes, plan.behindUs);
     this.clients = plan.clients.map((spec) => ({
       ...meteredClient(spec.id, spec.room, spec.kind),
       spec,

@@ -97,6 +97,7 @@ async function measure(version: string, clients: number): Promise<Sample> {
       sizeBytes: config.size,
       awaitJoined: true,
       stallThresholdUs: 1e6,
+      behindUs: 1e6,
       churnPeriodMs: 0,
       connectConcurrency: CONNECTS_IN_FLIGHT,
       slowResumeUs: null,

@@ -215,13 +215,22 @@ function serverSummary(run: TargetRun, after: NonNullable<TargetRun['statsAfter'
   };
 }
 
-function stallSummary(cs: ClientReport[]): StallSummary {
-  const stalled = cs.filter((c) => c.stalls > 0).map((c) => c.stalledMs).sort((a, b) => a - b);
+export function stallSummary(cs: readonly ClientReport[]): StallSummary {
+  const sorted = (xs: number[]): number[] => xs.sort((a, b) => a - b);
+  const stalled = sorted(cs.filter((c) => c.stalls > 0).map((c) => c.stalledMs));
+  const behind = sorted(cs.filter((c) => c.behindMs > 0).map((c) => c.behindMs));
+  const affected = sorted(cs.filter((c) => c.stalls > 0 || c.behindMs > 0).map((c) => Math.max(c.stalledMs, c.behindMs)));
+  const median = (xs: number[]): number => (xs.length ? (xs[Math.floor(xs.length / 2)] as number) : 0);
   return {
     clients: cs.length,
     stalled: stalled.length,
-    stalledMsMedian: stalled.length ? (stalled[Math.floor(stalled.length / 2)] as number) : 0,
-    stalledMsMax: stalled.length ? (stalled[stalled.length - 1] as number) : 0,
+    stalledMsMedian: median(stalled),
+    stalledMsMax: stalled.at(-1) ?? 0,
+    behind: behind.length,
+    behindMsMedian: median(behind),
+    behindMsMax: behind.at(-1) ?? 0,
+    affected: affected.length,
+    affectedMsMedian: median(affected),
   };
 }
 

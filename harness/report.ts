@@ -8,11 +8,13 @@ import { GENERATOR_LIMITS } from './aggregate.ts';
 import { byTarget, capacityRatios } from './capacity.ts';
 import { isReference } from './reference.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
-import { ms, msOrNa } from './verdict.ts';
+import { ms, msOrNa, verdictParts } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
-import { evolutionStory, headlineLines, storyLines } from './story.ts';
+import { evolutionStory, headlineLines, rowMark, storyLines } from './story.ts';
 import type { ThresholdResult } from './thresholds.ts';
+import type { RunMode } from './expectations.ts';
+import { OUTCOME_WORDS } from './outcome.ts';
 
 export interface MachineInfo {
   cpus: number;
@@ -29,12 +31,16 @@ export interface ScenarioReport {
   results: VersionResult[];
   /** Every --threshold whose versions ran in this scenario, passed or not. */
   thresholds: ThresholdResult[];
+  /** How its versions were judged: against the story (the default run) or strictly; absent in older reports (strict). */
+  mode?: RunMode;
 }
 
 /** The whole run's answer: an exit code (outcome.ts) and, for anything but 0, why, one line per reason. */
 export interface RunOutcome {
   exitCode: number;
   reasons: string[];
+  /** The reasons under their headings: broken servers, runs not measurable, thresholds, checks or story rows. */
+  sections?: Array<{ heading: string; lines: string[] }>;
 }
 
 export interface StressReport {
@@ -58,7 +64,7 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export const TABLE_HEAD = ['version', 'server', 'p50', 'p90', 'p99', 'p99.9', 'max', 'delivered/s', 'lost', 'dropped', 'stalled', 'srv CPU', 'peak RSS', 'generator'];
+export const TABLE_HEAD = ['version', 'server', 'p50', 'p90', 'p99', 'p99.9', 'max', 'delivered/s', 'lost', 'dropped', 'stalled', 'behind', 'srv CPU', 'peak RSS', 'generator'];
 
 export function tableRow(r: VersionResult): string[] {
   const l = r.latency.healthy;
@@ -82,6 +88,7 @@ export function tableRow(r: VersionResult): string[] {
     ranged(f?.lost, fmt(a.lost), (x) => fmt(Math.round(x))),
     fmt(a.serverDrops),
     s.stalled > 0 ? `${s.stalled}/${s.clients} ${(s.stalledMsMedian / 1000).toFixed(1)} s` : `0/${s.clients}`,
+    (s.behind ?? 0) > 0 ? `${s.behind}/${s.clients} ${(s.behindMsMedian / 1000).toFixed(1)} s` : `0/${s.clients}`,
     r.server ? `${r.server.cpuPctMean}%` : '–',
     r.server ? `${r.server.peakRssMB} MB` : '–',
     gen,
@@ -89,12 +96,43 @@ export function tableRow(r: VersionResult): string[] {
 }
 
 
-/** The headline and checks first, then the comparison table and one verdict line per version, for a terminal. */
-export function renderTerminal(s: ScenarioReport, color = false): string {
-  const table = new Table({ head: TABLE_HEAD, style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] } });
-  for (const r of s.results) table.push(tableRow(r));
-  const lines = [`${s.scenario}: ${s.describe}`, ...headlineLines(s).flatMap((l) => l.split('\n')).map((l) => `  ${l}`), 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
-  for (const r of s.results) lines.push(`  ${r.verdict}`);
+/** The columns a terminal shows by default, to fit 120 columns; --wide shows TABLE_HEAD. */
+export const COMPACT_HEAD = ['version', 'server', 'p50', 'p99', 'deliv./s', 'lost', 'dropped', 'stalled', 'behind', 'generator'];
+
+/** A row of the compact table: the detail is in the verdict lines under it. */
+export function compactRow(r: VersionResult): string[] {
+  const l = r.latency.healthy;
+  const f = r.repeats?.figures;
+  const ranged = (spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string => (spreadOf ? `${show(spreadOf.median)} (${show(spreadOf.min)}-${show(spreadOf.max)})` : one);
+  const who = (n: number, of: number, medianMs: number): string => (n === 0 ? `0/${fmt(of)}` : `${n === of ? 'all' : `${fmt(n)}/${fmt(of)}`} ${(medianMs / 1000).toFixed(1)} s`);
+  const s = r.stalls.healthy;
+  return [
+    r.repeats ? `${r.label} ×${r.repeats.n}` : r.label,
+    r.health.broken ? 'BROKEN' : 'ok',
+    ranged(f?.p50, msOrNa(l.count, l.p50), ms),
+    ranged(f?.p99, msOrNa(l.count, l.p99), ms),
+    ranged(f?.['delivered/s'], fmt(r.deliveryRate), (x) => fmt(Math.round(x))),
+    ranged(f?.lost, fmt(r.accounting.lost), (x) => fmt(Math.round(x))),
+    fmt(r.accounting.serverDrops),
+    who(s.stalled, s.clients, s.stalledMsMedian),
+    who(s.behind ?? 0, s.clients, s.behindMsMedian ?? 0),
+    r.valid ? 'ok' : 'INVALID',
+  ];
+}
+
+/** The headline and checks first, then the comparison table and each version's findings, one a line, for a terminal. */
+export function renderTerminal(s: ScenarioReport, color = false, wide = false): string {
+  const table = new Table({ head: wide ? TABLE_HEAD : COMPACT_HEAD, style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] } });
+  for (const r of s.results) table.push(wide ? tableRow(r) : compactRow(r));
+  const lines = [`${s.scenario}: ${s.describe}`, ...headlineLines(s).map((l) => `  ${l}`), 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)', table.toString()];
+  for (const r of s.results) {
+    if (r.capacity || r.repeats) {
+      lines.push(`  ${r.verdict}`);
+      continue;
+    }
+    const [first, ...rest] = verdictParts(r, s.config.slow);
+    lines.push(`  ${r.label}: ${first ?? ''}`, ...rest.map((p) => `    ${p}`));
+  }
   for (const r of s.results) if (r.cluster) lines.push(`  ${r.label}: ${clusterLine(r.cluster)}`);
   for (const r of s.results) if (r.recovery) lines.push(`  ${r.label} fault: ${recoveryLine(r.recovery)}`);
   return lines.join('\n');
@@ -107,17 +145,13 @@ export function renderStoryTerminal(report: Pick<StressReport, 'scenarios'>): st
 }
 
 /** The run's last word: its exit code and why, for a terminal. */
-export function renderOutcome(report: Pick<StressReport, 'outcome'>): string {
-  const { exitCode, reasons } = report.outcome;
-  if (exitCode === 0) return 'exit 0: every server held up, every run was measurable, every threshold passed';
-  return [`exit ${exitCode}: ${OUTCOME_WORDS[exitCode] ?? 'failed'}`, ...reasons.map((r) => `  - ${r}`)].join('\n');
+export function renderOutcome(report: Pick<StressReport, 'outcome' | 'scenarios'>): string {
+  const { exitCode, reasons, sections } = report.outcome;
+  const story = report.scenarios.some((s) => s.mode === 'story');
+  if (exitCode === 0) return story ? 'exit 0: the story held: every version did what the story says, every run was measurable' : 'exit 0: every server held up, every check passed, every run was measurable';
+  const body = sections ? sections.flatMap((x) => [`  ${x.heading}:`, ...x.lines.map((l) => `    - ${l}`)]) : reasons.map((r) => `  - ${r}`);
+  return [`exit ${exitCode}: ${OUTCOME_WORDS[exitCode] ?? 'failed'}`, ...body].join('\n');
 }
-
-const OUTCOME_WORDS: Record<number, string> = {
-  2: 'the run found a broken server',
-  3: 'a run could not be measured',
-  4: 'a threshold failed',
-};
 
 /** One line on what the harness saw of the server itself. */
 export function healthLine(r: VersionResult): string {
@@ -160,14 +194,14 @@ export function renderMarkdown(report: StressReport): string {
   const story = evolutionStory(report);
   if (story) {
     out.push('## The evolution, as this run measured it', '', '| | flaw | hurts | evidence from this run | fixed by |', '|---|---|---|---|---|');
-    for (const r of story) out.push(`| ${r.evidence === null ? '·' : r.shown ? '✔' : '✘'} | ${r.flaw} | ${r.hurts} | ${r.evidence ?? 'not in this run'} | ${r.fixedBy} |`);
+    for (const r of story) out.push(`| ${rowMark(r)} | ${r.flaw} | ${r.hurts} | ${r.evidence ?? 'not in this run'} | ${r.fixedBy} |`);
     out.push('');
   }
   for (const s of report.scenarios) {
     const c = s.config;
     out.push(`## ${s.scenario}`, '', s.describe, '');
     const [head, ...checks] = headlineLines(s);
-    out.push(`**${head}**`, '', ...checks.flatMap((l) => l.split('\n')).map((l) => `- ${l}`), '');
+    out.push(`**${head}**`, '', ...checks.map((l) => `- ${l}`), '');
     out.push(
       `${fmt(c.clients)} clients${c.churnClients ? ` + ${c.churnClients} churning` : ''}, ${c.senders} senders × ${c.rate} msg/s, ${c.size} B, ${c.rooms} room${c.rooms > 1 ? 's' : ''}` +
         `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${c.workers} workers.`,

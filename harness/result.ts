@@ -60,9 +60,18 @@ export interface SlowReaderEffect {
 
 export interface StallSummary {
   clients: number;
+  /** Clients that saw a gap between deliveries far longer than the schedule explains. */
   stalled: number;
   stalledMsMedian: number;
   stalledMsMax: number;
+  /** Clients that were behind (held a message more than `behindMs` after it was due), and for how long (median, max over them). */
+  behind: number;
+  behindMsMedian: number;
+  behindMsMax: number;
+  /** Clients that stalled, fell behind, or both: the ones whose chat did not keep up. */
+  affected: number;
+  /** Median over those of the longer of their stalled and behind time. */
+  affectedMsMedian: number;
 }
 
 export interface VersionResult {

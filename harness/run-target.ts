@@ -160,6 +160,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       sizeBytes: config.size,
       awaitJoined: target.args !== undefined && target.script === undefined, // only our versions greet with `joined`
       stallThresholdUs: threshold * 1000,
+      behindUs: config.behindMs * 1000,
       churnPeriodMs: config.churnPeriodMs,
       connectConcurrency: CONNECTS_IN_FLIGHT,
       slowResumeUs: config.slow > 0 ? slowUntilUs : null,

@@ -1,6 +1,7 @@
-// Scenarios: what load each version faces. Each is bounded in time and sized for this 2-core
-// machine by default, so `npm run stress` (4 versions × baseline, slow-consumer, churn) finishes
-// in about five minutes here.
+// Scenarios: what load each version faces. Each is bounded in time and sized for a 2-core machine.
+// The default run's three (baseline, slow-consumer, churn) offer at most a third of what the slowest
+// version (v1) sustains at p99 < 100 ms, so everyone reading is every version's normal day and only
+// the slow reader (or the churn) separates them (docs/harness.md, "Sizing the default run").
 import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
@@ -44,6 +45,8 @@ export interface ScenarioConfig {
   workers: number;
   /** capacity: a step counts as sustained while the healthy receivers' p99 stays under this. */
   p99LimitMs: number;
+  /** A message delivered more than this many ms after it was due puts its receiver behind. */
+  behindMs: number;
   /** node-kill: the last node gets SIGKILL; broker-outage: Redis is killed, and started again `outageS` later. */
   fault: FaultKind;
   /** When the fault strikes, in seconds after sending began. */
@@ -57,22 +60,25 @@ export interface ScenarioConfig {
  */
 export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000] as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, fault: 'none', faultAtS: 0, outageS: 0 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0 } as const;
 
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
 export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => string; config: ScenarioConfig }> = {
   baseline: {
-    describe: (c) => `everyone reads; ${c.senders} senders × ${c.rate} msg/s into one room of ${n(c.clients)}`,
-    config: { ...COMMON, scenario: 'baseline', clients: 500, senders: 10, rate: 10, size: 256, durationS: 8 },
+    describe: (c) => `everyone reads; ${c.senders} ${c.senders === 1 ? 'sender' : 'senders'} × ${c.rate} msg/s${c.burst > 1 ? ` in bursts of ${c.burst}` : ''} into one room of ${n(c.clients)}`,
+    // Chat comes in bursts: messages that arrive together are what a writer per client can batch.
+    config: { ...COMMON, scenario: 'baseline', clients: 250, senders: 10, rate: 2, size: 256, burst: 5, durationS: 8 },
   },
   'slow-consumer': {
-    describe: (c) => `${c.slow} readers stop reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${c.senders} senders × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
-    config: { ...COMMON, scenario: 'slow-consumer', clients: 200, senders: 10, rate: 20, size: 4096, slow: 2, durationS: 10, drainS: 5 },
+    describe: (c) => `${c.slow} ${c.slow === 1 ? 'reader stops' : 'readers stop'} reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${c.senders} ${c.senders === 1 ? 'sender' : 'senders'} × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
+    // 100 messages/s of 8 KB fill a stuck reader's loopback buffers (about 4.3 MB) in about 5 s, so a
+    // version that waits on it stalls for the 5-7 s before it reads again at 12 s.
+    config: { ...COMMON, scenario: 'slow-consumer', clients: 60, senders: 5, rate: 20, size: 8192, slow: 2, durationS: 12, drainS: 5 },
   },
   churn: {
     describe: (c) => `${n(c.clients)} clients stay while ${n(c.churnClients)} more leave and come back, each every ${c.churnPeriodMs / 1000} s`,
-    config: { ...COMMON, scenario: 'churn', clients: 300, senders: 5, rate: 10, size: 256, churnClients: 100, churnPeriodMs: 4000, durationS: 8 },
+    config: { ...COMMON, scenario: 'churn', clients: 200, senders: 5, rate: 5, size: 256, churnClients: 100, churnPeriodMs: 4000, durationS: 8 },
   },
   burst: {
     describe: (c) => `${c.senders} senders send ${c.burst} messages at once, ${c.rate} msg/s on average, into one room of ${n(c.clients)}`,
@@ -143,6 +149,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (c.senders < c.rooms && !(c.httpRate > 0 && c.rooms === 1)) throw new RangeError('senders must be at least rooms, so every room has a sender');
   if (!(c.httpRate >= 0)) throw new RangeError('httpRate must be >= 0');
   if (!(c.p99LimitMs > 0)) throw new RangeError('p99LimitMs must be > 0');
+  if (!(c.behindMs > 0)) throw new RangeError('behindMs must be > 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
   if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
   if (c.fault === 'broker-outage' && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');

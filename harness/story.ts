@@ -8,80 +8,102 @@ import type { ScenarioReport, StressReport } from './report.ts';
 import type { VersionResult } from './result.ts';
 import { ceilingFractions, ceilingLine, isReference, V3_CEILING_TARGET } from './reference.ts';
 import { thresholdLine } from './thresholds.ts';
-import { ms, stalledClients } from './verdict.ts';
+import { behindClients, ms, stalledClients } from './verdict.ts';
+import { hurtInWords, STORY_EXPECTATIONS, versionChecks, type Check, type RunMode } from './expectations.ts';
 
-export interface Check {
-  pass: boolean;
-  text: string;
-}
+export type { Check } from './expectations.ts';
 
-/** The scenario's own targets, for every version: what a sound chat server owes its users here. */
+/** The scenario's checks, for every measurable version: in a story run, against what the story expects of it. */
 export function scenarioChecks(s: ScenarioReport): Check[] {
   const checks: Check[] = [];
   const ceiling = ceilingFractions(s.results);
   const v3 = ceiling?.fractions.find((f) => f.label === 'v3');
-  if (v3 && s.scenario === 'capacity') checks.push({ pass: v3.fraction >= V3_CEILING_TARGET, text: `v3 at ${V3_CEILING_TARGET}× the ceiling or more (${v3.fraction.toFixed(2)}×)` });
-  for (const r of s.results) {
-    checks.push({ pass: !r.health.broken, text: `${r.label}: the server held up${r.health.broken ? ` (${r.health.status})` : ''}` });
-    if (!r.capacity) {
-      const lost = r.accounting.byKind.healthy.lost;
-      checks.push({ pass: lost === 0, text: `${r.label}: healthy clients lost nothing${lost > 0 ? ` (${fmt(lost)} lost)` : ''}` });
-    }
-    if (r.slowReaders) checks.push({ pass: r.slowReaders.pushedBack, text: `${r.label}: the slow readers pushed back (the scenario took effect)` });
-  }
+  if (v3 && s.scenario === 'capacity') checks.push({ kind: 'ceiling', pass: v3.fraction >= V3_CEILING_TARGET, text: `v3 at ${V3_CEILING_TARGET}× the ceiling or more (${v3.fraction.toFixed(2)}×)` });
+  for (const r of s.results) checks.push(...versionChecks(modeOf(s), s.scenario, r, behindMsOf(s), r.capacity !== undefined));
   return checks;
+}
+
+/** Reports written before modes were judged in strict mode. */
+export const modeOf = (s: Pick<ScenarioReport, 'mode'>): RunMode => s.mode ?? 'strict';
+/** Reports written before --behind-ms had its default. */
+export const behindMsOf = (s: Pick<ScenarioReport, 'config'>): number => s.config.behindMs ?? 1000;
+
+/** The winner and the ratio, then the worst that happened to each measurable version's users, one finding a line. */
+export function headlineFindings(s: ScenarioReport): string[] {
+  // The ceiling is the yardstick, not a contestant; an INVALID run never speaks.
+  const versions = s.results.filter((r) => !isReference(r) && r.valid);
+  const lead = capacityLeader(versions);
+  const against = ceilingLine(s.results.filter((r) => r.valid));
+  if (lead) {
+    const ratio = lead.others.map((o) => `${o.ratio.toFixed(1)}× ${o.label}'s`).join(' and ');
+    return [`${lead.best.label} sustained ${fmt(lead.top)} deliveries/s${ratio ? `, ${ratio}` : ''}.${against ? ` ${against}.` : ''}`];
+  }
+  const measured = versions.filter((r) => r.latency.healthy.count > 0);
+  const lines: string[] = [];
+  // Versions that all kept up differ by noise, not design: the headline names who kept up and who
+  // did not, never a winner among equals (that would flip between runs).
+  const keptUp = measured.filter((r) => keptUpAll(r));
+  const behind = measured.filter((r) => !keptUpAll(r));
+  const p99 = (r: VersionResult): string => `${r.label} ${ms(r.latency.healthy.p99)}`;
+  const byP99 = (xs: VersionResult[]): VersionResult[] => [...xs].sort((a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
+  if (keptUp.length > 0 && behind.length === 0) {
+    lines.push(`${keptUp.length === 1 ? `${keptUp[0]!.label}'s` : keptUp.length === 2 ? 'Both versions\'' : `All ${keptUp.length} versions'`} healthy clients kept up: p99 ${byP99(keptUp).map(p99).join(', ')}.`);
+  } else if (keptUp.length > 0) {
+    const worstKept = byP99(keptUp).at(-1)!;
+    lines.push(`${names(keptUp.map((r) => r.label))} kept up (healthy p99 ${byP99(keptUp).map((r) => ms(r.latency.healthy.p99)).join(', ')}); ${names(behind.map((r) => r.label))} did not.`);
+    for (const r of byP99(behind)) {
+      const ratio = r.latency.healthy.p99 / Math.max(worstKept.latency.healthy.p99, 0.001);
+      lines.push(`${r.label}'s healthy p99 is ${ms(r.latency.healthy.p99)}${ratio >= 1.5 ? `, ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}× ${keptUp.length === 1 ? '' : 'the slowest that kept up, '}${worstKept.label}'s (${ms(worstKept.latency.healthy.p99)})` : ''}.`);
+    }
+  } else if (measured.length > 0) {
+    lines.push(`No version kept up: healthy p99 ${byP99(measured).map(p99).join(', ')}.`);
+  }
+  for (const r of versions) lines.push(...worstOf(r));
+  if (against) lines.push(`${against}.`);
+  return lines;
 }
 
 /** One or two sentences: the winner and the ratio, and the worst that happened to a version's users. */
 export function headline(s: ScenarioReport): string {
-  // The ceiling is the yardstick, not a contestant.
-  const versions = s.results.filter((r) => !isReference(r));
-  const lead = capacityLeader(versions);
-  if (lead) {
-    const ratio = lead.others.map((o) => `${o.ratio.toFixed(1)}× ${o.label}'s`).join(' and ');
-    const against = ceilingLine(s.results);
-    return `${lead.best.label} sustained ${fmt(lead.top)} deliveries/s${ratio ? `, ${ratio}` : ''}.${against ? ` ${against}.` : ''}`;
-  }
-  const measured = versions.filter((r) => r.latency.healthy.count > 0);
-  const parts: string[] = [];
-  if (measured.length >= 2) {
-    const best = measured.reduce((a, b) => (b.latency.healthy.p99 < a.latency.healthy.p99 ? b : a));
-    const worst = measured.reduce((a, b) => (b.latency.healthy.p99 > a.latency.healthy.p99 ? b : a));
-    const ratio = worst.latency.healthy.p99 / Math.max(best.latency.healthy.p99, 0.001);
-    parts.push(
-      ratio >= 1.5
-        ? `${best.label}'s healthy p99 (${ms(best.latency.healthy.p99)}) is ${ratio >= 10 ? Math.round(ratio) : ratio.toFixed(1)}× lower than ${worst.label}'s (${ms(worst.latency.healthy.p99)})`
-        : `healthy p99 within ${ratio.toFixed(1)}× across versions (${measured.map((r) => `${r.label} ${ms(r.latency.healthy.p99)}`).join(', ')})`,
-    );
-  } else if (measured.length === 1) {
-    parts.push(`${measured[0]!.label}'s healthy p99 is ${ms(measured[0]!.latency.healthy.p99)}`);
-  }
-  for (const r of s.results) parts.push(...worstOf(r));
-  const against = ceilingLine(s.results);
-  return `${parts.join('; ')}.${against ? ` ${against}.` : ''}`;
+  return headlineFindings(s).join(' ');
 }
 
-/** What went worst for one version's users, if anything did. */
+/** Every healthy client got every message, none stalled or fell behind, and the server held up. */
+function keptUpAll(r: VersionResult): boolean {
+  const h = r.stalls.healthy;
+  return !r.health.broken && h.stalled === 0 && (h.behind ?? 0) === 0 && r.accounting.byKind.healthy.lost <= 0;
+}
+
+/** "v1", "v1 and v3", "v1, v1.1 and v3". */
+function names(labels: readonly string[]): string {
+  return labels.length <= 1 ? (labels[0] ?? '') : `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}`;
+}
+
+/** What went worst for one version's users, if anything did, one finding each. */
 function worstOf(r: VersionResult): string[] {
   const out: string[] = [];
-  if (r.health.broken) out.push(`${r.label} is BROKEN: ${r.health.findings[0] ?? r.health.status}`);
+  if (r.health.broken) out.push(`${r.label} is BROKEN: ${r.health.findings[0] ?? r.health.status}.`);
   const h = r.stalls.healthy;
-  if (h.stalled > 0) out.push(`${r.label} stalled ${stalledClients(h)}`);
+  if (h.stalled > 0) out.push(`${r.label} stalled ${stalledClients(h)}.`);
+  if (h.behind > 0) out.push(`${r.label}: ${behindClients(h, r.latency.healthy.max)}.`);
   const leak = r.server ? r.server.poolSize - r.server.connections : 0;
-  if (leak > 0) out.push(`${r.label}'s pool holds ${fmt(leak)} dead sockets`);
-  if (r.accounting.byKind.healthy.lost > 0 && !r.health.broken) out.push(`${r.label}'s healthy clients lost ${fmt(r.accounting.byKind.healthy.lost)}`);
+  if (leak > 0 && r.churn.leaves > 0) out.push(`${r.label}'s pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves.`);
+  if (r.accounting.byKind.healthy.lost > 0 && !r.health.broken) out.push(`${r.label}'s healthy clients lost ${fmt(r.accounting.byKind.healthy.lost)} deliveries.`);
   return out;
 }
 
-/** The headline and the checks, as lines for a terminal or a list. */
+/** The headline's findings, the checks that failed (or that all passed), and what could not be measured: one line each. */
 export function headlineLines(s: ScenarioReport): string[] {
   const checks = scenarioChecks(s);
   const failed = checks.filter((c) => !c.pass);
-  return [
-    headline(s),
-    failed.length === 0 ? `✔ all ${checks.length} checks of this scenario` : failed.map((c) => `✘ ${c.text}`).join('\n'),
-    ...s.thresholds.map(thresholdLine),
-  ];
+  const unmeasurable = s.results.filter((r) => !r.valid);
+  const lines = [...headlineFindings(s)];
+  lines.push(...failed.map((c) => `✘ ${c.text}`));
+  const n = checks.length === 1 ? 'the 1 check' : `all ${checks.length} checks`;
+  if (failed.length === 0 && checks.length > 0) lines.push(unmeasurable.length === 0 ? `✔ ${n} of this scenario` : `✔ ${n} of the versions it could measure`);
+  for (const r of unmeasurable) lines.push(`not measurable: ${r.label}, ${r.invalidReasons[0] ?? 'the generator may have been the bottleneck'}`);
+  lines.push(...s.thresholds.map(thresholdLine));
+  return lines;
 }
 
 export interface StoryRow {
@@ -91,107 +113,114 @@ export interface StoryRow {
   evidence: string | null;
   /** The run showed the flaw where it should, and the fix where it should. */
   shown: boolean;
+  /** False when a run the row rests on was INVALID: the row then says nothing either way. */
+  measurable: boolean;
   fixedBy: string;
 }
 
 /** v3's default queue per client (versions/versions.ts): the bound its memory keeps. */
 const V3_QUEUE = 128;
 
-const find = (report: Pick<StressReport, 'scenarios'>, scenario: string, label: string): VersionResult | undefined =>
-  report.scenarios.find((s) => s.scenario === scenario)?.results.find((r) => r.label === label);
+const scenarioOf = (report: Pick<StressReport, 'scenarios'>, scenario: string): ScenarioReport | undefined => report.scenarios.find((s) => s.scenario === scenario);
+const find = (report: Pick<StressReport, 'scenarios'>, scenario: string, label: string): VersionResult | undefined => scenarioOf(report, scenario)?.results.find((r) => r.label === label);
+
+/** A row from the results it rests on: absent when one is missing, silent when one was INVALID. */
+function row(
+  base: Pick<StoryRow, 'flaw' | 'hurts' | 'fixedBy'>,
+  results: ReadonlyArray<VersionResult | undefined>,
+  judge: () => { evidence: string; shown: boolean },
+): StoryRow {
+  if (results.some((r) => r === undefined)) return { ...base, evidence: null, shown: false, measurable: true };
+  const invalid = (results as VersionResult[]).filter((r) => !r.valid);
+  if (invalid.length > 0) return { ...base, evidence: `not measurable: ${invalid.map((r) => `${r.label} INVALID`).join(', ')}`, shown: false, measurable: false };
+  return { ...base, ...judge(), measurable: true };
+}
+
+/** The story a flaw tells in a scenario, from its expectation: the version that shows it, against the one that fixes it. */
+function expectedRow(report: Pick<StressReport, 'scenarios'>, scenario: string, label: string, fix: string, base: Pick<StoryRow, 'flaw' | 'hurts' | 'fixedBy'>): StoryRow {
+  const flawed = find(report, scenario, label);
+  const fixed = find(report, scenario, fix);
+  const exp = STORY_EXPECTATIONS[scenario]![label]!;
+  return row(base, [flawed, fixed], () => {
+    const behindMs = behindMsOf(scenarioOf(report, scenario)!);
+    const fixedChecks = versionChecks('strict', scenario, fixed!, behindMs, false).filter((c) => !c.pass && c.kind !== 'pushback');
+    return {
+      evidence: `${scenario}: ${flawed!.label}: ${exp.evidence(flawed!)}; ${fix}: ${fixedChecks.length === 0 ? hurtInWords(fixed!) : fixedChecks.map((c) => c.text.replace(`${fix}: `, '')).join(', ')}`,
+      shown: exp.shown(flawed!, behindMs) && fixedChecks.length === 0,
+    };
+  });
+}
 
 /** The article's story, flaw by flaw, from this run's own figures; null when the run holds none of it. */
 export function evolutionStory(report: Pick<StressReport, 'scenarios'>): StoryRow[] | null {
-  const leak = (r: VersionResult | undefined): number | null => (r?.server ? r.server.poolSize - r.server.connections : null);
+  const leak = (r: VersionResult): number => (r.server ? r.server.poolSize - r.server.connections : 0);
   const rows: StoryRow[] = [];
   {
     const v1 = find(report, 'churn', 'v1');
     const v11 = find(report, 'churn', 'v1.1');
-    const l1 = leak(v1);
-    const l11 = leak(v11);
-    rows.push({
-      flaw: 'dead sockets never leave the pool',
-      hurts: 'v1',
-      evidence: l1 !== null && l11 !== null ? `churn: v1's pool holds ${fmt(l1)} dead sockets after ${fmt(v1!.churn.leaves)} leaves; v1.1's ${fmt(l11)}` : null,
-      shown: l1 !== null && l11 !== null && l1 > 0 && l11 === 0,
-      fixedBy: 'v1.1 (prune on close)',
-    });
+    rows.push(
+      row({ flaw: 'dead sockets never leave the pool', hurts: 'v1', fixedBy: 'v1.1 (prune on close)' }, [v1, v11], () => ({
+        evidence: `churn: v1's pool holds ${fmt(leak(v1!))} dead sockets after ${fmt(v1!.churn.leaves)} leaves; v1.1's ${fmt(leak(v11!))}`,
+        shown: v1!.server !== null && v11!.server !== null && STORY_EXPECTATIONS.churn!.v1!.shown(v1!, 0) && leak(v11!) === 0,
+      })),
+    );
   }
   {
-    // v1's busy event loop often misses the once-a-second reading: the larger of v1's and v1.1's peak.
-    const pools = ['v1', 'v1.1'].map((l) => find(report, 'slow-consumer', l)).filter((r): r is VersionResult => r?.server != null);
-    const buffered = pools.length > 0 ? pools.reduce((a, b) => (b.server!.peakBufferedMB > a.server!.peakBufferedMB ? b : a)) : null;
+    // v1's busy event loop may miss a once-a-second reading: the larger of v1's and v1.1's peak.
+    const pools = ['v1', 'v1.1'].map((l) => find(report, 'slow-consumer', l));
     const v3 = find(report, 'slow-consumer', 'v3');
-    const q3 = v3?.server?.peakQueueDepth ?? null;
-    const bound = V3_QUEUE * (v3?.stalls.healthy.clients ?? 0) + V3_QUEUE * (v3?.slowReaders?.readers ?? 0);
-    rows.push({
-      flaw: 'a slow reader makes the server buffer without bound',
-      hurts: 'v1, v1.1',
-      evidence:
-        buffered && q3 !== null
-          ? `slow-consumer: ${buffered.label} buffered ${buffered.server!.peakBufferedMB} MB in user space for its stuck readers; v3's queues held at most ${fmt(q3)} messages in all, ${V3_QUEUE} a client at most`
-          : null,
-      shown: !!buffered && buffered.server!.peakBufferedMB >= 1 && q3 !== null && q3 <= bound,
-      fixedBy: 'v3 (bounded per-client queues)',
-    });
+    rows.push(
+      row({ flaw: 'a slow reader makes the server buffer without bound', hurts: 'v1, v1.1', fixedBy: 'v3 (bounded per-client queues)' }, [...pools, v3], () => {
+        const buffered = (pools as VersionResult[]).reduce((a, b) => ((b.server?.peakBufferedMB ?? 0) > (a.server?.peakBufferedMB ?? 0) ? b : a));
+        const q3 = v3!.server?.peakQueueDepth ?? null;
+        const bound = V3_QUEUE * (v3!.stalls.healthy.clients + (v3!.slowReaders?.readers ?? 0));
+        return {
+          evidence: `slow-consumer: ${buffered.label} buffered ${buffered.server?.peakBufferedMB ?? 0} MB in user space for its stuck readers; v3's queues held at most ${q3 === null ? 'n/a' : fmt(q3)} messages in all, ${V3_QUEUE} a client at most`,
+          shown: buffered.server !== null && STORY_EXPECTATIONS['slow-consumer']!.v1!.shown(buffered, 0) && q3 !== null && q3 <= bound,
+        };
+      }),
+    );
   }
-  const stallOf = (r: VersionResult | undefined): string => (r ? `${r.label} stalled ${fmt(r.stalls.healthy.stalled)} of ${fmt(r.stalls.healthy.clients)} healthy clients for ${(r.stalls.healthy.stalledMsMedian / 1000).toFixed(1)} s` : '');
-  {
-    const v2 = find(report, 'slow-consumer', 'v2');
-    const v3 = find(report, 'slow-consumer', 'v3');
-    rows.push({
-      flaw: 'the lock is held across a slow write: one slow reader stalls the room',
-      hurts: 'v2',
-      evidence: v2 && v3 ? `slow-consumer: ${stallOf(v2)} (p99 ${ms(v2.latency.healthy.p99)}); v3 stalled ${fmt(v3.stalls.healthy.stalled)} (p99 ${ms(v3.latency.healthy.p99)})` : null,
-      shown: !!v2 && !!v3 && v2.stalls.healthy.stalled > 0 && v3.stalls.healthy.stalled === 0,
-      fixedBy: 'v3 (a hub and a writer per client)',
-    });
-  }
-  {
-    const block = find(report, 'slow-consumer', 'v3-block');
-    const v3 = find(report, 'slow-consumer', 'v3');
-    rows.push({
-      flaw: 'the hub waits on one full queue, and every room stalls',
-      hurts: 'v3 --on-full block',
-      evidence: block && v3 ? `slow-consumer: ${stallOf(block)}; v3 (drop) stalled ${fmt(v3.stalls.healthy.stalled)}` : null,
-      shown: !!block && !!v3 && block.stalls.healthy.stalled > 0 && v3.stalls.healthy.stalled === 0,
-      fixedBy: 'v3 --on-full drop (v3.1)',
-    });
-  }
+  rows.push(expectedRow(report, 'slow-consumer', 'v2', 'v3', { flaw: 'the lock is held across a slow write: one slow reader holds the room back', hurts: 'v2', fixedBy: 'v3 (a hub and a writer per client)' }));
+  rows.push(expectedRow(report, 'slow-consumer', 'v3-block', 'v3', { flaw: 'the hub waits on one full queue, and every room stalls', hurts: 'v3 --on-full block', fixedBy: 'v3 --on-full drop (v3.1)' }));
   {
     const v3 = find(report, 'slow-consumer', 'v3');
-    const a = v3?.accounting;
-    rows.push({
-      flaw: 'what a slow reader cannot take is dropped: for it alone, counted and told',
-      hurts: 'the slow readers, by design',
-      evidence: a ? `slow-consumer: v3 dropped ${fmt(a.serverDrops)}; the slow readers lost ${fmt(a.byKind.slow.lost)} (told of ${fmt(a.toldDropped)}), the healthy clients ${fmt(a.byKind.healthy.lost)}` : null,
-      shown: !!a && a.byKind.healthy.lost === 0 && a.unexplained === 0,
-      fixedBy: '— (the policy: kick closes it instead)',
-    });
+    rows.push(
+      row({ flaw: 'what a slow reader cannot take is dropped: for it alone, counted and told', hurts: 'the slow readers, by design', fixedBy: '— (the policy: kick closes it instead)' }, [v3], () => {
+        const a = v3!.accounting;
+        return {
+          evidence: `slow-consumer: v3 dropped ${fmt(a.serverDrops)}; the slow readers lost ${fmt(a.byKind.slow.lost)} (told of ${fmt(a.toldDropped)}), the healthy clients ${fmt(a.byKind.healthy.lost)}`,
+          shown: a.byKind.healthy.lost === 0 && a.unexplained === 0,
+        };
+      }),
+    );
   }
   {
     const v1 = find(report, 'baseline', 'v1');
     const v3 = find(report, 'baseline', 'v3');
-    const w1 = v1?.server?.deliveriesPerWrite ?? null;
-    const w3 = v3?.server?.deliveriesPerWrite ?? null;
-    rows.push({
-      flaw: 'one socket write per message per client',
-      hurts: 'v1, v1.1, v2',
-      evidence:
-        w1 !== null && w3 !== null && v1?.server && v3?.server
-          ? `baseline: v1 ${w1} deliveries per write, ${fmt(v1.server.deliveriesPerCpuSecond)} per server CPU-second; v3 ${w3} and ${fmt(v3.server.deliveriesPerCpuSecond)}`
-          : null,
-      shown: w1 !== null && w3 !== null && w3 > w1,
-      fixedBy: 'v3 (batched writes, one frame encoded once)',
-    });
+    rows.push(
+      row({ flaw: 'one socket write per message per client', hurts: 'v1, v1.1, v2', fixedBy: 'v3 (batched writes, one frame encoded once)' }, [v1, v3], () => {
+        const w1 = v1!.server?.deliveriesPerWrite ?? null;
+        const w3 = v3!.server?.deliveriesPerWrite ?? null;
+        return {
+          evidence:
+            w1 !== null && w3 !== null
+              ? `baseline: v1 ${w1} deliveries per write, ${fmt(v1!.server!.deliveriesPerCpuSecond)} per server CPU-second; v3 ${w3} and ${fmt(v3!.server!.deliveriesPerCpuSecond)}`
+              : 'baseline: no server counters',
+          shown: w1 !== null && w3 !== null && w3 > w1,
+        };
+      }),
+    );
   }
   return rows.some((r) => r.evidence !== null) ? rows : null;
 }
 
-/** The evolution table as lines of text, for a terminal. */
+/** ✔ shown, ✘ not shown, ? not measurable, · not in this run. */
+export function rowMark(r: StoryRow): string {
+  return r.evidence === null ? '·' : !r.measurable ? '?' : r.shown ? '✔' : '✘';
+}
+
+/** The evolution table as lines of text, for a terminal: the flaw on one line, this run's evidence on the next. */
 export function storyLines(rows: readonly StoryRow[]): string[] {
-  return [
-    'The evolution, as this run measured it:',
-    ...rows.map((r) => `${r.evidence === null ? '·' : r.shown ? '✔' : '✘'} ${r.hurts}: ${r.flaw}. ${r.evidence ?? 'not in this run'}. Fixed by ${r.fixedBy}.`),
-  ];
+  return ['The evolution, as this run measured it:', ...rows.flatMap((r) => [`${rowMark(r)} ${r.hurts}: ${r.flaw}. Fixed by ${r.fixedBy}.`, `    ${r.evidence ?? 'not in this run'}`])];
 }

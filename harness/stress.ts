@@ -7,10 +7,11 @@ import { combineRepeats } from './repeats.ts';
 import type { VersionResult } from './result.ts';
 import { runCapacity } from './capacity.ts';
 import { EXIT_CODES, outcomeOf } from './outcome.ts';
+import type { RunMode } from './expectations.ts';
 import type { Target } from './plan.ts';
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
-import { runTarget, type ProgressFn } from './run-target.ts';
+import { runTarget, type Phase, type ProgressFn } from './run-target.ts';
 import { REFERENCE } from './reference.ts';
 import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { evaluateThresholds, labelsOf, parseThreshold, type Threshold } from './thresholds.ts';
@@ -33,6 +34,11 @@ export interface StressOptions {
   seed: number;
   /** The command line, recorded in the report. */
   command: string;
+  /**
+   * story: each version is judged against what the story expects of it (the default run: v2 must
+   * fall behind, v3-block stall); strict: every version must hold. A --target run is always strict.
+   */
+  mode: RunMode;
 }
 
 export const DEFAULT_STRESS_OPTIONS: StressOptions = {
@@ -45,11 +51,36 @@ export const DEFAULT_STRESS_OPTIONS: StressOptions = {
   outDir: 'reports',
   seed: 1,
   command: 'npm run stress',
+  mode: 'strict',
 };
 
+/** Where a run stands in the whole: which scenario and run, and about how long is left. */
+export interface RunPosition {
+  scenario: string;
+  /** 1-based, of `scenarios`. */
+  scenarioIndex: number;
+  scenarios: number;
+  /** 1-based: this version's run within its scenario, of `runs` (versions × repeats). */
+  runIndex: number;
+  runs: number;
+  /** Seconds since the stress run began, and an estimate of those left (null until it can tell). */
+  elapsedS: number;
+  leftS: number | null;
+}
+
 export interface StressHooks {
-  onProgress?: ProgressFn;
+  onProgress?: (label: string, phase: Phase, fraction: number, where: RunPosition) => void;
   onScenario?: (s: ScenarioReport) => void;
+}
+
+/** Seconds a run takes beyond its warm-up, window and drain: start, connects, the after-run check, stop. */
+const RUN_OVERHEAD_S = 6;
+/** Runs a capacity ladder takes, for the estimate: the 1-2-5 steps and two halvings. */
+const CAPACITY_STEPS_ESTIMATE = 9;
+
+/** A run's planned seconds, for the time-left estimate. */
+function plannedSeconds(c: ScenarioConfig): number {
+  return (c.warmupS + c.durationS + c.drainS + RUN_OVERHEAD_S) * (c.scenario === 'capacity' ? CAPACITY_STEPS_ESTIMATE : 1);
 }
 
 /** The reference broadcaster's script: what the machine can do, to measure versions against. */
@@ -90,17 +121,44 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
     outcome: { exitCode: EXIT_CODES.ok, reasons: [] },
   };
   const onProgress = hooks.onProgress ?? (() => {});
-  for (const config of configs) {
+  const startedMs = Date.now();
+  // The estimate of time left: the planned seconds of the runs to come, scaled by how the plan has fared so far.
+  let plannedLeftS = configs.reduce((sum, c) => sum + plannedSeconds(c) * targets.length * options.repeat, 0);
+  let plannedDoneS = 0;
+  for (const [ci, config] of configs.entries()) {
     // Interleaved (v1, v2, v3, v1, v2, v3, …): a slow minute of the machine falls on every version alike.
     const runs: VersionResult[][] = targets.map(() => []);
     for (let rep = 0; rep < options.repeat; rep++) {
       for (const [i, target] of targets.entries()) {
-        const progress: ProgressFn = options.repeat > 1 ? (label, phase, f) => onProgress(`${label} #${rep + 1}`, phase, f) : onProgress;
+        const runStartedS = (Date.now() - startedMs) / 1000;
+        const where = (fraction: number): RunPosition => {
+          const elapsedS = (Date.now() - startedMs) / 1000;
+          const pace = plannedDoneS > 0 ? runStartedS / plannedDoneS : 1;
+          return {
+            scenario: config.scenario,
+            scenarioIndex: ci + 1,
+            scenarios: configs.length,
+            runIndex: rep * targets.length + i + 1,
+            runs: targets.length * options.repeat,
+            elapsedS,
+            leftS: Math.max(0, (plannedLeftS - plannedSeconds(config) * fraction) * pace),
+          };
+        };
+        const progress: ProgressFn = (label, phase, f) => onProgress(options.repeat > 1 ? `${label} #${rep + 1}` : label, phase, f, where(f));
         runs[i]!.push(config.scenario === 'capacity' ? await runCapacity(target, config, options.seed, progress) : aggregate(await runTarget(target, config, options.seed, progress)));
+        plannedLeftS -= plannedSeconds(config);
+        plannedDoneS += plannedSeconds(config);
       }
     }
     const results = runs.map((rs) => combineRepeats(rs, config.slow));
-    const s: ScenarioReport = { scenario: config.scenario, describe: SCENARIOS[config.scenario].describe(config), config, results, thresholds: evaluateThresholds(thresholds, config.scenario, results) };
+    const s: ScenarioReport = {
+      scenario: config.scenario,
+      describe: SCENARIOS[config.scenario].describe(config),
+      config,
+      results,
+      thresholds: evaluateThresholds(thresholds, config.scenario, results),
+      mode: options.target ? 'strict' : options.mode,
+    };
     report.scenarios.push(s);
     hooks.onScenario?.(s);
   }

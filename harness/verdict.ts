@@ -9,11 +9,16 @@ export const OFFERED_MIN_SHARE = 0.95;
 
 /** One line that says in words what happened to this version's users, the server's health first. */
 export function verdict(r: VersionResult, slowReaders: number): string {
+  return `${r.label}: ${verdictParts(r, slowReaders).join('; ')}`;
+}
+
+/** What happened to this version's users, one finding each, the server's health first. */
+export function verdictParts(r: VersionResult, slowReaders: number): string[] {
   const parts: string[] = [];
   const health = r.health;
   if (health.broken) parts.push(`BROKEN: ${health.findings.join('; ')}`);
   if (!r.valid) parts.push(`INVALID, the generator may have been the bottleneck (${r.invalidReasons.join('; ')})`);
-  if (!health.broken && !r.valid) return `${r.label}: ${parts.join('; ')}`;
+  if (!health.broken && !r.valid) return parts;
   const h = r.stalls.healthy;
   const a = r.accounting;
   const slowWord = slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`;
@@ -22,8 +27,10 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   if (h.clients > 0 && h.stalled > 0) {
     const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
     parts.push(`${who} ${stalledClients(h)} (median)`);
-  } else if (h.clients > 0) {
-    parts.push(`${fmt(h.clients)} healthy clients never stalled, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
+  }
+  if (h.clients > 0 && h.behind > 0) parts.push(`${behindClients(h, r.latency.healthy.max)}, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
+  if (h.clients > 0 && h.affected === 0) {
+    parts.push(`${fmt(h.clients)} healthy clients never stalled or fell behind, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
   if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
@@ -49,11 +56,12 @@ export function verdict(r: VersionResult, slowReaders: number): string {
   }
   if (r.server) {
     const leak = r.server.poolSize - r.server.connections;
-    if (leak > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
+    // Dead sockets only mean something after clients left; at the end of a run everyone leaves at once.
+    if (leak > 0 && r.churn.leaves > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
     if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
   }
   parts.push(...health.notes);
-  return `${r.label}: ${parts.join('; ')}`;
+  return parts;
 }
 
 /** "1,436 deliveries lost, all for the 2 slow readers; healthy clients lost 0 (each dropped and told by the server)". */
@@ -76,6 +84,11 @@ function lossInWords(a: Accounting, slowReaders: number): string {
 /** "all 198 healthy clients for 4.1 s", "12 of 198 healthy clients for 0.4 s": who stalled, and for how long (median). */
 export function stalledClients(h: StallSummary): string {
   return `${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s`;
+}
+
+/** "all 198 healthy clients fell behind for 9.8 s (median), up to 11.2 s late": who was behind, for how long, and how late at worst. */
+export function behindClients(h: StallSummary, maxLateMs: number): string {
+  return `${h.behind === h.clients ? 'all' : fmt(h.behind) + ' of'} ${fmt(h.clients)} healthy clients fell behind for ${(h.behindMsMedian / 1000).toFixed(1)} s (median), up to ${ms(maxLateMs)} late`;
 }
 
 /** A latency in ms as reports print it: "7.4 ms", "1.30 s". */

@@ -68,6 +68,39 @@ describe('DeliveryMeter.finish', () => {
   });
 });
 
+describe('DeliveryMeter: time behind', () => {
+  // The clock reads about 10 s since the epoch; probes say when each message was due.
+  const at10s = (): bigint => process.hrtime.bigint() - 10_000_000_000n;
+  const due = (seq: number, intendedUs: number): Buffer =>
+    Buffer.from(JSON.stringify({ type: 'chat', room: 'lobby', from: 'c7', content: encodeProbe({ sender: 7, seq, intendedUs, sentUs: intendedUs }, SIZE) }));
+
+  it('counts a room that keeps receiving, ever later, as behind: the union of [due + bound, arrival) over its late messages', () => {
+    const meter = new DeliveryMeter(at10s(), 250_000, SIZE, 1_000_000);
+    meter.start({ sendStartUs: 0, measureStartUs: 0, measureEndUs: 3.6e9 });
+    const c = meteredClient(1, 'lobby', 'healthy');
+    for (const [seq, intendedUs] of [[0, 7_000_000], [1, 7_500_000], [2, 9_500_000]] as const) {
+      meter.beginChunk();
+      meter.onText(c, due(seq, intendedUs), 0, due(seq, intendedUs).length);
+    }
+    meter.finish(c, { sendStartUs: 0, measureStartUs: 0, measureEndUs: 3.6e9 });
+    // 3 s late: behind from 8 s to now (10 s); 2.5 s late: inside that; 0.5 s late: within the bound.
+    expect(c.report.received).toBe(3);
+    expect(c.report.behindMs).toBeGreaterThanOrEqual(2000);
+    expect(c.report.behindMs).toBeLessThan(2500);
+  });
+
+  it('leaves a client whose messages all came within the bound, and messages due outside the window, alone', () => {
+    const meter = new DeliveryMeter(at10s(), 250_000, SIZE, 1_000_000);
+    meter.start({ sendStartUs: 0, measureStartUs: 9_000_000, measureEndUs: 3.6e9 });
+    const c = meteredClient(1, 'lobby', 'healthy');
+    meter.onText(c, due(0, 5_000_000), 0, due(0, 5_000_000).length); // 5 s late, but due before the window
+    meter.beginChunk();
+    meter.onText(c, due(1, 9_800_000), 0, due(1, 9_800_000).length); // 0.2 s late
+    expect(c.report.received).toBe(2);
+    expect(c.report.behindMs).toBe(0);
+  });
+});
+
 describe('SeqTracker.see', () => {
   it('names what a sequence number is: in order, reordered, or a duplicate', () => {
     const t = new SeqTracker();

@@ -27,7 +27,7 @@ describe('verdict of a connections run', () => {
   const run = (server: Partial<NonNullable<VersionResult['server']>>): VersionResult => ({
     ...base,
     accounting: { ...base.accounting, receivers: 19_899 },
-    stalls: { ...base.stalls, healthy: { clients: 19_899, stalled: 0, stalledMsMedian: 0, stalledMsMax: 0 } },
+    stalls: { ...base.stalls, healthy: { clients: 19_899, stalled: 0, stalledMsMedian: 0, stalledMsMax: 0, behind: 0, behindMsMedian: 0, behindMsMax: 0, affected: 0, affectedMsMedian: 0 } },
     generator: { ...base.generator, connectsPerSecond: 4_123 },
     server: { ...base.server!, connections: 19_900, rssPerIdleConnectionKB: 5.41, rssPerConnectionKB: 6.12, rssPerAddedConnectionKB: 4.9, ...server },
   });
@@ -52,11 +52,11 @@ describe('verdict wording', () => {
   });
 
   it('prints a latency of a second or more in seconds, as the tables do', () => {
-    expect(verdict(withHealthy({ p99: 5595.1 }), 1)).toMatch(/^v3: 39 healthy clients never stalled, p99 5\.60 s/);
+    expect(verdict(withHealthy({ p99: 5595.1 }), 1)).toMatch(/^v3: 39 healthy clients never stalled or fell behind, p99 5\.60 s/);
   });
 
   it('prints no samples as n/a, never as 0 ms', () => {
-    expect(verdict(withHealthy({ count: 0, p99: 0 }), 1)).toMatch(/^v3: 39 healthy clients never stalled, p99 n\/a/);
+    expect(verdict(withHealthy({ count: 0, p99: 0 }), 1)).toMatch(/^v3: 39 healthy clients never stalled or fell behind, p99 n\/a/);
   });
 
   it('leads with BROKEN and the findings for a broken server', () => {

@@ -46,7 +46,7 @@ describe('a cluster read as one server', () => {
 
 describe('what clients went through in a fault', () => {
   const client = (id: number, recovery: ClientReport['recovery'], closed = false): ClientReport => ({
-    id, room: 'lobby', kind: 'healthy', received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, stayed: false, closeCode: null,
+    id, room: 'lobby', kind: 'healthy', received: 0, duplicates: 0, reordered: 0, stalls: 0, stalledMs: 0, behindMs: 0, stayed: false, closeCode: null,
     closedByServer: closed ? { code: 1006, atUs: 1 } : null, droppedByServer: 0, receivedBeforeResume: null, recovery,
   });
   it('counts who was let go, who came back and how fast, and what was replayed, lost in gaps, reset or refused', () => {

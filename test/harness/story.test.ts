@@ -2,8 +2,10 @@
 // shows the story, and what they say when it does not.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { ScenarioReport, StressReport } from '../../harness/report.ts';
-import { evolutionStory, headlineLines } from '../../harness/story.ts';
+import { EXIT_CODES, outcomeOf } from '../../harness/outcome.ts';
+import { renderOutcome, type ScenarioReport, type StressReport } from '../../harness/report.ts';
+import type { VersionResult } from '../../harness/result.ts';
+import { evolutionStory, headlineLines, rowMark } from '../../harness/story.ts';
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
 const scenario = fixture.scenarios[0]!;
@@ -12,7 +14,10 @@ describe('the headline', () => {
   it('flags a scenario that did not take effect, by version', () => {
     const weak: ScenarioReport = structuredClone(scenario);
     for (const r of weak.results) r.slowReaders!.pushedBack = false;
-    expect(headlineLines(weak)[1]).toBe('✘ v2: the slow readers pushed back (the scenario took effect)\n✘ v3: the slow readers pushed back (the scenario took effect)');
+    expect(headlineLines(weak).filter((l) => l.startsWith('✘'))).toEqual([
+      '✘ v2: the slow readers did not push back (expected them to: the scenario did not take effect)',
+      '✘ v3: the slow readers did not push back (expected them to: the scenario did not take effect)',
+    ]);
   });
 
   it('names a broken server and healthy losses', () => {
@@ -20,17 +25,17 @@ describe('the headline', () => {
     const v3 = bad.results[1]!;
     v3.health = { ...v3.health, broken: true, status: 'exited 2', findings: ['the server exited with code 2 0.4 s after sending began'] };
     v3.accounting.byKind.healthy.lost = 12;
-    expect(headlineLines(bad)[0]).toContain('v3 is BROKEN: the server exited with code 2 0.4 s after sending began');
-    expect(headlineLines(bad)[1]).toBe('✘ v3: the server held up (exited 2)\n✘ v3: healthy clients lost nothing (12 lost)');
+    expect(headlineLines(bad)).toContain('v3 is BROKEN: the server exited with code 2 0.4 s after sending began.');
+    expect(headlineLines(bad).filter((l) => l.startsWith('✘'))).toEqual(['✘ v3: the server broke: exited 2 (expected it to hold)', '✘ v3: healthy clients lost 12 (expected 0)']);
   });
 });
 
 describe('the evolution table', () => {
   it('marks a flaw ✘ when the run does not show it, and · when the run does not hold it', () => {
     const rows = evolutionStory(fixture)!;
-    expect(rows.map((r) => (r.evidence === null ? '·' : r.shown ? '✔' : '✘'))).toEqual(['·', '·', '✔', '·', '✔', '·']);
+    expect(rows.map(rowMark)).toEqual(['·', '·', '✔', '·', '✔', '·']);
     const unstalled: StressReport = structuredClone(fixture);
-    unstalled.scenarios[0]!.results[0]!.stalls.healthy.stalled = 0;
+    Object.assign(unstalled.scenarios[0]!.results[0]!.stalls.healthy, { stalled: 0, affected: 0, affectedMsMedian: 0 });
     expect(evolutionStory(unstalled)![2]!.shown).toBe(false);
   });
 
@@ -38,5 +43,70 @@ describe('the evolution table', () => {
     const other: StressReport = structuredClone(fixture);
     other.scenarios[0]!.scenario = 'rooms';
     expect(evolutionStory(other)).toBeNull();
+  });
+});
+
+/** The fixture's slow-consumer run as a story run: v2's room must fall behind its slow reader, v3 must hold. */
+function storyRun(change: (v2: VersionResult, v3: VersionResult) => void = () => {}): StressReport {
+  const r: StressReport = structuredClone(fixture);
+  const s = r.scenarios[0]!;
+  s.mode = 'story';
+  change(s.results[0]!, s.results[1]!);
+  return { ...r, outcome: outcomeOf(r) };
+}
+
+describe('a story run', () => {
+  it('exits 0 when each version did what the story says, a broken v2 included', () => {
+    const run = storyRun((v2) => {
+      v2.health = { ...v2.health, broken: true, status: 'stopped relaying', findings: ['the server stopped relaying to every healthy client at 1.0 s for 2.5 s'] };
+      Object.assign(v2.stalls.healthy, { behind: 39, behindMsMedian: 2600, affected: 39, affectedMsMedian: 2600 });
+    });
+    expect(run.outcome).toMatchObject({ exitCode: EXIT_CODES.ok, reasons: [] });
+    expect(headlineLines(run.scenarios[0]!)).toContain('✔ all 5 checks of this scenario');
+    expect(renderOutcome(run)).toBe('exit 0: the story held: every version did what the story says, every run was measurable');
+  });
+
+  it('says where the story did not reproduce, with the fact against the expectation, and exits 5', () => {
+    const run = storyRun((v2) => Object.assign(v2.stalls.healthy, { stalled: 0, stalledMsMedian: 0, affected: 0, affectedMsMedian: 0 }));
+    expect(run.outcome.exitCode).toBe(EXIT_CODES.storyNotReproduced);
+    expect(headlineLines(run.scenarios[0]!)).toContain('✘ v2: its 39 healthy clients kept up (p99 1.30 s) (the story expects it falls behind its slow readers (the lock waits on their writes))');
+    expect(renderOutcome(run).split('\n').slice(0, 2)).toEqual(['exit 5: the story did not reproduce', '  where the story did not reproduce:']);
+  });
+
+  it('exits 2 when a version the story expects to hold breaks', () => {
+    const run = storyRun((_, v3) => (v3.health = { ...v3.health, broken: true, status: 'exited 2', findings: ['the server exited with code 2'] }));
+    expect(run.outcome.exitCode).toBe(EXIT_CODES.brokenServer);
+    expect(run.outcome.sections![0]).toEqual({ heading: 'broken servers', lines: ['v3 in slow-consumer: the server exited with code 2'] });
+  });
+
+  it('holds every version to the same checks in a strict run, and exits 6 when healthy clients fell behind', () => {
+    const r: StressReport = structuredClone(fixture);
+    Object.assign(r.scenarios[0]!.results[0]!.stalls.healthy, { behind: 39, behindMsMedian: 2600, affected: 39, affectedMsMedian: 2600 });
+    expect(outcomeOf(r)).toMatchObject({ exitCode: EXIT_CODES.checkFailed, reasons: ['slow-consumer: v2: all 39 healthy clients fell more than 1.0 s behind, up to 1.31 s (expected none)'] });
+  });
+});
+
+describe('an INVALID run', () => {
+  const invalid = (): StressReport =>
+    storyRun((v2, v3) => {
+      Object.assign(v2.stalls.healthy, { behind: 39, behindMsMedian: 2600, affected: 39, affectedMsMedian: 2600 });
+      v3.valid = false;
+      v3.invalidReasons = ['the machine was 97.1% busy (> 95%): server and generator competed for the cores'];
+    });
+
+  it('names no winner and has no checks: it says "not measurable", never "✔ all checks"', () => {
+    const lines = headlineLines(invalid().scenarios[0]!);
+    expect(lines.join('\n')).not.toMatch(/v3 kept up|v3's|✔ all/);
+    expect(lines).toContain('not measurable: v3, the machine was 97.1% busy (> 95%): server and generator competed for the cores');
+    expect(lines).toContain('✔ the 1 check of the versions it could measure');
+  });
+
+  it('leaves the story rows resting on it unjudged, and exits 3 under its own heading', () => {
+    const run = invalid();
+    const rows = evolutionStory(run)!;
+    expect(rows.map(rowMark)).toEqual(['·', '·', '?', '·', '?', '·']);
+    expect(rows[2]!.evidence).toBe('not measurable: v3 INVALID');
+    expect(run.outcome.exitCode).toBe(EXIT_CODES.invalid);
+    expect(run.outcome.sections!.map((x) => x.heading)).toEqual(['not measurable (INVALID: the machine or the generator, not the server, may have been the bottleneck)']);
   });
 });

@@ -31,6 +31,7 @@ describe('swarm worker', () => {
         sizeBytes: 64,
         awaitJoined: true,
         stallThresholdUs: 1e6,
+        behindUs: 1e6,
         churnPeriodMs: 0,
         connectConcurrency: 2,
         slowResumeUs: null,

@@ -1,0 +1,136 @@
+// What the story expects of each version in each default scenario, and the checks a run is held
+// to. A story run (the default `npm run stress`) judges each version against the story: v2's room
+// must fall behind its slow readers, v3-block's must stall, v1 must leak in churn; the rest must
+// hold. A strict run (explicit --versions, --target or --threshold) holds every version to what a
+// sound chat server owes its users.
+import { fmt } from '../common/helpers.ts';
+import type { VersionResult } from './result.ts';
+import { ms } from './verdict.ts';
+
+/** story: each version against what the story expects of it; strict: every version must hold. */
+export type RunMode = 'story' | 'strict';
+
+export interface Check {
+  pass: boolean;
+  text: string;
+  /** What it checks: the story's flaw, the server holding up, healthy losses, healthy lateness, the scenario taking effect, the ceiling. */
+  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling';
+}
+
+/** A flaw the story expects a version to show in a scenario. */
+interface Expectation {
+  /** The flaw, as "<label> <flaw>" reads: "falls behind its slow readers". */
+  flaw: string;
+  /** The run's evidence for it, or a fact against it, in words. */
+  evidence: (r: VersionResult) => string;
+  shown: (r: VersionResult, behindMs: number) => boolean;
+  /** The flaw hurts the healthy clients by design: lost, late or a broken server are what the story shows here. */
+  excuses: boolean;
+}
+
+/** Peak bytes a pool version must hold in user space for its stuck readers, in MB, before its buffering counts. */
+export const BUFFERED_MB_MIN = 1;
+
+/** Dead sockets v1's pool must hold after churn for the leak to count. */
+export const LEAK_MIN = 1;
+
+/**
+ * The room as a whole did not keep up: it stopped relaying, or more than half its healthy clients
+ * stalled or fell behind, for a median of at least --behind-ms. (docs/results.md shows each run's
+ * evidence against these lines: a row must clear its line by 3× or it flips on a busy machine.)
+ */
+function roomHurt(r: VersionResult, behindMs: number): boolean {
+  const h = r.stalls.healthy;
+  if (r.health.broken && r.health.relayOutage) return true;
+  return h.clients > 0 && h.affected * 2 > h.clients && h.affectedMsMedian >= behindMs;
+}
+
+export function hurtInWords(r: VersionResult): string {
+  const h = r.stalls.healthy;
+  const parts: string[] = [];
+  if (r.health.broken) parts.push(r.health.status);
+  if (h.stalled > 0) parts.push(`${stalledOrBehindCount(h.stalled, h.clients)} healthy clients stalled for ${secs(h.stalledMsMedian)}`);
+  if (h.behind > 0) parts.push(`${stalledOrBehindCount(h.behind, h.clients)} fell behind for ${secs(h.behindMsMedian)}, up to ${msOr(r)} late`);
+  if (r.accounting.byKind.healthy.lost > 0) parts.push(`${fmt(r.accounting.byKind.healthy.lost)} deliveries never made`);
+  return parts.length > 0 ? parts.join(', ') : `its ${fmt(h.clients)} healthy clients kept up (p99 ${r.latency.healthy.count > 0 ? ms(r.latency.healthy.p99) : 'n/a'})`;
+}
+
+const msOr = (r: VersionResult): string => (r.latency.healthy.count > 0 ? ms(r.latency.healthy.max) : 'n/a');
+const secs = (x: number): string => `${(x / 1000).toFixed(1)} s`;
+const stalledOrBehindCount = (n: number, of: number): string => (n === of ? `all ${fmt(of)}` : `${fmt(n)} of ${fmt(of)}`);
+
+const leakOf = (r: VersionResult): number => (r.server ? r.server.poolSize - r.server.connections : 0);
+
+const buffers: Expectation = {
+  flaw: 'buffers without bound behind its stuck readers',
+  evidence: (r) => `buffered ${r.server?.peakBufferedMB ?? 0} MB in user space`,
+  shown: (r) => (r.server?.peakBufferedMB ?? 0) >= BUFFERED_MB_MIN,
+  excuses: false,
+};
+
+/** scenario → version label → the flaw the story expects there. A version with none must hold. */
+export const STORY_EXPECTATIONS: Readonly<Record<string, Readonly<Record<string, Expectation>>>> = {
+  churn: {
+    v1: {
+      flaw: 'keeps dead sockets in its pool',
+      evidence: (r) => `its pool holds ${fmt(leakOf(r))} dead sockets after ${fmt(r.churn.leaves)} leaves`,
+      shown: (r) => leakOf(r) >= LEAK_MIN,
+      excuses: false,
+    },
+  },
+  'slow-consumer': {
+    v1: buffers,
+    'v1.1': buffers,
+    v2: {
+      flaw: 'falls behind its slow readers (the lock waits on their writes)',
+      evidence: hurtInWords,
+      shown: roomHurt,
+      excuses: true,
+    },
+    'v3-block': {
+      flaw: 'stalls every room (the hub waits on a full queue)',
+      evidence: hurtInWords,
+      shown: (r, behindMs) => roomHurt(r, behindMs) && (r.stalls.healthy.stalled > 0 || r.health.broken),
+      excuses: true,
+    },
+  },
+};
+
+export function expectationOf(mode: RunMode, scenario: string, label: string): Expectation | null {
+  return mode === 'story' ? (STORY_EXPECTATIONS[scenario]?.[label] ?? null) : null;
+}
+
+/** A version that broke where the story says it may: v2 and v3-block behind a slow reader. */
+export function brokenAsExpected(mode: RunMode, scenario: string, r: VersionResult): boolean {
+  return r.health.broken && (expectationOf(mode, scenario, r.label)?.excuses ?? false);
+}
+
+/**
+ * The checks of one version in one scenario: the flaw the story expects of it, and what a sound
+ * server owes its users unless that flaw excuses it. An INVALID run has none: it cannot speak.
+ */
+export function versionChecks(mode: RunMode, scenario: string, r: VersionResult, behindMs: number, isCapacity: boolean): Check[] {
+  if (!r.valid) return [];
+  const checks: Check[] = [];
+  const exp = expectationOf(mode, scenario, r.label);
+  if (exp) {
+    const shown = exp.shown(r, behindMs);
+    checks.push({ kind: 'flaw', pass: shown, text: shown ? `${r.label} ${exp.flaw}: ${exp.evidence(r)}, as the story expects` : `${r.label}: ${exp.evidence(r)} (the story expects it ${exp.flaw})` });
+  }
+  if (exp?.excuses) return checks;
+  checks.push({ kind: 'held', pass: !r.health.broken, text: r.health.broken ? `${r.label}: the server broke: ${r.health.status} (expected it to hold)` : `${r.label}: the server held up` });
+  if (!isCapacity) {
+    const lost = r.accounting.byKind.healthy.lost;
+    checks.push({ kind: 'lost', pass: lost <= 0, text: lost > 0 ? `${r.label}: healthy clients lost ${fmt(lost)} (expected 0)` : `${r.label}: healthy clients lost nothing` });
+    const h = r.stalls.healthy;
+    checks.push({
+      kind: 'behind',
+      pass: h.behind === 0,
+      text: h.behind > 0 ? `${r.label}: ${stalledOrBehindCount(h.behind, h.clients)} healthy clients fell more than ${secs(behindMs)} behind, up to ${msOr(r)} (expected none)` : `${r.label}: no healthy client fell behind`,
+    });
+  }
+  if (r.slowReaders) {
+    checks.push({ kind: 'pushback', pass: r.slowReaders.pushedBack, text: r.slowReaders.pushedBack ? `${r.label}: the slow readers pushed back (the scenario took effect)` : `${r.label}: the slow readers did not push back (expected them to: the scenario did not take effect)` });
+  }
+  return checks;
+}
