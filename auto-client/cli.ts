@@ -9,6 +9,7 @@ import { encodeProbe, nowUs, readProbe, type Probe } from './probe.ts';
 import { closeCodeInWords, DEFAULT_ROOM, encodeClientFrame } from '../versions/protocol.ts';
 import { SEEN, SeqTracker } from './delivery-meter.ts';
 import { WireClient } from './wire-client.ts';
+import { connectFailureLine, urlHint } from './connect-hint.ts';
 
 /** A single client never runs longer than this, whatever --duration says. */
 const MAX_DURATION_S = 3600;
@@ -44,6 +45,11 @@ const tty = process.stderr.isTTY === true;
 /** This client began the close (its --duration, Ctrl-C): the close that follows is not the server's doing. */
 let closing = false;
 
+const badUrl = urlHint(argv.url);
+if (badUrl) {
+  process.stderr.write(`${badUrl}\n`);
+  process.exit(1);
+}
 const url = new URL(argv.url);
 url.searchParams.set('room', argv.room);
 url.searchParams.set('name', argv.name ?? `auto-${id}`);
@@ -69,6 +75,9 @@ const client = await WireClient.connect({
     process.stderr.write(`${tty ? '\n' : ''}the server closed the connection: ${code} (${closeCodeInWords(code)})${reason ? `: ${reason}` : ''}\n`);
     finish(code === 1000 || code === 1001 ? 0 : 1, null);
   },
+}).catch((err: Error) => {
+  process.stderr.write(`${connectFailureLine(argv.url, err)}\n`);
+  process.exit(1);
 });
 // The server may want a join frame (ours accept ?room=, an external relay may not care).
 client.sendText(encodeClientFrame({ type: 'join', room: argv.room, ...(argv.name ? { name: argv.name } : {}) }));

@@ -3,6 +3,7 @@
 import { relative } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { flagErrorLine } from '../common/cli-errors.ts';
 import { EXIT_CODES } from './outcome.ts';
 import { renderOutcome, renderStoryTerminal, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
@@ -10,14 +11,7 @@ import { DEFAULT_VERSIONS, SCENARIO_NAMES, SCENARIO_VERSIONS, type ScenarioConfi
 import { stopAllStarted } from './server-process.ts';
 import { DEFAULT_STRESS_OPTIONS, runStress, type RunPosition } from './stress.ts';
 
-const argv = await yargs(hideBin(process.argv))
-  .scriptName('npm run stress --')
-  .usage(
-    '$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.\n\n' +
-      `The default run tells the story: each version is judged against what the story expects of it (v1 leaks in churn, v2 falls behind a slow reader, v3-block stalls, v3 holds). Naming --versions, a --target or a --threshold asks for strict checks: every version must hold.\n\n` +
-      `Exit codes: ${EXIT_CODES.ok} the story held (strict: every check passed); ${EXIT_CODES.error} bad flags or the harness failed; ${EXIT_CODES.brokenServer} a server broke where it should hold (crashed, stopped accepting or relaying, closed or refused clients); ${EXIT_CODES.invalid} a run was INVALID (the machine or the generator may have been the bottleneck); ${EXIT_CODES.thresholdFailed} a --threshold failed; ${EXIT_CODES.storyNotReproduced} the story did not reproduce; ${EXIT_CODES.checkFailed} a strict check failed (healthy clients lost messages or fell behind, or the scenario did not take effect).`,
-  )
-  .options({
+const OPTIONS = {
     versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}; one may carry server flags in quotes, e.g. "v3 --flush-pacing 0" (see npm run v3 -- --help)` },
     scenario: { type: 'string', array: true, choices: SCENARIO_NAMES, default: DEFAULT_STRESS_OPTIONS.scenarios, describe: 'scenarios to run' },
     clients: { type: 'number', describe: 'clients connected for the whole run' },
@@ -44,8 +38,24 @@ const argv = await yargs(hideBin(process.argv))
     json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
     wide: { type: 'boolean', default: false, describe: 'show every column of the tables (they fit 120 columns without it)' },
     seed: { type: 'number', default: DEFAULT_STRESS_OPTIONS.seed, describe: 'seed for schedules' },
-  })
+} as const;
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run stress --')
+  .usage(
+    '$0 [flags]\n\nRuns each version through each scenario and writes reports/<timestamp>-<scenarios>/ (report.json, report.md, report.html).\nScenario flags override every chosen scenario\'s defaults.\n\n' +
+      `The default run tells the story: each version is judged against what the story expects of it (v1 leaks in churn, v2 falls behind a slow reader, v3-block stalls, v3 holds). Naming --versions, a --target or a --threshold asks for strict checks: every version must hold.\n\n` +
+      `Exit codes: ${EXIT_CODES.ok} the story held (strict: every check passed); ${EXIT_CODES.error} bad flags or the harness failed; ${EXIT_CODES.brokenServer} a server broke where it should hold (crashed, stopped accepting or relaying, closed or refused clients); ${EXIT_CODES.invalid} a run was INVALID (the machine or the generator may have been the bottleneck); ${EXIT_CODES.thresholdFailed} a --threshold failed; ${EXIT_CODES.storyNotReproduced} the story did not reproduce; ${EXIT_CODES.checkFailed} a strict check failed (healthy clients lost messages or fell behind, or the scenario did not take effect).`,
+  )
+  .options(OPTIONS)
   .strict()
+  // --version would print the package's version and run nothing: it is too near --versions.
+  .version(false)
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`${flagErrorLine('npm run stress --', msg, [...Object.keys(OPTIONS), 'help'], { scenario: SCENARIO_NAMES, 'slow-mode': ['stuck', 'throttle'] })}\n`);
+    process.exit(EXIT_CODES.error);
+  })
   .help()
   .parseAsync();
 
@@ -82,8 +92,8 @@ function progress(label: string, phase: Phase, fraction: number, where: RunPosit
     process.stderr.write(`\r  ${line.slice(0, 110).padEnd(110)}`);
   } else {
     // Piped: one line per phase, with the time since the run began.
-    const line = `  ${place}: ${phase}`;
-    if (line !== lastLine) process.stderr.write(`  ${clock(where.elapsedS)}${line}\n`);
+    const line = `${place}: ${phase}`;
+    if (line !== lastLine) process.stderr.write(`  ${clock(where.elapsedS)} ${line}\n`);
     lastLine = line;
   }
 }

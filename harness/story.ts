@@ -47,7 +47,11 @@ export function headlineFindings(s: ScenarioReport): string[] {
   const p99 = (r: VersionResult): string => `${r.label} ${ms(r.latency.healthy.p99)}`;
   const byP99 = (xs: VersionResult[]): VersionResult[] => [...xs].sort((a, b) => a.latency.healthy.p99 - b.latency.healthy.p99);
   if (keptUp.length > 0 && behind.length === 0) {
-    lines.push(`${keptUp.length === 1 ? `${keptUp[0]!.label}'s` : keptUp.length === 2 ? 'Both versions\'' : `All ${keptUp.length} versions'`} healthy clients kept up: p99 ${byP99(keptUp).map(p99).join(', ')}.`);
+    lines.push(
+      keptUp.length === 1
+        ? `${keptUp[0]!.label}'s healthy clients kept up (p99 ${ms(keptUp[0]!.latency.healthy.p99)}).`
+        : `${keptUp.length === 2 ? 'Both versions\'' : `All ${keptUp.length} versions'`} healthy clients kept up: p99 ${byP99(keptUp).map(p99).join(', ')}.`,
+    );
   } else if (keptUp.length > 0) {
     const worstKept = byP99(keptUp).at(-1)!;
     lines.push(`${names(keptUp.map((r) => r.label))} kept up (healthy p99 ${byP99(keptUp).map((r) => ms(r.latency.healthy.p99)).join(', ')}); ${names(behind.map((r) => r.label))} did not.`);

@@ -3,6 +3,9 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { aggregate } from './aggregate.ts';
+import { didYouMean } from '../common/cli-errors.ts';
+import { connectFailureLine, urlHint } from '../auto-client/connect-hint.ts';
+import { WireClient } from '../auto-client/wire-client.ts';
 import { combineRepeats } from './repeats.ts';
 import type { VersionResult } from './result.ts';
 import { runCapacity } from './capacity.ts';
@@ -88,6 +91,8 @@ const CEILING_SCRIPT = 'versions/ceiling.ts';
 
 export function resolveTargets(options: StressOptions): Target[] {
   if (options.target) {
+    const hint = urlHint(options.target);
+    if (hint) throw new RangeError(`target: ${hint}`);
     const url = new URL(options.target);
     if (url.protocol !== 'ws:') throw new RangeError('target must be a ws:// URL');
     if (!/^(127(\.\d{1,3}){3}|localhost|\[::1\])$/.test(url.hostname)) throw new RangeError('target must be on loopback (127.0.0.0/8, localhost, [::1]): load goes nowhere else');
@@ -99,7 +104,7 @@ export function resolveTargets(options: StressOptions): Target[] {
     // The machine's ceiling is a reference broadcaster, not a chat version: its own script.
     if (name === REFERENCE) return { label: [name, ...flags].join(' '), args: flags, script: CEILING_SCRIPT };
     const args = DEFAULT_VERSIONS[name];
-    if (!args) throw new RangeError(`versions: unknown "${name}"; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')}, and ${REFERENCE} (the machine's, for reference) (each may be followed by server flags, e.g. "v3 --queue 32")`);
+    if (!args) throw new RangeError(`versions: unknown "${name}"${((near) => (near ? ` (did you mean ${near}?)` : ''))(didYouMean(name, [...Object.keys(DEFAULT_VERSIONS), REFERENCE]))}; known: ${Object.keys(DEFAULT_VERSIONS).join(', ')}, and ${REFERENCE} (the machine's, for reference) (each may be followed by server flags, e.g. "v3 --queue 32")`);
     if (flags.length > 0 && !flags[0]?.startsWith('--')) throw new RangeError(`versions: "${label}": after the version come server flags (--name value), not "${flags[0]}"`);
     return { label: [name, ...flags].join(' '), args: [...args, ...flags] };
   });
@@ -112,6 +117,7 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
   const thresholds = resolveThresholds(options.thresholds, targets);
   if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) throw new RangeError('repeat must be an integer from 1 to 20');
+  if (options.target) await preflight(options.target);
   const report: StressReport = {
     createdAt: new Date().toISOString(),
     command: options.command,
@@ -165,6 +171,14 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   report.outcome = outcomeOf(report);
   const dir = await writeReport(report, options.outDir);
   return { report, dir };
+}
+
+/** One connect to a target before the run: a target that does not answer fails in a second, not after the whole scenario. */
+async function preflight(target: string): Promise<void> {
+  const client = await WireClient.connect({ url: target, onText: () => {} }).catch((err: Error) => {
+    throw new Error(`target: ${connectFailureLine(target, err)}`);
+  });
+  client.close();
 }
 
 /** Parses every threshold and checks that the versions it names are in this run. */

@@ -12,7 +12,15 @@ missing() {
   echo "${out[@]:-}"
 }
 
+found() {
+  for p in "${PACKAGES[@]}"; do
+    command -v "$p" >/dev/null 2>&1 && echo "setup: found $p at $(command -v "$p")" >&2
+  done
+  return 0
+}
+
 need=$(missing)
+found
 if [ -n "$need" ]; then
   if [ "$(id -u)" -eq 0 ]; then
     sudo=()
@@ -35,5 +43,8 @@ if [ -n "$need" ]; then
     echo "setup: could not install $still: install Debian's package(s) $still (apt-get install $still)" >&2
     exit 1
   fi
+  echo "setup: installed $need" >&2
 fi
+echo "setup: installing the npm packages (npm ci)" >&2
 npm ci --no-audit --no-fund
+echo "setup: ready: npm run stress runs the main job, npm test the tests" >&2

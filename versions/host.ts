@@ -9,11 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createHttpApi, isAllowedOrigin } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, ERROR_CODES, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, ERROR_CODES, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import { Roster } from './roster.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
-export const WS_PATH = '/chatroom';
+export { WS_PATH };
 /** How often the heartbeat pings; a client that has not answered the previous ping by then is dropped. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 /**

@@ -4,6 +4,9 @@
 // other contracts a server keeps with the outside (its /api/stats answer and its LISTENING line).
 // It imports nothing, so a client or the harness can take it without a server's weight.
 
+/** Where every version takes the WebSocket upgrade; everything else on its port is the page and the HTTP API. */
+export const WS_PATH = '/chatroom';
+
 /** Stable codes for bad input, sent in `{"type":"error","code":…}` frames and counted in /metrics. */
 export const ERROR_CODES = {
   BAD_JSON: 'the frame is not valid JSON',

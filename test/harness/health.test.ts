@@ -38,6 +38,6 @@ describe('slow-consumer proves it can take effect', () => {
     expect(() => resolveScenario('slow-consumer', { durationS: 5 })).toThrow(
       /^slow-consumer: a slow reader would have only [\d.]+ MB unread when it reads again, less than 1\.5 × the [\d.]+ MB loopback buffers for it \(.*\), so a server that blocks on a slow reader might never block: raise --duration to at least \d+, or raise --rate or --size$/,
     );
-    expect(resolveScenario('slow-consumer').durationS).toBe(10);
+    expect(resolveScenario('slow-consumer').durationS).toBe(12);
   });
 });

@@ -16,7 +16,7 @@ import { startServerProcess } from '../../harness/server-process.ts';
 import { runCli } from '../helpers.ts';
 
 const SERVER = 'test/misbehaving/server.ts';
-const SMALL = ['--clients', '50', '--senders', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1'];
+const SMALL = ['--clients', '50', '--senders', '5', '--rate', '10', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1'];
 
 let out: string;
 beforeAll(async () => {
@@ -82,7 +82,7 @@ describe('npm run stress -- --target, against servers that break', () => {
   });
 
   it('a server that joins queued messages into one frame, one per line: every message counted, nothing lost, exit 0', async () => {
-    const { code, stderr, r } = await stressAgainst(['newline-join'], ['--scenario', 'baseline', ...SMALL, '--burst', '5']);
+    const { code, stderr, r } = await stressAgainst(['newline-join'], ['--scenario', 'baseline', ...SMALL]); // baseline sends in bursts of 5
     expect(code, stderr).toBe(EXIT_CODES.ok);
     expect(r.accounting.lost).toBe(0);
     expect(r.accounting.received).toBe(r.accounting.expected);
@@ -116,7 +116,7 @@ describe('npm run stress -- --target, against servers that break', () => {
 
 describe('a spawned server that crashes', () => {
   it("is reported with its exit code and the line of its stderr that says why", async () => {
-    const config = resolveScenario('baseline', { clients: 30, senders: 3, warmupS: 1, durationS: 3, drainS: 1, workers: 1 });
+    const config = resolveScenario('baseline', { clients: 30, senders: 3, rate: 10, burst: 1, warmupS: 1, durationS: 3, drainS: 1, workers: 1 });
     const run = await runTarget({ label: 'crasher', args: ['crash', '--after', '30'], script: SERVER }, config, 1, () => {});
     const r = aggregate(run);
     expect(r.health.exit).toMatchObject({ code: 2, signal: null });

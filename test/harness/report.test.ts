@@ -151,7 +151,10 @@ describe('npm run stress (the CLI)', () => {
       const lines = stderr.split('\n');
       expect(lines[0]).toBe('chatroom-evolution stress: baseline × v3');
       // No warm-up asked for, and the measure phase is not repeated off a terminal.
-      expect(lines.slice(1, 5)).toEqual(['  v3 start', '  v3 connect', '  v3 drain', '  v3 stop']);
+      // One line per phase with the time since the run began; the measure phase too, off a terminal.
+      expect(lines.slice(1, 6).map((l) => l.replace(/^ {2}\d+:\d\d /, '  m:ss '))).toEqual(
+        ['start', 'connect', 'measure', 'drain', 'stop'].map((phase) => `  m:ss baseline (1/1) · v3 (1/1): ${phase}`),
+      );
       expect(lines).toContain(`baseline: everyone reads; 2 senders × 2 msg/s in bursts of 5 into one room of 20`);
       expect(lines.some((l) => /^│ v3 +│ ok +│ [\d.]+ ms/.test(l))).toBe(true);
       expect(lines.find((l) => l.startsWith('  v3: '))).toMatch(/^ {2}v3: 20 healthy clients never stalled or fell behind, p99 [\d.]+ ms$/);
@@ -173,8 +176,8 @@ describe('npm run stress (the CLI)', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      for (let i = 0; i < 200 && !stderr.includes('  v3 warmup'); i++) await delay(50);
-      expect(stderr).toContain('  v3 warmup');
+      for (let i = 0; i < 200 && !stderr.includes('v3 (1/1): warmup'); i++) await delay(50);
+      expect(stderr).toContain('v3 (1/1): warmup');
       const started = await descendantsMatching(child.pid!, /versions\/cli\.ts v3 |auto-client\/swarm-worker\.ts/);
       expect(started.length).toBeGreaterThanOrEqual(2); // the server (under tsx) and a worker
       child.kill('SIGINT');

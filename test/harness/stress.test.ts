@@ -41,6 +41,7 @@ describe('--versions', () => {
   });
   it('refuses an unknown version, and words after it that are not flags', () => {
     expect(() => targets('v5')).toThrow('versions: unknown "v5"; known: v1, v1.1, v2, v3, v3-block, v3-kick, v4');
+    expect(() => targets('v33')).toThrow('versions: unknown "v33" (did you mean v3?); known: v1,');
     expect(() => targets('v3 fast')).toThrow('versions: "v3 fast": after the version come server flags (--name value), not "fast"');
   });
 });
