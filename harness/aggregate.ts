@@ -61,6 +61,13 @@ export function aggregate(run: TargetRun): VersionResult {
   const toldDropped = byKind.healthy.toldDropped + byKind.slow.toldDropped;
   const before = run.statsBefore;
   const after = run.statsAfter;
+  // What the server relayed, as the best-served healthy client of each room saw it: a server that
+  // discards at ingress relays to nobody what it dropped, and no slow reader was owed that either.
+  const relayedShare: Record<string, number> = {};
+  for (const c of counted) {
+    if (c.kind !== 'healthy' || !(sentByRoom[c.room]! > 0)) continue;
+    relayedShare[c.room] = Math.max(relayedShare[c.room] ?? 0, Math.min(1, c.received / sentByRoom[c.room]!));
+  }
   const accounting: Accounting = {
     receivers: counted.length,
     expected,
@@ -74,6 +81,7 @@ export function aggregate(run: TargetRun): VersionResult {
     unexplained: expected - received - toldDropped,
     kicked,
     byKind,
+    relayedShare: Object.keys(relayedShare).length > 0 ? round(Math.min(...Object.values(relayedShare)), 3) : 1,
   };
 
   const perSecond: number[] = [];
@@ -117,7 +125,7 @@ export function aggregate(run: TargetRun): VersionResult {
     accounting,
     health: assessHealth(run, clients, byKind.healthy.clients),
     offered,
-    slowReaders: slowReaderEffect(run, clients, server),
+    slowReaders: slowReaderEffect(run, clients, server, relayedShare),
     stalls: { healthy: stallSummary(counted.filter((c) => c.kind === 'healthy')), slow: stallSummary(clients.filter((c) => c.kind === 'slow')) },
     deliveriesPerSecond: perSecond.map((n) => n ?? 0),
     latencyOverTime: latencyOverTime(run.workers),
@@ -148,12 +156,14 @@ export function aggregate(run: TargetRun): VersionResult {
  * them: past it, the server must have buffered, queued, dropped, closed or waited. A server's own
  * counters, where it has them, say which.
  */
-function slowReaderEffect(run: TargetRun, clients: readonly ClientReport[], server: VersionResult['server']): SlowReaderEffect | null {
+function slowReaderEffect(run: TargetRun, clients: readonly ClientReport[], server: VersionResult['server'], relayedShare: Readonly<Record<string, number>>): SlowReaderEffect | null {
   const slow = clients.filter((c) => c.kind === 'slow');
   if (slow.length === 0) return null;
   const sentBefore: Record<string, number> = {};
   for (const w of run.workers) for (const [room, n] of Object.entries(w.sentBeforeResumeByRoom)) sentBefore[room] = (sentBefore[room] ?? 0) + n;
-  const backlogs = slow.map((c) => Math.max(0, (sentBefore[c.room] ?? 0) - (c.receivedBeforeResume ?? c.received)) * run.config.size).sort((a, b) => a - b);
+  // A slow reader is behind by what the server relayed into its room before it read again, not by what was sent.
+  const owed = (room: string): number => (sentBefore[room] ?? 0) * (relayedShare[room] ?? 1);
+  const backlogs = slow.map((c) => Math.max(0, owed(c.room) - (c.receivedBeforeResume ?? c.received)) * run.config.size).sort((a, b) => a - b);
   const median = backlogs[Math.floor(backlogs.length / 2)] ?? 0;
   const kernel = stuckReaderBuffers();
   const evidence: string[] = [];

@@ -4,6 +4,7 @@
 // a failure of the server is never put on the generator.
 import { TIMELINE_STEP_MS, type ClientReport } from '../auto-client/delivery-meter.ts';
 import { fmt, round } from '../common/helpers.ts';
+import { closeCodeInWords } from '../versions/protocol.ts';
 import type { ConnectFailure, SwarmResult } from '../auto-client/swarm.ts';
 import type { LivenessTrace, RelayCheck } from './server-health.ts';
 import type { ServerExitReport, TargetRun } from './run-target.ts';
@@ -185,6 +186,10 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
   if (unasked > 0) {
     findings.push(`the server closed ${fmt(unasked)} client${unasked === 1 ? '' : 's'} nobody asked it to (${codesInWords(closed.codes)}), the first ${when(closed.firstAtS ?? 0)}`);
     setStatus(`closed ${fmt(unasked)}`);
+    // Its own traffic past the server's limit: the scenario never ran as planned, and a smaller size would.
+    if ((closed.codes['1009'] ?? 0) > 0) {
+      findings.push(`the server took the scenario's ${fmt(config.size)} B messages for too big (1009): the scenario never ran as planned; try a --size under the server's limit (e.g. --size 256)`);
+    }
   }
   if (refused.count > 0) {
     findings.push(`${fmt(refused.count)} connect${refused.count === 1 ? '' : 's'} failed on the server's side (refused, reset, or never greeted), the first ${when(refused.firstAtS ?? 0)}: ${refused.example}`);
@@ -220,7 +225,7 @@ const FAULT_SLACK_S = 2;
 export function codesInWords(codes: Record<string, number>): string {
   return Object.entries(codes)
     .sort((a, b) => b[1] - a[1])
-    .map(([code, n]) => `${code === '1006' ? '1006, no close frame' : code} ×${fmt(n)}`)
+    .map(([code, n]) => `${code} ${closeCodeInWords(Number(code))} ×${fmt(n)}`)
     .join(', ');
 }
 

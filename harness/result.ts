@@ -42,6 +42,12 @@ export interface Accounting {
   kicked: number;
   /** The same, split by the kind of client: "lost 1,436, all for the slow readers". */
   byKind: Record<'healthy' | 'slow', KindAccounting>;
+  /**
+   * The share of what was sent into a room that reached its best-served healthy client, in the room
+   * where it is lowest (1: every message reached someone). Below 1, the server did not relay
+   * messages to anyone: it discards at ingress. Absent in older reports.
+   */
+  relayedShare?: number;
 }
 
 /** Did the scenario's slow readers fall far enough behind for any server to feel them? */

@@ -17,7 +17,7 @@ import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } f
 import { runTarget, type Phase, type ProgressFn } from './run-target.ts';
 import { REFERENCE } from './reference.ts';
 import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
-import { evaluateThresholds, labelsOf, parseThreshold, type Threshold } from './thresholds.ts';
+import { evaluateThresholds, labelsOf, metricsOf, parseThreshold, SERVER_SIDE_METRICS, type Threshold } from './thresholds.ts';
 
 export interface StressOptions {
   /** Labels from DEFAULT_VERSIONS. Default v1, v1.1, v2, v3-block, v3. Ignored with `target`. */
@@ -115,7 +115,7 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   const targets = resolveTargets(options);
   // Validate everything before running anything.
   const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
-  const thresholds = resolveThresholds(options.thresholds, targets);
+  const thresholds = resolveThresholds(options.thresholds, targets, options.target !== undefined);
   if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) throw new RangeError('repeat must be an integer from 1 to 20');
   if (options.target) await preflight(options.target);
   const report: StressReport = {
@@ -182,10 +182,14 @@ async function preflight(target: string): Promise<void> {
 }
 
 /** Parses every threshold and checks that the versions it names are in this run. */
-function resolveThresholds(expressions: readonly string[], targets: readonly Target[]): Threshold[] {
+function resolveThresholds(expressions: readonly string[], targets: readonly Target[], external: boolean): Threshold[] {
   const labels = new Set(targets.map((t) => t.label));
   return expressions.map((e) => {
     const t = parseThreshold(e);
+    const unknowable = external ? metricsOf(t).filter((m) => SERVER_SIDE_METRICS.has(m)) : [];
+    if (unknowable.length > 0) {
+      throw new RangeError(`threshold "${e}": ${unknowable.join(' and ')} come${unknowable.length === 1 ? 's' : ''} from the server's own counters, which a --target server is not asked for; this run cannot have ${unknowable.length === 1 ? 'it' : 'them'} (the clients' figures can: p50 p99 max lost stalled delivered/s …)`);
+    }
     for (const label of labelsOf(t)) {
       if (!labels.has(label)) throw new RangeError(`threshold "${e}" names "${label}", which this run does not measure (it measures ${[...labels].join(', ')})`);
     }

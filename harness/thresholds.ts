@@ -27,6 +27,14 @@ export const METRICS = {
 } as const satisfies Record<string, { unit: string; read: (r: VersionResult) => number | null }>;
 
 export type MetricName = keyof typeof METRICS;
+
+/** Figures read from the server's own counters (/api/stats): a server the harness did not start is not asked for them. */
+export const SERVER_SIDE_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['dropped', 'cpu', 'rss']);
+
+/** The metrics a threshold names, on either side. */
+export function metricsOf(t: Threshold): MetricName[] {
+  return 'label' in t.rhs ? [t.metric, t.rhs.metric] : [t.metric];
+}
 export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
 
 const OPS = {

@@ -23,7 +23,11 @@ export function verdictParts(r: VersionResult, slowReaders: number): string[] {
   const a = r.accounting;
   const slowWord = slowReaders === 1 ? 'one slow reader' : `${slowReaders} slow readers`;
   // Only a server that stayed up, kept its clients and never refused one was stalled by its slow readers.
-  const slowToBlame = slowReaders > 0 && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
+  const slowToBlame = slowReaders > 0 && r.slowReaders?.pushedBack === true && !health.exit && health.liveness.unreachableFromS === null && health.closed.healthy === 0 && health.refused.count === 0;
+  const share = r.accounting.relayedShare ?? 1;
+  if (share < OFFERED_MIN_SHARE && !health.broken) {
+    parts.push(`no client got more than ${Math.round(share * 100)}% of the messages sent into its room by the end of the drain: the server dropped the rest at ingress, silently, or still held them`);
+  }
   if (h.clients > 0 && h.stalled > 0) {
     const who = slowToBlame ? `${slowWord} stalled` : 'stalls hit';
     parts.push(`${who} ${stalledClients(h)} (median)`);

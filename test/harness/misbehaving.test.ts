@@ -74,7 +74,7 @@ describe('npm run stress -- --target, against servers that break', () => {
     expect(closed).toBeGreaterThan(0);
     expect(closed).toBeLessThan(50);
     expect(r.health.closed.codes).toEqual({ '1011': closed });
-    expect(r.health.findings).toEqual([expect.stringMatching(new RegExp(`^the server closed ${closed} clients nobody asked it to \\(1011 ×${closed}\\), the first [\\d.]+ s after sending began$`))]);
+    expect(r.health.findings).toEqual([expect.stringMatching(new RegExp(`^the server closed ${closed} clients nobody asked it to \\(1011 server error ×${closed}\\), the first [\\d.]+ s after sending began$`))]);
     // The closed clients, and only they, stalled and lost what was sent after they were let go.
     expect(r.stalls.healthy.stalled).toBe(closed);
     expect(r.accounting.byKind.healthy.lost).toBeGreaterThan(0);
@@ -111,6 +111,47 @@ describe('npm run stress -- --target, against servers that break', () => {
     for (const sample of r.health.unparsed.samples) expect(['welcome! be nice', '<a binary frame of 2 bytes>']).toContain(sample);
     expect(r.verdict).toMatch(/; 100 frames the generator could not read \(neither a probe nor JSON\), e\.g\. "(welcome! be nice|<a binary frame of 2 bytes>)"$/);
     expect(r.accounting.lost).toBe(0);
+  });
+});
+
+describe('npm run stress -- --target, telling the truth about a server it did not start', () => {
+  it('a server that drops most messages at ingress: no push-back, no slow reader blamed, the loss said, exit 6', async () => {
+    const { code, stderr, r } = await stressAgainst(['ingress-drop', '--after', '5'], [
+      '--scenario', 'slow-consumer', '--clients', '20', '--senders', '4', '--rate', '25', '--size', '16000', '--slow', '1', '--warmup', '1', '--duration', '6', '--drain', '2', '--workers', '1',
+    ]);
+    expect(code, stderr).toBe(EXIT_CODES.checkFailed);
+    // The slow reader was owed only what the server relayed, far less than loopback holds for it.
+    expect(r.slowReaders).toMatchObject({ readers: 1, pushedBack: false });
+    expect(r.accounting.relayedShare).toBeLessThan(0.2);
+    expect(r.verdict).toMatch(/no client got more than \d+% of the messages sent into its room by the end of the drain: the server dropped the rest at ingress/);
+    expect(r.verdict).not.toMatch(/slow readers? stalled/);
+    expect(stderr).toContain('✘ external: the slow readers did not push back (expected them to: the scenario did not take effect)');
+    expect(stderr).toMatch(/✘ external: healthy clients lost [\d,]+ \(expected 0\)/);
+    expect(stderr).toContain('exit 6: a check failed');
+  });
+
+  it('a server that takes the scenario\'s messages for too big: 1009 in words, and the scenario said not to have run', async () => {
+    const { code, stderr, r } = await stressAgainst(['max-payload', '--after', '512'], ['--scenario', 'baseline', ...SMALL, '--size', '4096']);
+    expect(code, stderr).toBe(EXIT_CODES.brokenServer);
+    expect(r.health.closed.codes['1009']).toBe(5); // the five senders, at their first message
+    expect(r.health.findings).toContain("the server took the scenario's 4,096 B messages for too big (1009): the scenario never ran as planned; try a --size under the server's limit (e.g. --size 256)");
+    expect(r.health.findings[0]).toMatch(/nobody asked it to \(1009 message too big ×5\)/);
+  });
+
+  it('a room that stops for 3 s of a burst run: every healthy client fell behind, exit 6, not "held up"', async () => {
+    const { code, stderr, r } = await stressAgainst(['stall-once', '--after', '3000'], [
+      '--scenario', 'burst', '--clients', '50', '--senders', '5', '--rate', '10', '--burst', '10', '--warmup', '1', '--duration', '8', '--drain', '2', '--workers', '1',
+    ]);
+    expect(code, stderr).toBe(EXIT_CODES.checkFailed);
+    expect(r.stalls.healthy).toMatchObject({ clients: 50, behind: 50 });
+    expect(r.latency.healthy.max).toBeGreaterThan(2000);
+    expect(stderr).toMatch(/✘ external: all 50 healthy clients fell more than 1\.0 s behind, up to [\d.]+ s \(expected none\)/);
+  });
+
+  it('refuses, before the run, a threshold on a figure a --target server is not asked for', async () => {
+    const { code, stderr } = await runCli('harness/cli.ts', ['--target', 'ws://127.0.0.1:9/chatroom', '--threshold', 'external cpu < 90']);
+    expect(code).toBe(EXIT_CODES.error);
+    expect(stderr).toContain('stress failed: threshold "external cpu < 90": cpu comes from the server\'s own counters, which a --target server is not asked for; this run cannot have it');
   });
 });
 

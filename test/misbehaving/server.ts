@@ -10,6 +10,9 @@
 //   chatter        relays faithfully, but greets every client with a line of plain text and a binary frame
 //   rate-cap       relays at once while it has relayed fewer than --after messages in the last
 //                  second, else holds each 300 ms first: a server past its capacity, at a known rate
+//   ingress-drop   relays at most --after messages a second and silently drops the rest on arrival
+//   max-payload    takes frames of at most --after bytes and closes a client that sends more (1009)
+//   stall-once     3 s after its first message, holds every message for --after ms, then relays on
 // It prints the LISTENING line the harness expects and answers /healthz, so it can be started
 // like a version or pointed at with --target.
 import { createServer } from 'node:http';
@@ -17,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { formatListening, type ServerStats } from '../../versions/protocol.ts';
 
-const KINDS = ['crash', 'deadlock', 'random-close', 'newline-join', 'block-on-slow', 'chatter', 'rate-cap'] as const;
+const KINDS = ['crash', 'deadlock', 'random-close', 'newline-join', 'block-on-slow', 'chatter', 'rate-cap', 'ingress-drop', 'max-payload', 'stall-once'] as const;
 type Kind = (typeof KINDS)[number];
 
 const args = process.argv.slice(2);
@@ -66,7 +69,7 @@ const http = createServer((req, res) => {
   }
   res.writeHead(req.url === '/healthz' ? 200 : 404).end();
 });
-const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+const wss = new WebSocketServer({ server: http, perMessageDeflate: false, ...(kind === 'max-payload' ? { maxPayload: after } : {}) });
 const clients: WebSocket[] = [];
 let messages = 0;
 let deadlocked = false;
@@ -90,6 +93,8 @@ function flushJoined(): void {
 
 // rate-cap: when each of the messages of the last second arrived (performance.now() ms).
 const recent: number[] = [];
+/** stall-once: when its first message came (ms, performance.now()). */
+let firstAt: number | undefined;
 
 // block-on-slow: one broadcast at a time, one client at a time, each write awaited.
 const backlog: string[] = [];
@@ -141,6 +146,22 @@ wss.on('connection', (ws) => {
       backlog.push(text);
       void broadcastInTurn();
       return;
+    }
+    if (kind === 'ingress-drop') {
+      const now = performance.now();
+      while (recent.length > 0 && (recent[0] as number) <= now - 1000) recent.shift();
+      if (recent.length >= after) return;
+      recent.push(now);
+    }
+    if (kind === 'stall-once') {
+      firstAt ??= performance.now();
+      const since = performance.now() - firstAt;
+      if (since >= 3000 && since < 3000 + after) {
+        setTimeout(() => {
+          for (const c of clients) c.send(text);
+        }, 3000 + after - since);
+        return;
+      }
     }
     if (kind === 'rate-cap') {
       const now = performance.now();
