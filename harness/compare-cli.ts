@@ -28,7 +28,7 @@ try {
   const rows = compareReports(a, b);
   if (rows.length === 0) throw new Error('the two reports share no scenario and version');
   if (argv.json) process.stdout.write(JSON.stringify(rows) + '\n');
-  process.stderr.write(`${renderComparison(rows, 'before', 'after')}\n`);
+  process.stderr.write(`${renderComparison(rows, { name: argv.before as string, report: a }, { name: argv.after as string, report: b })}\n`);
 } catch (err) {
   process.stderr.write(`compare failed: ${(err as Error).message}\n`);
   process.exitCode = 1;

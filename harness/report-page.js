@@ -8,7 +8,7 @@
  * @typedef {{ label: string, atS: number, endS: number | null }} Fault
  * @typedef {{ endS: number, phases: Span[], stuck: Span | null, faults: Fault[] }} Timeline
  * @typedef {{ t: number, rssBytes: number, queueDepth: number, bufferedBytes: number }} Sample
- * @typedef {{ label: string, steps: Array<{ x: number, y: number, valid: boolean }> | null, spectrum: Array<[number, number]>,
+ * @typedef {{ label: string, color: string, steps: Array<{ x: number, y: number, valid: boolean }> | null, spectrum: Array<[number, number]>,
  *   perSecond: number[], latencyOverTime: Array<{ t: number, p50Ms: number, p99Ms: number }>, samples: Sample[],
  *   lost: number, drops: number, stalled: number }} Result
  * @typedef {{ scenario: string, p99LimitMs: number, timeline: Timeline, results: Result[] }} ScenarioData
@@ -19,9 +19,6 @@ const ChartJs = /** @type {any} */ (globalThis).Chart;
 const dataElement = document.getElementById('report-data');
 /** @type {ScenarioData[]} */
 const DATA = JSON.parse(dataElement ? dataElement.textContent ?? '[]' : '[]');
-const COLORS = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b', '#e377c2'];
-/** @param {number} j */
-const color = (j) => COLORS[j % COLORS.length];
 /** @param {number} p a percentile: where it sits on a "nines" axis */
 const nines = (p) => (p >= 100 ? 5.5 : Math.min(5.5, -Math.log10(1 - p / 100)));
 /** @type {Record<number, string>} */
@@ -79,7 +76,7 @@ const phasesPlugin = {
  * A chart over the run's time axis.
  * @param {string} id @param {Timeline} timeline @param {object[]} datasets @param {string} yTitle @param {boolean} [yLog]
  */
-function timeChart(id, timeline, datasets, yTitle, yLog = false) {
+function timeChart(id, timeline, datasets, yTitle, yLog = false, legend = true) {
   const canvas = document.getElementById(id);
   if (!canvas) return;
   new ChartJs(canvas, {
@@ -90,17 +87,21 @@ function timeChart(id, timeline, datasets, yTitle, yLog = false) {
       animation: false,
       parsing: false,
       responsive: true,
+      // The box (.plot) sets the height: a legend inside a 2:1 canvas left a strip for the plot.
+      maintainAspectRatio: false,
       scales: {
         x: { type: 'linear', min: 0, max: timeline.endS, title: { display: true, text: 'seconds since sending began' } },
         y: { type: yLog ? 'logarithmic' : 'linear', beginAtZero: !yLog, title: { display: true, text: yTitle } },
       },
-      plugins: { legend: { position: 'bottom' }, phases: { timeline } },
+      plugins: { legend: { display: legend, position: 'bottom', labels: { boxWidth: 12, font: { size: 11 } } }, phases: { timeline } },
     },
   });
 }
 
 DATA.forEach((s, i) => {
   const tl = s.timeline;
+  /** Each version's color, as the page's HTML legend shows it. @param {number} j */
+  const color = (j) => s.results[j]?.color ?? '#777';
   const capacity = document.getElementById(`capacity-${i}`);
   if (capacity) {
     const ladders = s.results.map((r, j) => ({
@@ -115,7 +116,7 @@ DATA.forEach((s, i) => {
     new ChartJs(capacity, {
       type: 'scatter',
       data: { datasets: [...ladders, limit] },
-      options: { animation: false, parsing: false, scales: {
+      options: { animation: false, parsing: false, maintainAspectRatio: false, scales: {
         x: { type: 'logarithmic', title: { display: true, text: 'deliveries per second' } },
         y: { type: 'logarithmic', title: { display: true, text: 'p99, ms' } } }, plugins: { legend: { position: 'bottom' } } },
     });
@@ -123,7 +124,7 @@ DATA.forEach((s, i) => {
   timeChart(`latency-${i}`, tl, s.results.flatMap((r, j) => [
     { label: `${r.label} p50`, borderColor: color(j), pointRadius: 0, data: r.latencyOverTime.map((p) => ({ x: p.t + 0.5, y: Math.max(p.p50Ms, 0.01) })) },
     { label: `${r.label} p99`, borderColor: color(j), borderDash: [5, 4], pointRadius: 0, data: r.latencyOverTime.map((p) => ({ x: p.t + 0.5, y: Math.max(p.p99Ms, 0.01) })) },
-  ]), 'latency, ms (log)', true);
+  ]), 'ms (log)', true, false);
   timeChart(`rate-${i}`, tl, s.results.map((r, j) => ({ label: r.label, borderColor: color(j), pointRadius: 0,
     data: r.perSecond.map((n, t) => ({ x: t + 0.5, y: n })) })), 'deliveries per second');
   timeChart(`rss-${i}`, tl, s.results.map((r, j) => ({ label: r.label, borderColor: color(j), pointRadius: 0,
@@ -138,7 +139,7 @@ DATA.forEach((s, i) => {
       type: 'line',
       data: { datasets: s.results.map((r, j) => ({ label: r.label, borderColor: color(j), pointRadius: 2,
         data: r.spectrum.map(([p, ms]) => ({ x: nines(p), y: Math.max(ms, 0.01) })) })) },
-      options: { animation: false, parsing: false, responsive: true, scales: {
+      options: { animation: false, parsing: false, responsive: true, maintainAspectRatio: false, scales: {
         x: { type: 'linear', title: { display: true, text: 'percentile' }, ticks: { stepSize: 1, callback: ninesLabel } },
         y: { type: 'logarithmic', title: { display: true, text: 'latency, ms (log)' } } }, plugins: { legend: { position: 'bottom' } } },
     });
@@ -152,7 +153,7 @@ DATA.forEach((s, i) => {
         { label: 'dropped by the server', backgroundColor: '#ff7f0e', data: s.results.map((r) => r.drops) },
         { label: 'healthy clients stalled', backgroundColor: '#1f77b4', data: s.results.map((r) => r.stalled) },
       ] },
-      options: { animation: false, scales: { y: { type: 'logarithmic', title: { display: true, text: 'count (log)' } } }, plugins: { legend: { position: 'bottom' } } },
+      options: { animation: false, maintainAspectRatio: false, scales: { y: { type: 'logarithmic', title: { display: true, text: 'count (log)' } } }, plugins: { legend: { position: 'bottom' } } },
     });
   }
 });

@@ -58,7 +58,22 @@ describe('compareReports', () => {
     expect(p99(repeated(7.4, 7, 8), repeated(20, 18, 22))).toMatchObject({ before: 7.4, after: 20, significance: 'beyond the spread' });
     expect(p99(repeated(7.4, 7, 8), repeated(7.9, 7.5, 9))).toMatchObject({ significance: 'within the spread' });
     expect(p99(fixture, fixture)).toMatchObject({ change: 0, significance: 'no spread: run with --repeat' });
-    expect(renderComparison(compareReports(repeated(7.4, 7, 8), repeated(20, 18, 22)), 'a', 'b')).toMatch(/✱ beyond the spread[\s\S]*\n1 change beyond the run-to-run spread/);
+    const before = repeated(7.4, 7, 8);
+    const after = repeated(20, 18, 22);
+    after.scenarios[0]!.results[0]!.valid = false;
+    const text = renderComparison(compareReports(before, after), { name: 'reports/a', report: before }, { name: 'reports/b', report: after }).split('\n');
+    // The answer first, the figures after, a spread missing said once, the suspect runs named.
+    expect(text.slice(0, 5)).toEqual([
+      `before: reports/a (2026-12-02 12:00, \`${fixture.command}\`, 3 runs each)`,
+      `after:  reports/b (2026-12-02 12:00, \`${fixture.command}\`, 3 runs each)`,
+      '',
+      'Changes beyond the run-to-run spread (1):',
+      '  ✱ slow-consumer · v3 · p99: 7.4 ms → 20.0 ms (+170.3%)',
+    ]);
+    expect(text.filter((l) => l.startsWith('No spread'))).toHaveLength(1);
+    expect(text).toContain('  slow-consumer · v2: INVALID after');
+    expect(text.filter((l) => l.startsWith('├'))).toEqual([]); // no rule between rows
+    expect(renderComparison(compareReports(before, before), { name: 'a', report: before }, { name: 'a', report: before })).toContain('Changes beyond the run-to-run spread: none.');
   });
 
   it('npm run compare sets two report files side by side', async () => {
@@ -68,7 +83,8 @@ describe('compareReports', () => {
       await writeFile(join(dir, 'b.json'), JSON.stringify(repeated(20, 18, 22)));
       const { code, stderr } = await runCli('harness/compare-cli.ts', [join(dir, 'a.json'), join(dir, 'b.json')]);
       expect(code, stderr).toBe(0);
-      expect(stderr).toMatch(/│ slow-consumer │ v3 +│ p99 +│ 7\.4 ms +│ 20\.0 ms +│ \+170\.3% │ ✱ beyond the spread/);
+      expect(stderr).toMatch(/│ v3 +│ p99 +│ 7\.4 ms +│ 20\.0 ms +│ \+170\.3% │ ✱ +│/);
+      expect(stderr.split('\n')[0]).toBe(`before: ${join(dir, 'a.json')} (2026-12-02 12:00, \`${fixture.command}\`, 3 runs each)`);
       const missing = await runCli('harness/compare-cli.ts', [join(dir, 'a.json'), join(dir, 'none.json')]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain('compare failed: ENOENT');

@@ -51,4 +51,30 @@ describe.each([
     expect(await page.$$eval('canvas', (els) => els.every((c) => c.getAttribute('role') === 'img' && (c.getAttribute('aria-label') ?? '').startsWith('Chart: ')))).toBe(true);
     expect(errors).toEqual([]);
   });
+
+  it('draws latency over time tall enough to read, its legend outside it, and no axis title clipped', async () => {
+    const page = await (await browser.newContext({ viewport: { width, height } })).newPage();
+    await page.goto(`file://${file}`);
+    await expect.poll(() => page.getAttribute('#latency-0', 'data-phases')).toBe('warm-up, measured, drain, stuck readers');
+    const box = await page.$eval('#latency-0', (c) => c.getBoundingClientRect().height);
+    expect(box).toBeGreaterThanOrEqual(width >= 1280 ? 240 : 200);
+    // The legend is HTML beside the plot, one entry per version and the line styles: the plot keeps its height.
+    expect(await page.$$eval('#latency-0 ~ .legend span, .wide .legend span', (els) => els.map((e) => e.textContent))).toEqual(['v2', 'v3', 'solid p50, dashed p99']);
+    const fit = await page.evaluate(() => {
+      type Scale = { height: number; width: number; options: { title: { text: string } } };
+      const chart = (globalThis as unknown as { Chart: { getChart(c: Element): { ctx: CanvasRenderingContext2D; scales: Record<string, Scale>; options: { plugins: { legend: { display: boolean } } }; chartArea: { top: number; bottom: number } } } }).Chart.getChart(document.getElementById('latency-0')!);
+      const y = chart.scales.y!;
+      const x = chart.scales.x!;
+      chart.ctx.font = '12px sans-serif';
+      return {
+        legendInside: chart.options.plugins.legend.display,
+        plotHeight: chart.chartArea.bottom - chart.chartArea.top,
+        // a vertical title is clipped when it is longer than the axis it stands beside
+        yTitleFits: chart.ctx.measureText(y.options.title.text).width <= y.height,
+        xTitleFits: chart.ctx.measureText(x.options.title.text).width <= x.width,
+      };
+    });
+    expect(fit).toMatchObject({ legendInside: false, yTitleFits: true, xTitleFits: true });
+    expect(fit.plotHeight).toBeGreaterThanOrEqual(150);
+  });
 });

@@ -112,7 +112,8 @@ describe('renderHtml', () => {
     expect(headings).toContain('## How to read this');
     for (const h of headings) expect(html).toContain(`>${h.replace(/^#+ /, '').replace(/'/g, '&#39;')}</h`);
     expect(html).toContain('<th>p99 uncorrected</th>'); // the second table
-    expect(html).toContain('<td>39/39 1.3 s</td>');
+    expect(html).toContain('<td class="n">39/39 1.3 s</td>'); // figures on the right
+    expect(html).toMatch(/<td>slow-consumer: v2: all 39 healthy clients stalled/); // prose on the left
     expect(html).toContain('<strong>v3 kept up (healthy p99 7.4 ms); v2 did not.</strong>');
     // charts with accessible names, on one time axis
     for (const id of ['latency-0', 'rate-0', 'rss-0', 'queue-0', 'buffered-0', 'spectrum-0', 'loss-0']) expect(html).toMatch(new RegExp(`<canvas id="${id}" role="img" aria-label="Chart: [^"]+">`));
@@ -138,6 +139,12 @@ describe('renderHtml', () => {
     const html = renderHtml(clean, '', '');
     expect(html).not.toContain('id="loss-0"');
     expect(html).toContain('Nothing lost, nothing dropped, and no healthy client stalled, in any version.');
+    // Queue and buffer charts with nothing to show are sentences too.
+    for (const r of clean.scenarios[0]!.results) for (const x of r.samples) Object.assign(x, { queueDepth: 0, bufferedBytes: 0 });
+    const quiet = renderHtml(clean, '', '');
+    expect(quiet).not.toContain('id="queue-0"');
+    expect(quiet).toContain('<p class="none">No version queued a message in the server.</p>');
+    expect(quiet).toContain('<p class="none">No version held a kilobyte in its socket buffers.</p>');
   });
 });
 
@@ -185,6 +192,11 @@ describe('npm run stress (the CLI)', () => {
       expect(stderr).toContain('SIGINT: stopping the servers and workers this run started');
       expect(started.filter(alive)).toEqual([]);
     } finally {
+      // Even when an assertion failed first: SIGINT lets the CLI stop what it started; SIGKILL would orphan its server.
+      if (child.exitCode === null) {
+        child.kill('SIGINT');
+        await Promise.race([exited, delay(10_000)]);
+      }
       if (child.exitCode === null) child.kill('SIGKILL');
       await rm(out, { recursive: true, force: true });
     }
