@@ -7,7 +7,7 @@ import { flagErrorLine } from '../common/cli-errors.ts';
 import { EXIT_CODES } from './outcome.ts';
 import { renderOutcome, renderStoryTerminal, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
-import { DEFAULT_VERSIONS, SCENARIO_NAMES, SCENARIO_VERSIONS, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { DEFAULT_VERSIONS, FULL_SCENARIOS, SCENARIO_NAMES, SCENARIO_VERSIONS, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { stopAllStarted } from './server-process.ts';
 import { DEFAULT_STRESS_OPTIONS, runStress, type RunPosition } from './stress.ts';
 
@@ -36,6 +36,7 @@ const OPTIONS = {
     threshold: { type: 'string', array: true, default: [] as string[], describe: 'pass/fail, repeatable: "v3 p99 < 100ms", "v3 lost == 0", "v3 p99 < v2 p99 / 10"; metrics p50 p90 p99 p99.9 max lost lost.healthy lost.slow unexplained dropped stalled delivered/s cpu rss' },
     out: { type: 'string', default: DEFAULT_STRESS_OPTIONS.outDir, describe: 'folder for report folders' },
     json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
+    full: { type: 'boolean', default: false, describe: 'the default run, then the story past one process: scale-out, node-kill and broker-outage on v4 over a private Redis (about 3 minutes more)' },
     wide: { type: 'boolean', default: false, describe: 'show every column of the tables (they fit 120 columns without it)' },
     seed: { type: 'number', default: DEFAULT_STRESS_OPTIONS.seed, describe: 'seed for schedules' },
 } as const;
@@ -107,17 +108,20 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  const scenarios = argv.scenario as ScenarioName[];
-  // A scenario with versions of its own (scale-out: v3 against v4 clusters) runs them unless --versions says otherwise.
+  // --full: the default run, then the story past one process (each of those scenarios runs its own versions).
+  const scenarios = argv.full ? [...new Set([...(argv.scenario as ScenarioName[]), ...FULL_SCENARIOS])] : (argv.scenario as ScenarioName[]);
   const given = (flag: string): boolean => process.argv.slice(2).some((a) => a === flag || a.startsWith(`${flag}=`));
   const versionsGiven = given('--versions');
-  const own = scenarios.map((s) => SCENARIO_VERSIONS[s]);
-  const versions = !versionsGiven && own.every((v) => v !== undefined) ? (own[0] as string[]) : argv.versions.flatMap((v) => v.split(','));
-  process.stderr.write(`chatroom-evolution stress: ${scenarios.join(', ')} × ${argv.target ? 'external target' : versions.join(', ')}\n`);
+  const versions = argv.versions.flatMap((v) => v.split(','));
+  const own = versionsGiven ? [] : scenarios.flatMap((sc) => (SCENARIO_VERSIONS[sc] ? [`${sc}: ${SCENARIO_VERSIONS[sc]!.join(', ')}`] : []));
+  const plain = scenarios.filter((sc) => versionsGiven || !SCENARIO_VERSIONS[sc]);
+  const what = argv.target ? `${scenarios.join(', ')} × external target` : [plain.length > 0 ? `${plain.join(', ')} × ${versions.join(', ')}` : '', ...own].filter(Boolean).join('; ');
+  process.stderr.write(`chatroom-evolution stress: ${what}\n`);
   const { report, dir } = await runStress(
     {
       versions,
       scenarios,
+      scenarioVersions: !versionsGiven,
       overrides,
       outDir: argv.out,
       seed: argv.seed,

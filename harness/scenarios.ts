@@ -123,6 +123,9 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
   'broker-outage': ['v4 --nodes 2'],
 };
 
+/** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */
+export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage'];
+
 /** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
 export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): number {
   return deliveriesPerSecond / (config.clients * config.senders);

@@ -216,7 +216,44 @@ export function evolutionStory(report: Pick<StressReport, 'scenarios'>): StoryRo
       }),
     );
   }
+  rows.push(...pastOneProcess(report));
   return rows.some((r) => r.evidence !== null) ? rows : null;
+}
+
+/** The story past one process (npm run stress -- --full): the broker hop's cost, a node's death survived, one Redis felt by every room. */
+function pastOneProcess(report: Pick<StressReport, 'scenarios'>): StoryRow[] {
+  const v3 = find(report, 'scale-out', 'v3');
+  const clusters = ['v4 --nodes 2', 'v4 --nodes 4'].map((l) => find(report, 'scale-out', l));
+  const perDelivery = (r: VersionResult): number | null => (r.server && r.server.deliveriesPerCpuSecond > 0 ? 1 / r.server.deliveriesPerCpuSecond : null);
+  const hop = row({ flaw: 'every message makes a round trip to Redis before anyone sees it', hurts: 'v4', fixedBy: '— (the price of more than one process)' }, [v3, ...clusters], () => {
+    const all = [v3!, ...(clusters as VersionResult[])];
+    const cost = (r: VersionResult): string => {
+      const a = perDelivery(r);
+      const b = perDelivery(v3!);
+      return a !== null && b !== null ? `, ${(a / b).toFixed(2)}× v3's CPU per delivery` : '';
+    };
+    return {
+      evidence: `scale-out, same load: v3 p99 ${ms(v3!.latency.healthy.p99)}; ${(clusters as VersionResult[]).map((r) => `${r.label} p99 ${ms(r.latency.healthy.p99)} (publish round trip p99 ${r.cluster?.publishRttP99Ms ?? 'n/a'} ms${cost(r)})`).join('; ')}`,
+      // The cost is shown, not judged against a line: every version must carry the load and the clusters publish through Redis.
+      shown: all.every((r) => versionChecks('strict', 'scale-out', r, behindMsOf(scenarioOf(report, 'scale-out')!), false).every((c) => c.pass)) && (clusters as VersionResult[]).every((r) => (r.cluster?.published ?? 0) > 0),
+    };
+  });
+  const kill = find(report, 'node-kill', 'v4 --nodes 3');
+  const outage = find(report, 'broker-outage', 'v4 --nodes 2');
+  const judged = (scenario: string, r: VersionResult): { evidence: string; shown: boolean } => {
+    const checks = versionChecks('story', scenario, r, behindMsOf(scenarioOf(report, scenario)!), false);
+    const failed = checks.filter((c) => !c.pass);
+    const a = r.accounting;
+    return {
+      evidence: `${scenario}: ${r.label} ${checks.find((c) => c.kind === 'flaw')?.text.replace(`${r.label} `, '') ?? ''}; healthy clients lost ${fmt(a.byKind.healthy.lost)}, ${fmt(a.duplicates)} duplicated, ${fmt(a.reordered)} reordered${failed.length > 0 ? `; ✘ ${failed.map((c) => c.text).join('; ')}` : ''}`,
+      shown: failed.length === 0 && a.duplicates === 0,
+    };
+  };
+  return [
+    hop,
+    row({ flaw: 'a node dies: its clients must come back elsewhere, missing nothing', hurts: 'v4 (one node)', fixedBy: 'v4 itself: since and epoch over the room\'s history in Redis' }, [kill], () => judged('node-kill', kill!)),
+    row({ flaw: 'one Redis carries every room: while it is down, no room works', hurts: 'v4 (every room)', fixedBy: 'v5 (rooms sharded over a Redis Cluster with replicas), next' }, [outage], () => judged('broker-outage', outage!)),
+  ];
 }
 
 /** ✔ shown, ✘ not shown, ? not measurable, · not in this run. */

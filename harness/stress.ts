@@ -16,7 +16,7 @@ import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
 import { runTarget, type Phase, type ProgressFn } from './run-target.ts';
 import { REFERENCE } from './reference.ts';
-import { DEFAULT_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { DEFAULT_VERSIONS, SCENARIO_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { evaluateThresholds, labelsOf, metricsOf, parseThreshold, SERVER_SIDE_METRICS, type Threshold } from './thresholds.ts';
 
 export interface StressOptions {
@@ -24,6 +24,12 @@ export interface StressOptions {
   versions: string[];
   /** Default baseline, slow-consumer, churn. */
   scenarios: ScenarioName[];
+  /**
+   * A scenario with versions of its own (SCENARIO_VERSIONS: scale-out compares v3 with v4
+   * clusters; node-kill and broker-outage need a cluster) runs those instead of `versions`.
+   * Default true; the CLI sets it false when --versions is given.
+   */
+  scenarioVersions: boolean;
   /** Overrides applied to every scenario's defaults. */
   overrides: Partial<ScenarioConfig>;
   /** ws:// URL of an external server relaying {token, content}; measured instead of the versions. */
@@ -48,6 +54,7 @@ export const DEFAULT_STRESS_OPTIONS: StressOptions = {
   // v3-block is v3 with the article's bug: slow-consumer shows its hub stalling every room.
   versions: ['v1', 'v1.1', 'v2', 'v3-block', 'v3'],
   scenarios: ['baseline', 'slow-consumer', 'churn'],
+  scenarioVersions: true,
   overrides: {},
   thresholds: [],
   repeat: 1,
@@ -112,10 +119,10 @@ export function resolveTargets(options: StressOptions): Target[] {
 
 export async function runStress(partial: Partial<StressOptions>, hooks: StressHooks = {}): Promise<{ report: StressReport; dir: string }> {
   const options: StressOptions = { ...DEFAULT_STRESS_OPTIONS, ...partial };
-  const targets = resolveTargets(options);
   // Validate everything before running anything.
   const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
-  const thresholds = resolveThresholds(options.thresholds, targets, options.target !== undefined);
+  const targetsOf = configs.map((c) => resolveTargets({ ...options, versions: (options.scenarioVersions ? SCENARIO_VERSIONS[c.scenario] : undefined) ?? options.versions }));
+  const thresholds = resolveThresholds(options.thresholds, targetsOf.flat(), options.target !== undefined);
   if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) throw new RangeError('repeat must be an integer from 1 to 20');
   if (options.target) await preflight(options.target);
   const report: StressReport = {
@@ -129,9 +136,10 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
   const onProgress = hooks.onProgress ?? (() => {});
   const startedMs = Date.now();
   // The estimate of time left: the planned seconds of the runs to come, scaled by how the plan has fared so far.
-  let plannedLeftS = configs.reduce((sum, c) => sum + plannedSeconds(c) * targets.length * options.repeat, 0);
+  let plannedLeftS = configs.reduce((sum, c, ci) => sum + plannedSeconds(c) * targetsOf[ci]!.length * options.repeat, 0);
   let plannedDoneS = 0;
   for (const [ci, config] of configs.entries()) {
+    const targets = targetsOf[ci]!;
     // Interleaved (v1, v2, v3, v1, v2, v3, …): a slow minute of the machine falls on every version alike.
     const runs: VersionResult[][] = targets.map(() => []);
     for (let rep = 0; rep < options.repeat; rep++) {

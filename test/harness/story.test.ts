@@ -33,7 +33,7 @@ describe('the headline', () => {
 describe('the evolution table', () => {
   it('marks a flaw ✘ when the run does not show it, and · when the run does not hold it', () => {
     const rows = evolutionStory(fixture)!;
-    expect(rows.map(rowMark)).toEqual(['·', '·', '✔', '·', '✔', '·']);
+    expect(rows.map(rowMark)).toEqual(['·', '·', '✔', '·', '✔', '·', '·', '·', '·']);
     const unstalled: StressReport = structuredClone(fixture);
     Object.assign(unstalled.scenarios[0]!.results[0]!.stalls.healthy, { stalled: 0, affected: 0, affectedMsMedian: 0 });
     expect(evolutionStory(unstalled)![2]!.shown).toBe(false);
@@ -62,7 +62,7 @@ describe('a story run', () => {
       Object.assign(v2.stalls.healthy, { behind: 39, behindMsMedian: 2600, affected: 39, affectedMsMedian: 2600 });
     });
     expect(run.outcome).toMatchObject({ exitCode: EXIT_CODES.ok, reasons: [] });
-    expect(headlineLines(run.scenarios[0]!)).toContain('✔ all 5 checks of this scenario');
+    expect(headlineLines(run.scenarios[0]!)).toContain('✔ all 6 checks of this scenario');
     expect(renderOutcome(run)).toBe('exit 0: the story held: every version did what the story says, every run was measurable');
   });
 
@@ -96,17 +96,61 @@ describe('an INVALID run', () => {
 
   it('names no winner and has no checks: it says "not measurable", never "✔ all checks"', () => {
     const lines = headlineLines(invalid().scenarios[0]!);
-    expect(lines.join('\n')).not.toMatch(/v3 kept up|v3's|✔ all/);
+    expect(lines.join('\n')).not.toMatch(/v3 kept up|v3's|of this scenario/);
     expect(lines).toContain('not measurable: v3, the machine was 97.1% busy (> 95%): server and generator competed for the cores');
-    expect(lines).toContain('✔ the 1 check of the versions it could measure');
+    expect(lines).toContain('✔ all 2 checks of the versions it could measure');
   });
 
   it('leaves the story rows resting on it unjudged, and exits 3 under its own heading', () => {
     const run = invalid();
     const rows = evolutionStory(run)!;
-    expect(rows.map(rowMark)).toEqual(['·', '·', '?', '·', '?', '·']);
+    expect(rows.map(rowMark)).toEqual(['·', '·', '?', '·', '?', '·', '·', '·', '·']);
     expect(rows[2]!.evidence).toBe('not measurable: v3 INVALID');
     expect(run.outcome.exitCode).toBe(EXIT_CODES.invalid);
     expect(run.outcome.sections!.map((x) => x.heading)).toEqual(['not measurable (INVALID: the machine or the generator, not the server, may have been the bottleneck)']);
+  });
+});
+
+describe('the story past one process (--full)', () => {
+  /** A story run holding one v4 scenario, from the fixture's v3 result: its clients lost nothing. */
+  const v4Run = (scenario: 'node-kill' | 'broker-outage', label: string, change: (r: VersionResult) => void): StressReport => {
+    const r: StressReport = structuredClone(fixture);
+    const s = r.scenarios[0]!;
+    const v = s.results[1]!;
+    Object.assign(v, { label, slowReaders: null, recovery: null, cluster: null });
+    Object.assign(v.accounting.byKind.healthy, { lost: 0 });
+    // Resuming costs lateness, never loss: the replayed messages arrive late.
+    Object.assign(v.stalls.healthy, { behind: 12, behindMsMedian: 1400, affected: 12, affectedMsMedian: 1400 });
+    change(v);
+    Object.assign(s, { scenario, mode: 'story', results: [v] });
+    return { ...r, outcome: outcomeOf(r) };
+  };
+  const recovery = { faults: [], letGo: 100, resumed: 100, reconnectMsP50: 324, reconnectMsMax: 900, replayed: 412, gapMissed: 0, resets: 0, refused: 0, lostWithNode: 0 };
+
+  it('a node killed: ✔ when every client let go came back with nothing lost, late replays excused', () => {
+    const run = v4Run('node-kill', 'v4 --nodes 3', (v) => (v.recovery = recovery));
+    const row = evolutionStory(run)!.find((x) => x.hurts === 'v4 (one node)')!;
+    expect(rowMark(row)).toBe('✔');
+    expect(row.evidence).toBe('node-kill: v4 --nodes 3 loses a node, and its clients resume on another: 100 of 100 clients let go came back (reconnect p50 324 ms), 412 messages replayed, as the story expects; healthy clients lost 0, 0 duplicated, 0 reordered');
+    expect(run.outcome.exitCode).toBe(EXIT_CODES.ok);
+  });
+
+  it('a node killed: ✘ when a client did not come back, or one lost a message', () => {
+    const stranded = v4Run('node-kill', 'v4 --nodes 3', (v) => (v.recovery = { ...recovery, resumed: 97 }));
+    expect(rowMark(evolutionStory(stranded)!.find((x) => x.hurts === 'v4 (one node)')!)).toBe('✘');
+    expect(stranded.outcome.exitCode).toBe(EXIT_CODES.storyNotReproduced);
+    const lossy = v4Run('node-kill', 'v4 --nodes 3', (v) => {
+      v.recovery = recovery;
+      v.accounting.byKind.healthy.lost = 3;
+    });
+    expect(evolutionStory(lossy)!.find((x) => x.hurts === 'v4 (one node)')!.evidence).toContain('✘ v4 --nodes 3: healthy clients lost 3 (expected 0)');
+  });
+
+  it('Redis down: ✔ when sends were refused and told, never silently lost', () => {
+    const run = v4Run('broker-outage', 'v4 --nodes 2', (v) => (v.cluster = { nodes: [], redisCpuPct: null, publishRttP99Ms: 2, published: 900, refused: 229, replayed: 0, gaps: 0, resets: 2, reconnects: 2, outageS: 4 }));
+    const row = evolutionStory(run)!.find((x) => x.hurts === 'v4 (every room)')!;
+    expect(rowMark(row)).toBe('✔');
+    expect(row.evidence).toMatch(/^broker-outage: v4 --nodes 2 stops every room while its one Redis is down: 229 sends refused \(BACKPLANE_DOWN\) while Redis was down/);
+    expect(row.fixedBy).toBe('v5 (rooms sharded over a Redis Cluster with replicas), next');
   });
 });
