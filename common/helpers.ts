@@ -28,3 +28,8 @@ export function round(x: number, digits: number): number {
   const m = 10 ** digits;
   return Math.round(x * m) / m;
 }
+
+/** "1 sender", "2 senders", "1,000 clients": a count and its noun, singular or plural. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${fmt(n)} ${n === 1 ? one : many}`;
+}

@@ -63,5 +63,3 @@ export function outcomeOf(report: Pick<StressReport, 'scenarios'>): RunOutcome {
   ].filter((x) => x.lines.length > 0);
   return { exitCode, reasons: sections.flatMap((x) => x.lines), sections };
 }
-
-

@@ -2,7 +2,7 @@
 // only the CLI decides where they go.
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import Table from 'cli-table3';
-import { fmt } from '../common/helpers.ts';
+import { fmt, plural } from '../common/helpers.ts';
 import { clusterLine, recoveryLine } from './cluster-figures.ts';
 import { GENERATOR_LIMITS } from './aggregate.ts';
 import { byTarget, capacityRatios } from './capacity.ts';
@@ -203,8 +203,8 @@ export function renderMarkdown(report: StressReport): string {
     const [head, ...checks] = headlineLines(s);
     out.push(`**${head}**`, '', ...checks.map((l) => `- ${l}`), '');
     out.push(
-      `${fmt(c.clients)} clients${c.churnClients ? ` + ${c.churnClients} churning` : ''}, ${c.senders} senders × ${c.rate} msg/s, ${c.size} B, ${c.rooms} room${c.rooms > 1 ? 's' : ''}` +
-        `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${c.workers} workers.`,
+      `${plural(c.clients, 'client')}${c.churnClients ? ` + ${c.churnClients} churning` : ''}, ${plural(c.senders, 'sender')} × ${c.rate} msg/s, ${c.size} B, ${c.rooms} room${c.rooms > 1 ? 's' : ''}` +
+        `${c.slow ? `, ${c.slow} slow (${c.slowMode})` : ''}${c.burst > 1 ? `, bursts of ${c.burst}` : ''}; warm-up ${c.warmupS} s, measured ${c.durationS} s, drain ${c.drainS} s, ${plural(c.workers, 'worker')}.`,
       '',
     );
     const repeated = s.results.find((r) => r.repeats)?.repeats?.n;

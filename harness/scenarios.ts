@@ -3,7 +3,7 @@
 // version (v1) sustains at p99 < 100 ms, so everyone reading is every version's normal day and only
 // the slow reader (or the churn) separates them (docs/harness.md, "Sizing the default run").
 import { instantsBefore } from '../auto-client/schedule.ts';
-import { fmt as n } from '../common/helpers.ts';
+import { fmt as n, plural } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
 export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage'] as const;
@@ -66,12 +66,12 @@ const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 102
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
 export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => string; config: ScenarioConfig }> = {
   baseline: {
-    describe: (c) => `everyone reads; ${c.senders} ${c.senders === 1 ? 'sender' : 'senders'} × ${c.rate} msg/s${c.burst > 1 ? ` in bursts of ${c.burst}` : ''} into one room of ${n(c.clients)}`,
+    describe: (c) => `everyone reads; ${plural(c.senders, 'sender')} × ${c.rate} msg/s${c.burst > 1 ? ` in bursts of ${c.burst}` : ''} into one room of ${n(c.clients)}`,
     // Chat comes in bursts: messages that arrive together are what a writer per client can batch.
     config: { ...COMMON, scenario: 'baseline', clients: 250, senders: 10, rate: 2, size: 256, burst: 5, durationS: 8 },
   },
   'slow-consumer': {
-    describe: (c) => `${c.slow} ${c.slow === 1 ? 'reader stops' : 'readers stop'} reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${c.senders} ${c.senders === 1 ? 'sender' : 'senders'} × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
+    describe: (c) => `${c.slow === 1 ? '1 reader stops' : `${c.slow} readers stop`} reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${plural(c.senders, 'sender')} × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
     // 100 messages/s of 8 KB fill a stuck reader's loopback buffers (about 4.3 MB) in about 5 s, so a
     // version that waits on it stalls for the 5-7 s before it reads again at 12 s.
     config: { ...COMMON, scenario: 'slow-consumer', clients: 60, senders: 5, rate: 20, size: 8192, slow: 2, durationS: 12, drainS: 5 },
@@ -81,11 +81,11 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     config: { ...COMMON, scenario: 'churn', clients: 200, senders: 5, rate: 5, size: 256, churnClients: 100, churnPeriodMs: 4000, durationS: 8 },
   },
   burst: {
-    describe: (c) => `${c.senders} senders send ${c.burst} messages at once, ${c.rate} msg/s on average, into one room of ${n(c.clients)}`,
+    describe: (c) => `${plural(c.senders, 'sender')} send ${c.burst} messages at once, ${c.rate} msg/s on average, into one room of ${n(c.clients)}`,
     config: { ...COMMON, scenario: 'burst', clients: 500, senders: 10, rate: 10, size: 256, burst: 50, durationS: 10 },
   },
   rooms: {
-    describe: (c) => `${n(c.clients)} clients in ${c.rooms} rooms, ${Math.floor(c.senders / c.rooms)} senders each: isolation and fairness`,
+    describe: (c) => `${n(c.clients)} clients in ${c.rooms} rooms, ${plural(Math.floor(c.senders / c.rooms), 'sender')} each: isolation and fairness`,
     config: { ...COMMON, scenario: 'rooms', clients: 1000, senders: 100, rate: 5, size: 256, rooms: 50, durationS: 8 },
   },
   'http-push': {
@@ -97,15 +97,15 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     config: { ...COMMON, scenario: 'connections', clients: 19_900, senders: 1, rate: 1, size: 64, warmupS: 1, durationS: 3, drainS: 1, workers: 3 },
   },
   'scale-out': {
-    describe: (c) => `${n(c.clients)} clients in one room, spread over a cluster's nodes; ${c.senders} senders × ${c.rate} msg/s of ${n(c.size)} B: one process (v3) against v4 on 2 and 4 nodes over Redis, same load`,
+    describe: (c) => `${n(c.clients)} clients in one room, spread over a cluster's nodes; ${plural(c.senders, 'sender')} × ${c.rate} msg/s of ${n(c.size)} B: one process (v3) against v4 on 2 and 4 nodes over Redis, same load`,
     config: { ...COMMON, scenario: 'scale-out', clients: 2000, senders: 20, rate: 10, size: 256, durationS: 8, workers: 3 },
   },
   'node-kill': {
-    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${c.senders} senders × ${c.rate} msg/s; at ${c.faultAtS} s the last node is killed (SIGKILL): its clients resume on another node with since and epoch`,
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s the last node is killed (SIGKILL): its clients resume on another node with since and epoch`,
     config: { ...COMMON, scenario: 'node-kill', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, fault: 'node-kill', faultAtS: 4.5 },
   },
   'broker-outage': {
-    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${c.senders} senders × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost`,
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost`,
     config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2 },
   },
   capacity: {

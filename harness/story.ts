@@ -72,10 +72,13 @@ export function headline(s: ScenarioReport): string {
   return headlineFindings(s).join(' ');
 }
 
-/** Every healthy client got every message, none stalled or fell behind, and the server held up. */
+/**
+ * The server held up and every healthy client got every message, none more than --behind-ms late:
+ * what the checks hold a version to. A gap of a few hundred ms is a stall, reported, but not a room
+ * that failed to keep up (one that lasts makes the messages due in it late, and so behind).
+ */
 function keptUpAll(r: VersionResult): boolean {
-  const h = r.stalls.healthy;
-  return !r.health.broken && h.stalled === 0 && (h.behind ?? 0) === 0 && r.accounting.byKind.healthy.lost <= 0;
+  return !r.health.broken && (r.stalls.healthy.behind ?? 0) === 0 && r.accounting.byKind.healthy.lost <= 0;
 }
 
 /** "v1", "v1 and v3", "v1, v1.1 and v3". */
@@ -209,7 +212,7 @@ export function evolutionStory(report: Pick<StressReport, 'scenarios'>): StoryRo
         return {
           evidence:
             w1 !== null && w3 !== null
-              ? `baseline: v1 ${w1} deliveries per write, ${fmt(v1!.server!.deliveriesPerCpuSecond)} per server CPU-second; v3 ${w3} and ${fmt(v3!.server!.deliveriesPerCpuSecond)}`
+              ? `baseline: v1 ${w1} ${w1 === 1 ? 'delivery' : 'deliveries'} per write, ${fmt(v1!.server!.deliveriesPerCpuSecond)} per server CPU-second; v3 ${w3} and ${fmt(v3!.server!.deliveriesPerCpuSecond)}`
               : 'baseline: no server counters',
           shown: w1 !== null && w3 !== null && w3 > w1,
         };

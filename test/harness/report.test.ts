@@ -42,27 +42,30 @@ describe('renderTerminal', () => {
     expect(lines[0]).toBe(`slow-consumer: ${scenario.describe}`);
     // The headline first: who won, by how much, what went wrong; then the scenario's checks.
     // The headline first, one finding a line: who won, by how much, what went wrong; then the scenario's checks.
-    expect(lines.slice(1, 6)).toEqual([
+    expect(lines.slice(1, 7)).toEqual([
       '  v3 kept up (healthy p99 7.4 ms); v2 did not.',
       "  v2's healthy p99 is 1.30 s, 176× v3's (7.4 ms).",
       '  v2 stalled all 39 healthy clients for 1.3 s.',
-      '  ✔ all 8 checks of this scenario',
+      '  v2: all 39 healthy clients fell behind for 0.3 s (median), up to 1.31 s late.',
+      // A strict run (this one named its versions): v2's lateness is a failed check, the fact against the expectation.
+      '  ✘ v2: all 39 healthy clients fell more than 1.0 s behind, up to 1.31 s (expected none)',
       'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)',
     ]);
     // Compact by default: it fits 120 columns, and the detail is in the lines under it.
-    expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ server │ p50 +│ p99 +│ deliv\.\/s │ lost │ dropped │ stalled +│ behind │ generator │/);
+    expect(lines.find((l) => l.startsWith('│ version'))).toMatch(/│ version │ server │ p50 +│ p99 +│ deliv\.\/s │ lost │ dropped │ stalled +│ behind +│ generator │/);
     for (const l of lines.filter((x) => /^[┌│├└]/.test(x))) expect(l.length, l).toBeLessThanOrEqual(120);
     const cells = (row: string): string[] => row.split('│').map((c) => c.trim()).slice(1, -1);
-    expect(cells(lines.find((l) => l.startsWith('│ v2 '))!)).toEqual(['v2', 'ok', '44.7 ms', '1.30 s', '8,027', '0', '0', 'all 1.3 s', '0/39', 'ok']);
+    expect(cells(lines.find((l) => l.startsWith('│ v2 '))!)).toEqual(['v2', 'ok', '44.7 ms', '1.30 s', '8,027', '0', '0', 'all 1.3 s', 'all 0.3 s', 'ok']);
     expect(cells(lines.find((l) => l.startsWith('│ v3 '))!)).toEqual(['v3', 'ok', '2.2 ms', '7.4 ms', '7,995', '129', '129', '0/39', '0/39', 'ok']);
-    expect(lines.slice(-3)).toEqual([
+    expect(lines.slice(-4)).toEqual([
       '  v2: one slow reader stalled all 39 healthy clients for 1.3 s (median)',
+      '    all 39 healthy clients fell behind for 0.3 s (median), up to 1.31 s late, p99 1.30 s',
       '  v3: 39 healthy clients never stalled or fell behind, p99 7.4 ms',
       '    129 deliveries lost, all for the slow reader; healthy clients lost 0 (each dropped by the server and told)',
     ]);
     // --wide: every column, as report.md has them.
     const wide = renderTerminal(scenario, false, true).split('\n');
-    expect(cells(wide.find((l) => l.startsWith('│ v2 '))!)).toEqual(['v2', 'ok', '44.7 ms', '1.12 s', '1.30 s', '1.31 s', '1.31 s', '8,027', '0', '0', '39/39 1.3 s', '0/39', '26.8%', '133 MB', 'ok (lag p99 3 ms)']);
+    expect(cells(wide.find((l) => l.startsWith('│ v2 '))!)).toEqual(['v2', 'ok', '44.7 ms', '1.12 s', '1.30 s', '1.31 s', '1.31 s', '8,027', '0', '0', '39/39 1.3 s', '39/39 0.3 s', '26.8%', '133 MB', 'ok (lag p99 3 ms)']);
   });
 
   it('prints every threshold checked, ✔ or ✘, with the headline', () => {
@@ -70,7 +73,9 @@ describe('renderTerminal', () => {
       { expression: 'v3 p99 < 100ms', scenario: 'slow-consumer', pass: true, actual: '7.4 ms' },
       { expression: 'v3 p99 < v2 p99 / 1000', scenario: 'slow-consumer', pass: false, actual: '7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000)' },
     ] };
-    expect(renderTerminal(withThresholds).split('\n').slice(5, 7)).toEqual(['  ✔ v3 p99 < 100ms (7.4 ms)', '  ✘ v3 p99 < v2 p99 / 1000 (7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000))']);
+    const lines = renderTerminal(withThresholds).split('\n');
+    const at = lines.indexOf('  ✔ v3 p99 < 100ms (7.4 ms)');
+    expect(lines.slice(at, at + 3)).toEqual(['  ✔ v3 p99 < 100ms (7.4 ms)', '  ✘ v3 p99 < v2 p99 / 1000 (7.4 ms against 1.3 ms (v2 p99 1,300 ms / 1000))', 'latency: healthy receivers, one-way, from the intended send time (coordinated-omission corrected)']);
   });
 });
 
@@ -80,18 +85,18 @@ describe('renderMarkdown', () => {
     expect(md[0]).toBe('# chatroom-evolution stress report');
     expect(md).toContain(`2026-12-02T12:00:00.000Z · \`${fixture.command}\` · seed 1`);
     expect(md).toContain('Machine: 2 × Test CPU, 24 GiB, Linux 6.1, Node v20.20.2. Server and generator share it.');
-    expect(md).toContain('40 clients, 4 senders × 50 msg/s, 16000 B, 1 room, 1 slow (stuck); warm-up 1 s, measured 4 s, drain 3 s, 1 workers.');
-    expect(md).toContain('| v2 | ok | 44.7 ms | 1.12 s | 1.30 s | 1.31 s | 1.31 s | 8,027 | 0 | 0 | 39/39 1.3 s | 0/39 | 26.8% | 133 MB | ok (lag p99 3 ms) |');
+    expect(md).toContain('40 clients, 4 senders × 50 msg/s, 16000 B, 1 room, 1 slow (stuck); warm-up 1 s, measured 4 s, drain 3 s, 1 worker.');
+    expect(md).toContain('| v2 | ok | 44.7 ms | 1.12 s | 1.30 s | 1.31 s | 1.31 s | 8,027 | 0 | 0 | 39/39 1.3 s | 39/39 0.3 s | 26.8% | 133 MB | ok (lag p99 3 ms) |');
     // expected, received, lost, lost by healthy clients, by slow ones, told dropped, unexplained, kicked, offered
     expect(md.find((l) => l.startsWith('| v3 | 7.4 ms |'))).toMatch(/\| 36,360 \| 36,231 \| 129 \| 0 \| 129 \| 129 \| 0 \| 0 \| 100% \|/);
     expect(md).toContain('- v3: 39 healthy clients never stalled or fell behind, p99 7.4 ms; 129 deliveries lost, all for the slow reader; healthy clients lost 0 (each dropped by the server and told)');
     expect(md).toContain('**v3 kept up (healthy p99 7.4 ms); v2 did not.**');
     expect(md).toContain("- v2's healthy p99 is 1.30 s, 176× v3's (7.4 ms).");
     expect(md).toContain('- v2 stalled all 39 healthy clients for 1.3 s.');
-    expect(md).toContain('- ✔ all 8 checks of this scenario');
+    expect(md).toContain('- ✘ v2: all 39 healthy clients fell more than 1.0 s behind, up to 1.31 s (expected none)');
     // The evolution table opens the report; this run holds only the slow-consumer rows of it.
     expect(md).toContain('## The evolution, as this run measured it');
-    expect(md).toContain('| ✔ | the lock is held across a slow write: one slow reader holds the room back | v2 | slow-consumer: v2: all 39 healthy clients stalled for 1.3 s; v3: its 39 healthy clients kept up (p99 7.4 ms) | v3 (a hub and a writer per client) |');
+    expect(md).toContain('| ✔ | the lock is held across a slow write: one slow reader holds the room back | v2 | slow-consumer: v2: all 39 healthy clients stalled for 1.3 s, all 39 fell behind for 0.3 s, up to 1.31 s late; v3: its 39 healthy clients kept up (p99 7.4 ms) | v3 (a hub and a writer per client) |');
     expect(md).toContain('| · | dead sockets never leave the pool | v1 | not in this run | v1.1 (prune on close) |');
     expect(md.find((l) => l.startsWith('- **v3**: held up;'))).toMatch(/held up; \d+ of \d+ TCP probes answered; relayed between two fresh clients after the run$/);
     expect(md.find((l) => l.startsWith('- **v2**: yes:'))).toMatch(/^- \*\*v2\*\*: yes: [\d.]+ MB behind at resume, loopback holds [\d.]+ MB/);
