@@ -36,7 +36,7 @@ const OPTIONS = {
     threshold: { type: 'string', array: true, default: [] as string[], describe: 'pass/fail, repeatable: "v3 p99 < 100ms", "v3 lost == 0", "v3 p99 < v2 p99 / 10"; metrics p50 p90 p99 p99.9 max lost lost.healthy lost.slow unexplained dropped stalled delivered/s cpu rss' },
     out: { type: 'string', default: DEFAULT_STRESS_OPTIONS.outDir, describe: 'folder for report folders' },
     json: { type: 'boolean', default: false, describe: 'print the whole report as JSON on stdout' },
-    full: { type: 'boolean', default: false, describe: 'the default run, then the story past one process: scale-out, node-kill and broker-outage on v4 over a private Redis (about 3 minutes more)' },
+    full: { type: 'boolean', default: false, describe: 'the default run, then the story past one process: scale-out, node-kill and broker-outage on v4 over a private Redis (about 2 minutes more)' },
     wide: { type: 'boolean', default: false, describe: 'show every column of the tables (they fit 120 columns without it)' },
     seed: { type: 'number', default: DEFAULT_STRESS_OPTIONS.seed, describe: 'seed for schedules' },
 } as const;
