@@ -264,7 +264,15 @@ export function rowMark(r: StoryRow): string {
   return r.evidence === null ? '·' : !r.measurable ? '?' : r.shown ? '✔' : '✘';
 }
 
-/** The evolution table as lines of text, for a terminal: the flaw on one line, this run's evidence on the next. */
+/**
+ * The evolution table as lines of text, for a terminal: the flaw on one line, this run's evidence
+ * on the next; the rows this run does not hold in one line at the end, so they do not bury the rest.
+ */
 export function storyLines(rows: readonly StoryRow[]): string[] {
-  return ['The evolution, as this run measured it:', ...rows.flatMap((r) => [`${rowMark(r)} ${r.hurts}: ${r.flaw}. Fixed by ${r.fixedBy}.`, `    ${r.evidence ?? 'not in this run'}`])];
+  const absent = rows.filter((r) => r.evidence === null);
+  return [
+    'The evolution, as this run measured it:',
+    ...rows.filter((r) => r.evidence !== null).flatMap((r) => [`${rowMark(r)} ${r.hurts}: ${r.flaw}. Fixed by ${r.fixedBy}.`, `    ${r.evidence}`]),
+    ...(absent.length > 0 ? [`· not in this run: ${absent.map((r) => r.flaw).join('; ')} (npm run stress -- --full holds them all)`] : []),
+  ];
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { EXIT_CODES, outcomeOf } from '../../harness/outcome.ts';
 import { renderOutcome, type ScenarioReport, type StressReport } from '../../harness/report.ts';
 import type { VersionResult } from '../../harness/result.ts';
-import { evolutionStory, headlineLines, rowMark } from '../../harness/story.ts';
+import { evolutionStory, headlineLines, rowMark, storyLines } from '../../harness/story.ts';
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;
 const scenario = fixture.scenarios[0]!;
@@ -40,6 +40,13 @@ describe('the evolution table', () => {
     const unstalled: StressReport = structuredClone(fixture);
     Object.assign(unstalled.scenarios[0]!.results[0]!.stalls.healthy, { stalled: 0, behind: 0, affected: 0, affectedMsMedian: 0 });
     expect(evolutionStory(unstalled)![2]!.shown).toBe(false);
+  });
+
+  it('prints the rows the run holds, two lines each, and the rest in one line at the end', () => {
+    const lines = storyLines(evolutionStory(fixture)!);
+    expect(lines).toHaveLength(1 + 2 * 2 + 1);
+    expect(lines[1]).toBe('✔ v2: the lock is held across a slow write: one slow reader holds the room back. Fixed by v3 (a hub and a writer per client).');
+    expect(lines.at(-1)).toMatch(/^· not in this run: dead sockets never leave the pool; a slow reader makes the server buffer without bound; .* \(npm run stress -- --full holds them all\)$/);
   });
 
   it('is absent from a run that holds none of the story', () => {
