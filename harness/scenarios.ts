@@ -72,8 +72,8 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
   },
   'slow-consumer': {
     describe: (c) => `${c.slow === 1 ? '1 reader stops' : `${c.slow} readers stop`} reading for most of the run among ${n(c.clients - c.slow)} healthy ones; ${plural(c.senders, 'sender')} × ${c.rate} msg/s of ${n(c.size)} B fill their kernel buffers in seconds`,
-    // 100 messages/s of 8 KB fill a stuck reader's loopback buffers (about 4.3 MB) in about 5 s, so a
-    // version that waits on it stalls for the 5-7 s before it reads again at 12 s.
+    // The stuck readers' loopback buffers fill well before they read again, so a version that waits
+    // on them stalls for seconds (docs/harness.md, "Sizing the default run").
     config: { ...COMMON, scenario: 'slow-consumer', clients: 60, senders: 5, rate: 20, size: 8192, slow: 2, durationS: 12, drainS: 5 },
   },
   churn: {
@@ -98,7 +98,7 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
   },
   'scale-out': {
     describe: (c) => `${n(c.clients)} clients in one room, spread over a cluster's nodes; ${plural(c.senders, 'sender')} × ${c.rate} msg/s of ${n(c.size)} B: one process (v3) against v4 on 2 and 4 nodes over Redis, same load`,
-    // 200,000 deliveries/s: with 4 nodes, Redis and the generator on two cores, 400,000/s left the machine 98% busy (INVALID) in some runs.
+    // Four nodes, Redis and the generator share two cores: the load leaves them room to be measured (docs/harness.md).
     config: { ...COMMON, scenario: 'scale-out', clients: 2000, senders: 20, rate: 5, size: 256, durationS: 8, workers: 3 },
   },
   'node-kill': {
