@@ -5,7 +5,7 @@
 // sound chat server owes its users.
 import { fmt } from '../common/helpers.ts';
 import type { VersionResult } from './result.ts';
-import { ms } from './verdict.ts';
+import { deadSockets, ms } from './verdict.ts';
 
 /** story: each version against what the story expects of it; strict: every version must hold. */
 export type RunMode = 'story' | 'strict';
@@ -65,7 +65,6 @@ const stalledOrBehindCount = (n: number, of: number): string => (n === of ? `all
 /** Every check a sound server owes its users: a flaw that breaks the room answers for all of them. */
 const ALL_HOLDS: ReadonlyArray<Check['kind']> = ['held', 'lost', 'behind'];
 
-const leakOf = (r: VersionResult): number => (r.server ? r.server.poolSize - r.server.connections : 0);
 
 const buffers: Expectation = {
   flaw: 'buffers without bound behind its stuck readers',
@@ -79,8 +78,8 @@ export const STORY_EXPECTATIONS: Readonly<Record<string, Readonly<Record<string,
   churn: {
     v1: {
       flaw: 'keeps dead sockets in its pool',
-      evidence: (r) => `its pool holds ${fmt(leakOf(r))} dead sockets after ${fmt(r.churn.leaves)} leaves`,
-      shown: (r) => leakOf(r) >= LEAK_MIN,
+      evidence: (r) => `its pool holds ${fmt(deadSockets(r))} dead sockets after ${fmt(r.churn.leaves)} leaves`,
+      shown: (r) => deadSockets(r) >= LEAK_MIN,
       excuses: [],
     },
   },

@@ -8,7 +8,7 @@ import { GENERATOR_LIMITS } from './aggregate.ts';
 import { byTarget, capacityRatios } from './capacity.ts';
 import { isReference } from './reference.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
-import { ms, msOrNa, verdictParts } from './verdict.ts';
+import { deadSockets, ms, msOrNa, verdictParts } from './verdict.ts';
 import { codesInWords } from './health.ts';
 import type { ScenarioConfig } from './scenarios.ts';
 import { evolutionStory, headlineLines, rowMark, storyLines } from './story.ts';
@@ -64,6 +64,11 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** A figure of repeated runs as its median and its range in brackets, or the one run's value. */
+function ranged(spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string {
+  return spreadOf ? `${show(spreadOf.median)} (${show(spreadOf.min)}-${show(spreadOf.max)})` : one;
+}
+
 export const TABLE_HEAD = ['version', 'server', 'p50', 'p90', 'p99', 'p99.9', 'max', 'delivered/s', 'lost', 'dropped', 'stalled', 'behind', 'srv CPU', 'peak RSS', 'generator'];
 
 export function tableRow(r: VersionResult): string[] {
@@ -72,10 +77,7 @@ export function tableRow(r: VersionResult): string[] {
   const s = r.stalls.healthy;
   const gen = r.valid ? `ok (lag p99 ${Math.max(...r.generator.workers.map((w) => w.scheduleLagP99Ms)).toFixed(0)} ms)` : 'INVALID';
   const lat = (x: number): string => msOrNa(l.count, x);
-  // Repeated runs: the median, and the range in brackets.
   const f = r.repeats?.figures;
-  const ranged = (spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string =>
-    spreadOf ? `${show(spreadOf.median)} (${show(spreadOf.min)}-${show(spreadOf.max)})` : one;
   return [
     r.repeats ? `${r.label} ×${r.repeats.n}` : r.label,
     r.health.broken ? `BROKEN: ${r.health.status}` : r.health.status,
@@ -103,7 +105,6 @@ export const COMPACT_HEAD = ['version', 'server', 'p50', 'p99', 'deliv./s', 'los
 export function compactRow(r: VersionResult): string[] {
   const l = r.latency.healthy;
   const f = r.repeats?.figures;
-  const ranged = (spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string => (spreadOf ? `${show(spreadOf.median)} (${show(spreadOf.min)}-${show(spreadOf.max)})` : one);
   const who = (n: number, of: number, medianMs: number): string => (n === 0 ? `0/${fmt(of)}` : `${n === of ? 'all' : `${fmt(n)}/${fmt(of)}`} ${(medianMs / 1000).toFixed(1)} s`);
   const s = r.stalls.healthy;
   return [
@@ -229,7 +230,7 @@ export function renderMarkdown(report: StressReport): string {
     for (const r of s.results) {
       const a = r.accounting;
       out.push(
-        `| ${r.label} | ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)} | ${msOrNa(r.latencyUncorrected.healthy.count, r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.byKind.healthy.lost)} | ${a.byKind.slow.clients > 0 ? fmt(a.byKind.slow.lost) : '–'} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${offeredCell(r)} | ${r.server ? r.server.poolSize - r.server.connections : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} | ${r.server?.deliveriesPerWrite ?? '–'} |`,
+        `| ${r.label} | ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)} | ${msOrNa(r.latencyUncorrected.healthy.count, r.latencyUncorrected.healthy.p99)} | ${r.latency.slow.count ? ms(r.latency.slow.p99) : '–'} | ${fmt(a.expected)} | ${fmt(a.received)} | ${fmt(a.lost)} | ${fmt(a.byKind.healthy.lost)} | ${a.byKind.slow.clients > 0 ? fmt(a.byKind.slow.lost) : '–'} | ${fmt(a.toldDropped)} | ${fmt(a.unexplained)} | ${a.kicked} | ${offeredCell(r)} | ${r.server ? deadSockets(r) : '–'} | ${r.server ? fmt(r.server.deliveriesPerCpuSecond) : '–'} | ${r.server?.deliveriesPerWrite ?? '–'} |`,
       );
     }
     if (s.results.some((r) => r.slowReaders)) {

@@ -8,7 +8,7 @@ import type { ScenarioReport, StressReport } from './report.ts';
 import type { VersionResult } from './result.ts';
 import { ceilingFractions, ceilingLine, isReference, V3_CEILING_TARGET } from './reference.ts';
 import { thresholdLine } from './thresholds.ts';
-import { behindClients, ms, stalledClients } from './verdict.ts';
+import { behindClients, deadSockets, ms, stalledClients } from './verdict.ts';
 import { hurtInWords, STORY_EXPECTATIONS, versionChecks, type Check, type RunMode } from './expectations.ts';
 
 export type { Check } from './expectations.ts';
@@ -93,7 +93,7 @@ function worstOf(r: VersionResult): string[] {
   const h = r.stalls.healthy;
   if (h.stalled > 0) out.push(`${r.label} stalled ${stalledClients(h)}.`);
   if (h.behind > 0) out.push(`${r.label}: ${behindClients(h, r.latency.healthy.max)}.`);
-  const leak = r.server ? r.server.poolSize - r.server.connections : 0;
+  const leak = deadSockets(r);
   if (leak > 0 && r.churn.leaves > 0) out.push(`${r.label}'s pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves.`);
   if (r.accounting.byKind.healthy.lost > 0 && !r.health.broken) out.push(`${r.label}'s healthy clients lost ${fmt(r.accounting.byKind.healthy.lost)} deliveries.`);
   return out;
@@ -160,15 +160,14 @@ function expectedRow(report: Pick<StressReport, 'scenarios'>, scenario: string, 
 
 /** The article's story, flaw by flaw, from this run's own figures; null when the run holds none of it. */
 export function evolutionStory(report: Pick<StressReport, 'scenarios'>): StoryRow[] | null {
-  const leak = (r: VersionResult): number => (r.server ? r.server.poolSize - r.server.connections : 0);
   const rows: StoryRow[] = [];
   {
     const v1 = find(report, 'churn', 'v1');
     const v11 = find(report, 'churn', 'v1.1');
     rows.push(
       row({ flaw: 'dead sockets never leave the pool', hurts: 'v1', fixedBy: 'v1.1 (prune on close)' }, [v1, v11], () => ({
-        evidence: `churn: v1's pool holds ${fmt(leak(v1!))} dead sockets after ${fmt(v1!.churn.leaves)} leaves; v1.1's ${fmt(leak(v11!))}`,
-        shown: v1!.server !== null && v11!.server !== null && STORY_EXPECTATIONS.churn!.v1!.shown(v1!, 0) && leak(v11!) === 0,
+        evidence: `churn: v1's pool holds ${fmt(deadSockets(v1!))} dead sockets after ${fmt(v1!.churn.leaves)} leaves; v1.1's ${fmt(deadSockets(v11!))}`,
+        shown: v1!.server !== null && v11!.server !== null && STORY_EXPECTATIONS.churn!.v1!.shown(v1!, 0) && deadSockets(v11!) === 0,
       })),
     );
   }
@@ -230,6 +229,7 @@ function pastOneProcess(report: Pick<StressReport, 'scenarios'>): StoryRow[] {
   const perDelivery = (r: VersionResult): number | null => (r.server && r.server.deliveriesPerCpuSecond > 0 ? 1 / r.server.deliveriesPerCpuSecond : null);
   const hop = row({ flaw: 'every message makes a round trip to Redis before anyone sees it', hurts: 'v4', fixedBy: '— (the price of more than one process)' }, [v3, ...clusters], () => {
     const all = [v3!, ...(clusters as VersionResult[])];
+    const behindMs = behindMsOf(scenarioOf(report, 'scale-out')!);
     const cost = (r: VersionResult): string => {
       const a = perDelivery(r);
       const b = perDelivery(v3!);
@@ -238,7 +238,7 @@ function pastOneProcess(report: Pick<StressReport, 'scenarios'>): StoryRow[] {
     return {
       evidence: `scale-out, same load: v3 p99 ${ms(v3!.latency.healthy.p99)}; ${(clusters as VersionResult[]).map((r) => `${r.label} p99 ${ms(r.latency.healthy.p99)} (publish round trip p99 ${r.cluster?.publishRttP99Ms ?? 'n/a'} ms${cost(r)})`).join('; ')}`,
       // The cost is shown, not judged against a line: every version must carry the load and the clusters publish through Redis.
-      shown: all.every((r) => versionChecks('strict', 'scale-out', r, behindMsOf(scenarioOf(report, 'scale-out')!), false).every((c) => c.pass)) && (clusters as VersionResult[]).every((r) => (r.cluster?.published ?? 0) > 0),
+      shown: all.every((r) => versionChecks('strict', 'scale-out', r, behindMs, false).every((c) => c.pass)) && (clusters as VersionResult[]).every((r) => (r.cluster?.published ?? 0) > 0),
     };
   });
   const kill = find(report, 'node-kill', 'v4 --nodes 3');

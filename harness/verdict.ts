@@ -59,7 +59,7 @@ export function verdictParts(r: VersionResult, slowReaders: number): string[] {
     parts.push(`POST /api/send answered in p99 ${r.http.latencyMs.p99} ms (autocannon, ${fmt(r.http.ok)} accepted of ${fmt(r.http.planned)} due${failed > 0 ? `, ${fmt(failed)} failed` : ''}${keptUp})`);
   }
   if (r.server) {
-    const leak = r.server.poolSize - r.server.connections;
+    const leak = deadSockets(r);
     // Dead sockets only mean something after clients left; at the end of a run everyone leaves at once.
     if (leak > 0 && r.churn.leaves > 0) parts.push(`pool holds ${fmt(leak)} dead sockets after ${fmt(r.churn.leaves)} leaves`);
     if (r.server.peakBufferedMB >= 1) parts.push(`server buffered ${r.server.peakBufferedMB} MB in socket buffers (peak RSS ${r.server.peakRssMB} MB)`);
@@ -88,6 +88,11 @@ function lossInWords(a: Accounting, slowReaders: number): string {
 /** "all 198 healthy clients for 4.1 s", "12 of 198 healthy clients for 0.4 s": who stalled, and for how long (median). */
 export function stalledClients(h: StallSummary): string {
   return `${h.stalled === h.clients ? 'all' : fmt(h.stalled) + ' of'} ${fmt(h.clients)} healthy clients for ${(h.stalledMsMedian / 1000).toFixed(1)} s`;
+}
+
+/** Sockets the server's pool holds that are no longer open (v1's leak); 0 without server counters. */
+export function deadSockets(r: VersionResult): number {
+  return r.server ? r.server.poolSize - r.server.connections : 0;
 }
 
 /** "all 198 healthy clients fell behind for 9.8 s (median), up to 11.2 s late": who was behind, for how long, and how late at worst. */
