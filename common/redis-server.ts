@@ -21,13 +21,15 @@ export interface RedisServerOptions {
   port?: number;
   /** In its own process group (tests, which stop it by group); default false: in the caller's. */
   detached?: boolean;
+  /** More configuration, as redis-server takes it on its command line: ['--maxmemory', '2mb']. */
+  config?: string[];
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
     try {
-      return await startOn(port, options.detached ?? false);
+      return await startOn(port, options.detached ?? false, options.config ?? []);
     } catch (err) {
       // Another process took the free port between our look and redis's bind: take another.
       if (options.port !== undefined || attempt >= 3 || !/Address already in use/i.test((err as Error).message)) throw err;
@@ -35,8 +37,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   }
 }
 
-function startOn(port: number, detached: boolean): Promise<RedisServer> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning', '--logfile', ''];
+function startOn(port: number, detached: boolean, config: string[]): Promise<RedisServer> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning', '--logfile', '', ...config];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached });
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

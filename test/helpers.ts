@@ -88,7 +88,8 @@ export class TestClient {
   }
 }
 
-export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string } = {}, headers: Record<string, string> = {}): Promise<TestClient> {
+/** Opens a client and waits for its `joined` (with `awaitJoined: false`, only for the upgrade). */
+export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string } = {}, headers: Record<string, string> = {}, awaitJoined = true): Promise<TestClient> {
   const base = typeof server === 'string' ? server : server.wsUrl;
   const url = new URL(base);
   if (query.room) url.searchParams.set('room', query.room);
@@ -108,7 +109,7 @@ export async function openClient(server: ChatServer | string, query: { room?: st
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
   });
-  await client.waitFor(() => client.ofType('joined').length > 0, 'first joined');
+  if (awaitJoined) await client.waitFor(() => client.ofType('joined').length > 0, 'first joined');
   return client;
 }
 

@@ -4,12 +4,13 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
-import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host.ts';
+import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host-options.ts';
+import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 import { runCluster } from './v4/cluster.ts';
 import { startV4Node } from './v4/node.ts';
-import { DEFAULT_HISTORY, DEFAULT_MAX_IN_FLIGHT } from './v4/redis-backplane.ts';
+import { DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS } from './v4/redis-backplane.ts';
 
 /** v4's first node listens here, the next on 8085, and so on. */
 const V4_DEFAULT_PORT = 8084;
@@ -39,10 +40,16 @@ const argv = await yargs(hideBin(process.argv))
     'close-grace-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.closeGraceMs, describe: 'cut off a client the server closed that has not answered the close in this long' },
     'headers-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.headersTimeoutMs, describe: "an HTTP request's headers must arrive within this (408 after)" },
     'request-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.requestTimeoutMs, describe: 'a whole HTTP request must arrive within this (408 after)' },
+    'max-msgs-per-s': { type: 'number', describe: `frames one connection may send per second; past it they are dropped (RATE_LIMITED). Default ${DEFAULT_RATE_LIMIT.msgsPerS} for v3 and v4, no limit for v1 and v2; 0: no limit` },
+    burst: { type: 'number', default: DEFAULT_HOST_OPTIONS.burst, describe: 'frames one connection may send at once above --max-msgs-per-s' },
     nodes: { type: 'number', default: 2, describe: 'v4 only: node processes to start' },
     redis: { type: 'string', describe: 'v4 only: redis://host:port of the backplane (default: a private redis-server on a free loopback port)' },
     history: { type: 'number', default: DEFAULT_HISTORY, describe: 'v4 only: messages of history kept per room, for clients that resume' },
     'max-in-flight': { type: 'number', default: DEFAULT_MAX_IN_FLIGHT, describe: 'v4 only: sends waiting for Redis past which a send is refused (BACKPLANE_DOWN)' },
+    'room-ttl': { type: 'number', default: DEFAULT_ROOM_TTL_MS / 1000, describe: "v4 only: seconds without a send after which a room's keys expire in Redis" },
+    'history-bytes': { type: 'number', default: DEFAULT_HISTORY_BYTES, describe: 'v4 only: bytes of history kept per room, beside --history messages' },
+    'replay-bytes': { type: 'number', default: DEFAULT_REPLAY_BYTES, describe: 'v4 only: bytes one replay sends at most; what it leaves out is announced as a gap' },
+    'allow-eviction': { type: 'boolean', default: false, describe: 'v4 only: run on a Redis whose maxmemory-policy evicts keys (its losses reach members as gap or reset)' },
     node: { type: 'string', describe: 'v4 only: run one node of a cluster, with this name, in this process (needs --redis); the launcher sets it' },
   })
   .strict()
@@ -82,12 +89,14 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
     closeGraceMs: argv['close-grace-ms'],
     headersTimeoutMs: argv['headers-timeout-ms'],
     requestTimeoutMs: argv['request-timeout-ms'],
+    maxMsgsPerS: argv['max-msgs-per-s'] ?? null,
+    burst: argv.burst,
   };
   let server;
   try {
     if (version === 'v4') {
       if (!argv.redis) throw new Error('a v4 node needs --redis redis://host:port (npm run v4 without --node starts a cluster and its Redis)');
-      server = await startV4Node({ ...options, port: argv.port ?? 0, redis: argv.redis, node: argv.node, history: argv.history, maxInFlight: argv['max-in-flight'] });
+      server = await startV4Node({ ...options, port: argv.port ?? 0, redis: argv.redis, node: argv.node, history: argv.history, maxInFlight: argv['max-in-flight'], roomTtlMs: argv['room-ttl'] * 1000, historyBytes: argv['history-bytes'], replayBytes: argv['replay-bytes'], allowEviction: argv['allow-eviction'] });
     } else server = await startVersion(version, { ...options, port: argv.port ?? DEFAULT_PORTS[version] });
   } catch (err) {
     console.error(`chatroom ${version}${argv.node ? ` node ${argv.node}` : ''}: cannot start: ${(err as Error).message}`);

@@ -9,13 +9,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createHttpApi, isAllowedOrigin } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODES, DEFAULT_LIMITS, DEFAULT_ROOM, ERROR_CODES, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
+import { rateLimitOf, resolveHostOptions, type HostOptions } from './host-options.ts';
+import { ConnectionLimiter } from './rate-limit.ts';
 import { Roster } from './roster.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
 export { WS_PATH };
-/** How often the heartbeat pings; a client that has not answered the previous ping by then is dropped. */
-export const DEFAULT_PING_INTERVAL_MS = 30_000;
+export { DEFAULT_HOST_OPTIONS, resolveHostOptions, type HostOptions } from './host-options.ts';
+/** v4: sends of one connection waiting for Redis past which its next send is refused: one sender cannot take the node's whole budget. */
+export const MAX_SENDS_IN_FLIGHT_PER_CONNECTION = 256;
 /**
  * Connections the kernel may hold before the server accepts them. Node's default, 511, overflows
  * in a connection storm (thousands of clients joining at once), and an overflowed SYN waits a
@@ -24,17 +27,6 @@ export const DEFAULT_PING_INTERVAL_MS = 30_000;
 const LISTEN_BACKLOG = 4096;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
-/** Below the 20,000 files a process may open here, with room for the server's own. */
-export const DEFAULT_MAX_CONNECTIONS = 19_950;
-/** One address may hold this many connections; tools that open thousands spread over 127.0.0.0/8. */
-export const DEFAULT_MAX_PER_IP = 1_000;
-/** A socket with no traffic either way for this long is closed: all that clears a vanished peer in v1 and v2. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
-/** A client the server closed gets this long to answer the close before it is cut off. */
-export const DEFAULT_CLOSE_GRACE_MS = 1_000;
-/** Node's own defaults are 60 s for headers and 300 s for a whole request: far longer than a chat server needs. */
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node checks HTTP requests against those timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** How often the close reaper looks for clients that have not answered a close. */
@@ -42,65 +34,6 @@ const REAPER_INTERVAL_MS = 250;
 /** The idle sweep looks four times per idle timeout, within these bounds. */
 const MIN_IDLE_SWEEP_MS = 25;
 const MAX_IDLE_SWEEP_MS = 10_000;
-
-export interface HostOptions {
-  /** Interface to listen on. Default '127.0.0.1'. */
-  host: string;
-  /** TCP port; 0 takes a free one. Default 0. */
-  port: number;
-  /** Frame and content limits. Default 64 KiB frames, 16 KiB content. */
-  limits: ProtocolLimits;
-  /** Heartbeat period in ms, for versions that have one. Default 30 000. */
-  pingIntervalMs: number;
-  /** Origins allowed besides the workbench's own (http(s) on localhost/127.0.0.0/8). '*' allows all. Default []. */
-  allowOrigins: string[];
-  /** Open connections past which an upgrade is answered 503. Default 19,950; 0: no cap. */
-  maxConnections: number;
-  /** Open connections one remote address may hold; past it, 503. Default 1,000; 0: no cap. */
-  maxPerIp: number;
-  /** A socket with no traffic either way for this many ms is closed (4001). Default 600 000; 0: never. */
-  idleTimeoutMs: number;
-  /** A client the server closed is cut off if it has not answered the close in this many ms. Default 1 000. */
-  closeGraceMs: number;
-  /** An HTTP request's headers must arrive within this many ms. Default 10 000. */
-  headersTimeoutMs: number;
-  /** A whole HTTP request (headers and body) must arrive within this many ms. Default 30 000. */
-  requestTimeoutMs: number;
-}
-
-export const DEFAULT_HOST_OPTIONS: HostOptions = {
-  host: '127.0.0.1',
-  port: 0,
-  limits: DEFAULT_LIMITS,
-  pingIntervalMs: DEFAULT_PING_INTERVAL_MS,
-  allowOrigins: [],
-  maxConnections: DEFAULT_MAX_CONNECTIONS,
-  maxPerIp: DEFAULT_MAX_PER_IP,
-  idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
-  closeGraceMs: DEFAULT_CLOSE_GRACE_MS,
-  headersTimeoutMs: DEFAULT_HEADERS_TIMEOUT_MS,
-  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
-};
-
-export function resolveHostOptions(partial: Partial<HostOptions> = {}): HostOptions {
-  const o: HostOptions = { ...DEFAULT_HOST_OPTIONS, ...partial, limits: { ...DEFAULT_LIMITS, ...partial.limits } };
-  if (typeof o.host !== 'string' || o.host.length === 0) throw new TypeError('options.host must be a non-empty string');
-  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError('options.port must be an integer from 0 to 65535');
-  if (!Number.isInteger(o.limits.maxFrameBytes) || o.limits.maxFrameBytes < 128) throw new RangeError('options.limits.maxFrameBytes must be an integer >= 128');
-  if (!Number.isInteger(o.limits.maxContentChars) || o.limits.maxContentChars < 1) throw new RangeError('options.limits.maxContentChars must be an integer >= 1');
-  if (!Number.isFinite(o.pingIntervalMs) || o.pingIntervalMs < 10) throw new RangeError('options.pingIntervalMs must be a number >= 10');
-  if (!Array.isArray(o.allowOrigins)) throw new TypeError('options.allowOrigins must be an array of origins');
-  const count = (k: 'maxConnections' | 'maxPerIp' | 'idleTimeoutMs' | 'closeGraceMs', min: number): void => {
-    if (!Number.isInteger(o[k]) || (o[k] !== 0 && o[k] < min)) throw new RangeError(`options.${k} must be 0 or an integer >= ${min}`);
-  };
-  count('maxConnections', 1);
-  count('maxPerIp', 1);
-  count('idleTimeoutMs', 100);
-  count('closeGraceMs', 10);
-  if (!Number.isInteger(o.headersTimeoutMs) || o.headersTimeoutMs < 100) throw new RangeError('options.headersTimeoutMs must be an integer >= 100');
-  if (!Number.isInteger(o.requestTimeoutMs) || o.requestTimeoutMs < o.headersTimeoutMs) throw new RangeError('options.requestTimeoutMs must be an integer >= options.headersTimeoutMs');
-  return o;
-}
 
 export interface ChatServer {
   readonly strategy: Strategy;
@@ -132,6 +65,13 @@ interface ConnState {
   /** Bytes read and written when the idle sweep last looked, and since when that has not changed. */
   bytesSeen: number;
   quietSince: number;
+  /** Its frame and join rates (null: no limit). */
+  readonly limiter: ConnectionLimiter | null;
+  /** v4: its sends waiting for the backplane, and how many sends it has made (for the ids the host gives). */
+  inFlight: number;
+  sends: number;
+  /** The payload of the heartbeat ping out and unanswered (null: none): only a pong that echoes it is a sign of life. */
+  pinged: Buffer | null;
 }
 
 /** The end of an empty queue: one settled promise for every connection, not one each. */
@@ -147,7 +87,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   const perIp = new Map<string, number>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
-  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits, ...(strategy.node ? { node: strategy.node } : {}) };
+  const rate = rateLimitOf(options, strategy.limitsRate === true);
+  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits, ...(rate ? { rate } : {}), ...(strategy.node ? { node: strategy.node } : {}) };
   const roster = new Roster(strategy, info);
 
   const metrics = new ServerMetrics(strategy, counters, {
@@ -189,9 +130,27 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     socket.destroy();
   });
 
-  function reject(conn: Connection, code: ErrorCode, message?: string): void {
+  function reject(conn: Connection, code: ErrorCode, message?: string, id?: string): void {
     counters.countBadInput(code);
-    strategy.sendTo(conn, errorMessage(code, message));
+    strategy.sendTo(conn, errorMessage(code, message, id));
+  }
+
+  /** What went wrong with a step the version could not do (v4: Redis down or slow), in the client's words. */
+  function refusal(err: unknown, what: string): { code: ErrorCode; message: string } {
+    const e = err as Error & { code?: string };
+    const code: ErrorCode = e.code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
+    if (e.code !== 'SEND_UNKNOWN' && e.code !== 'BACKPLANE_DOWN') console.error(`[${strategy.version}] ${what}:`, err);
+    return { code, message: `${ERROR_CODES[code]}: ${what}: ${e.message}` };
+  }
+
+  /** A new connection the version could not take into its room: told why, and closed (1013: connect again later). */
+  function refuseEntry(st: ConnState, err: unknown): void {
+    const { code, message } = refusal(err, `could not enter ${st.conn.room}`);
+    counters.countBadInput(code);
+    // Not in the version yet (its add failed): straight to the socket.
+    if (st.joinedRoom === null) st.conn.ws.send(encodeServerMessage(errorMessage(code, message)));
+    else strategy.sendTo(st.conn, errorMessage(code, message));
+    st.conn.ws.close(CLOSE_CODES.TRY_AGAIN_LATER, 'try again later');
   }
 
   // --- WebSocket ---
@@ -221,13 +180,19 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
     const ip = socket.remoteAddress ?? '';
-    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: performance.now() };
+    const now = performance.now();
+    const limiter = rate ? new ConnectionLimiter(rate, now) : null;
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null };
     conns.set(ws, st);
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     enqueue(st, async () => {
-      await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
-      st.joinedRoom = conn.room;
-      await roster.enter(conn);
+      try {
+        await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
+        st.joinedRoom = conn.room;
+        await roster.enter(conn);
+      } catch (err) {
+        return refuseEntry(st, err); // (v4: never a socket left waiting in silence)
+      }
       if (taken) reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
       if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
@@ -237,9 +202,14 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     ws.on('message', onMessage);
   }
 
-  function onPong(this: WebSocket): void {
+  function onPong(this: WebSocket, data: Buffer): void {
     const st = conns.get(this);
-    if (st) st.alive = true;
+    // Only an answer to our ping (RFC 6455 §5.5.3: it echoes the ping's payload) is a sign of life:
+    // a peer cannot keep a socket it no longer reads alive with pongs it was not asked for.
+    if (st?.pinged?.equals(data)) {
+      st.alive = true;
+      st.pinged = null;
+    }
   }
 
   function onError(err: Error & { code?: string }): void {
@@ -264,39 +234,77 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
 
   function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
     const st = conns.get(this);
-    if (!st) return;
+    if (!st || this.readyState !== WebSocket.OPEN) return; // (closing: what it still sends is not read)
     const conn = st.conn;
+    if (st.limiter && !allowed(st, st.limiter.frame(performance.now()))) return;
     if (isBinary) return reject(conn, 'BINARY_FRAME');
     const parsed = parseClientFrame(data.toString('utf8'), limits);
     if (!parsed.ok) return reject(conn, parsed.code, parsed.message);
     const frame = parsed.frame;
     if (frame.type === 'chat') {
       counters.received++;
+      // v4: every send has an id, so a resend after SEND_UNKNOWN is the same send.
+      const id = frame.id ?? (strategy.resendSafe ? `~${strategy.node ?? ''}.${conn.id}.${++st.sends}` : undefined);
       const publish = (): void => {
-        const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now() });
+        if (st.joinedRoom === null) return reject(conn, 'NOT_IN_ROOM', undefined, id);
+        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN}: ${st.inFlight} of your sends are waiting for Redis`, id);
+        const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now(), ...(id !== undefined ? { id } : {}) });
+        if (!sent) return;
         // v4: a send its backplane could not take is refused to its sender, never dropped unsaid.
-        if (sent) sent.catch((err: unknown) => strategy.sendTo(conn, errorMessage('BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})`)));
+        st.inFlight++;
+        sent.then(
+          () => st.inFlight--,
+          (err: unknown) => {
+            st.inFlight--;
+            const { code, message } = refusal(err, 'the message');
+            strategy.sendTo(conn, errorMessage(code, message, id));
+          },
+        );
       };
       if (st.pending === 0) publish(); // with nothing pending, chat goes straight on
       else enqueue(st, publish);
       return;
     }
+    if (st.limiter && !allowed(st, st.limiter.join(performance.now()))) return;
     enqueue(st, async () => {
       const name = frame.name ?? conn.name;
       if (roster.isTaken(frame.room, name, conn)) return reject(conn, 'NAME_TAKEN');
-      if (frame.room !== conn.room) {
-        await roster.remove(conn);
-        await strategy.move(conn, frame.room, frame.resume);
-        conn.name = name;
-        conn.room = frame.room;
-        await roster.enter(conn);
-        return;
+      try {
+        if (frame.room !== conn.room) {
+          // The version moves it first: refused (v4, Redis down), it stays where it was.
+          await strategy.move(conn, frame.room, frame.resume);
+          await roster.remove(conn).catch(() => {}); // (v4: Redis may have gone since; its reaper cleans up)
+          conn.name = name;
+          conn.room = frame.room;
+          try {
+            await roster.enter(conn);
+          } catch (err) {
+            return refuseEntry(st, err);
+          }
+          return;
+        }
+        if (name !== conn.name) await roster.rename(conn, name);
+        // v4: a join to the room it is in, with since and epoch, replays what it missed.
+        if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
+        await roster.sendJoined(conn);
+      } catch (err) {
+        const { code, message } = refusal(err, frame.room !== conn.room ? `could not move to ${frame.room}` : name !== conn.name ? `could not rename to ${name}` : `could not rejoin ${frame.room}`);
+        reject(conn, code, message);
       }
-      if (name !== conn.name) await roster.rename(conn, name);
-      // v4: a join to the room it is in, with since and epoch, replays what it missed.
-      if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
-      await roster.sendJoined(conn);
     });
+  }
+
+  /** Whether a frame the limiter judged goes on; a flood is closed (1008). */
+  function allowed(st: ConnState, verdict: ReturnType<ConnectionLimiter['frame']>): boolean {
+    if (verdict === 'ok') return true;
+    if (verdict === 'close') {
+      counters.countRefusal('flood');
+      st.conn.ws.close(CLOSE_CODES.POLICY_VIOLATION, 'flooding: far past its rate');
+      return false;
+    }
+    counters.countRefusal('rate');
+    if (verdict === 'drop-and-tell') strategy.sendTo(st.conn, errorMessage('RATE_LIMITED', `${ERROR_CODES.RATE_LIMITED}: ${rate?.msgsPerS}/s, ${rate?.burst} at once`));
+    return false;
   }
 
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -318,6 +326,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req));
   });
 
+  let pings = 0;
   const heartbeat = strategy.heartbeat
     ? setInterval(() => {
         for (const st of conns.values()) {
@@ -326,7 +335,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
             continue;
           }
           st.alive = false;
-          st.conn.ws.ping();
+          st.pinged = Buffer.from((++pings).toString(36));
+          st.conn.ws.ping(st.pinged);
         }
       }, options.pingIntervalMs)
     : null;

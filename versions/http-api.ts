@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
@@ -111,7 +111,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     };
     const parsed = parseJsonObject(body);
     if (!parsed.ok) return fail(parsed.code);
-    const { room, content, from } = parsed.value;
+    const { room, content, from, id } = parsed.value;
     if (!isValidRoom(room)) return fail('BAD_ROOM');
     const bad = checkContent(content, limits);
     if (bad) {
@@ -119,13 +119,16 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       return fail(bad, detail ? `${ERROR_CODES[bad]}: ${detail}` : undefined);
     }
     if (from !== undefined && !isValidName(from)) return fail('BAD_NAME');
+    if (id !== undefined && !isValidId(id)) return fail('BAD_ID');
     counters.received++;
     // An HTTP sender proves no name: whatever it claims is marked as coming over HTTP.
     try {
-      await strategy.publish(room, { type: 'chat', room, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, content: content as string, ts: Date.now() });
+      await strategy.publish(room, { type: 'chat', room, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, content: content as string, ts: Date.now(), ...(id !== undefined ? { id: id as string } : {}) });
     } catch (err) {
-      // v4 only: its backplane could not take the message. Nothing was sent; the caller may retry.
-      return sendJson(res, 503, { error: { code: 'BACKPLANE_DOWN', message: `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})` } });
+      // v4 only: its backplane could not take the message (BACKPLANE_DOWN: not sent), or lost its
+      // answer (SEND_UNKNOWN: maybe sent). Either way the caller may send again, with the same id.
+      const code = (err as { code?: string }).code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
+      return sendJson(res, 503, { error: { code, message: `${ERROR_CODES[code]}: ${(err as Error).message}` } });
     }
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
   }

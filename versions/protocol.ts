@@ -22,7 +22,11 @@ export const ERROR_CODES = {
   FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009; the limit is in joined.server.limits.maxFrameBytes)',
   PROTOCOL_ERROR: 'the frame breaks RFC 6455: unmasked, reserved bits, a bad opcode, a control frame over 125 bytes (closed with 1002)',
   BAD_UTF8: 'a text frame is not valid UTF-8 (closed with 1007)',
-  BACKPLANE_DOWN: 'v4: the message was not sent: the server cannot reach its backplane (Redis) now; send it again later',
+  BACKPLANE_DOWN: 'v4: not done: the backplane (Redis) cannot take it now; try again later',
+  SEND_UNKNOWN: 'v4: the connection to the backplane was lost while this send was under way: it may have been delivered; sending it again with the same id is safe',
+  RATE_LIMITED: 'too many frames: this connection is over its rate (joined.server.rate); frames past it are dropped, and a connection that keeps on is closed with 1008',
+  NOT_IN_ROOM: 'you are not in a room yet: wait for "joined" before you send',
+  BAD_ID: '"id" must be 1-64 printable ASCII characters',
   HISTORY_UNAVAILABLE: 'v4: what you missed could not be read from history (the backplane is down); you are in the room without it: join again with since and epoch later',
   BAD_SINCE: '"since" must be an integer >= 0 and "epoch" a string of 1-64 characters, given together',
 } as const;
@@ -38,6 +42,10 @@ export const CLOSE_CODES = {
   INVALID_PAYLOAD: 1007,
   /** Frame above the frame limit; ws closes with it. */
   MESSAGE_TOO_BIG: 1009,
+  /** A peer that keeps a frame unfinished past the frame timeout, or floods past its rate. */
+  POLICY_VIOLATION: 1008,
+  /** v4: the server could not take the connection into its room (its backplane is down): connect again later. */
+  TRY_AGAIN_LATER: 1013,
   /** No traffic either way for the idle timeout: the server closed the socket. */
   IDLE_TIMEOUT: 4001,
   /** v3 `--on-full kick`: the client's queue was full, so the server closed it. */
@@ -56,6 +64,7 @@ export const CLOSE_CODE_WORDS: Readonly<Record<number, string>> = {
   1008: 'policy violation',
   1009: 'message too big',
   1011: 'server error',
+  1013: 'try again later',
   [CLOSE_CODES.IDLE_TIMEOUT]: 'idle: no traffic for too long',
   [CLOSE_CODES.SLOW_CONSUMER]: 'too slow: kicked',
 };
@@ -67,10 +76,10 @@ export function closeCodeInWords(code: number): string {
 
 /**
  * What a server's limits refuse, counted in chat_limit_refusals_total{limit}: a peer that would
- * hold the server (too many connections, silence, slow headers or bodies), a request from a page
+ * hold the server (too many frames or connections, silence, slow headers or bodies), a request from a page
  * that is not the workbench's, a client that did not answer a close.
  */
-export const LIMITS = ['max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
+export const LIMITS = ['rate', 'flood', 'max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
 export type LimitName = (typeof LIMITS)[number];
 
 /** The room a connection starts in, and the only one a scenario with one room uses. */
@@ -103,7 +112,8 @@ export interface ResumePoint {
 
 export type ClientFrame =
   | { type: 'join'; room: string; name?: string; resume?: ResumePoint }
-  | { type: 'chat'; content: string };
+  /** `id` (optional): the sender's name for this send; v4 delivers one send per (sender, id) however often it comes. */
+  | { type: 'chat'; content: string; id?: string };
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string };
 
@@ -166,7 +176,8 @@ export function parseClientFrame(text: string, limits: ProtocolLimits): ParseRes
   if (type === 'chat') {
     const bad = checkContent(obj.content, limits);
     if (bad) return fail(bad, contentDetail(bad, obj.content, limits));
-    return { ok: true, frame: { type: 'chat', content: obj.content as string } };
+    if (obj.id !== undefined && !isValidId(obj.id)) return fail('BAD_ID');
+    return { ok: true, frame: { type: 'chat', content: obj.content as string, ...(obj.id !== undefined ? { id: obj.id as string } : {}) } };
   }
   if (type === 'join') {
     if (!isValidRoom(obj.room)) return fail('BAD_ROOM');
@@ -180,6 +191,12 @@ export function parseClientFrame(text: string, limits: ProtocolLimits): ParseRes
 }
 
 const EPOCH_PATTERN = /^[\x21-\x7e]{1,64}$/;
+/** A send's id: what a client may resend under; printable ASCII, no space, so it is safe in a Redis key. */
+const ID_PATTERN = EPOCH_PATTERN;
+
+export function isValidId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id);
+}
 
 /**
  * A resume point from a join frame's fields or a URL's query (strings): null when neither is
@@ -198,12 +215,13 @@ export function parseResumePoint(since: unknown, epoch: unknown): ResumePoint | 
  * the room's stream (`seq`, from 1, in `epoch`), and `replayed` to those sent again on recovery.
  */
 export type ServerMessage =
-  | { type: 'chat'; room: string; from: string; content: string; ts: number; seq?: number; epoch?: string; replayed?: true }
+  | { type: 'chat'; room: string; from: string; content: string; ts: number; id?: string; seq?: number; epoch?: string; replayed?: true }
   | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo }
   /** Someone joined, left, or (rename) took the name `name`, having been `from`. */
   | { type: 'presence'; room: string; event: 'join' | 'leave' | 'rename'; name: string; members: number; from?: string }
   | { type: 'dropped'; count: number; total: number }
-  | { type: 'error'; code: ErrorCode; message: string }
+  /** `id`: the send it is about, when it is about one. */
+  | { type: 'error'; code: ErrorCode; message: string; id?: string }
   /** v4 recovery: messages `from`..`to` of the room's stream are lost to this client (trimmed from history). */
   | { type: 'gap'; room: string; epoch: string; from: number; to: number }
   /** v4: the room's stream is not the one the client knew (`was`): its history was lost; `seq` starts again. */
@@ -213,6 +231,8 @@ export interface ServerInfo {
   version: string;
   describe: string;
   limits: ProtocolLimits;
+  /** Frames per second a connection may send, and at once above that; absent: no limit. */
+  rate?: { msgsPerS: number; burst: number };
   /** v4: the node of the cluster this connection is on. */
   node?: string;
 }
@@ -226,8 +246,8 @@ export function encodeClientFrame(frame: ClientFrame): string {
   return JSON.stringify(frame);
 }
 
-export function errorMessage(code: ErrorCode, message: string = ERROR_CODES[code]): ServerMessage {
-  return { type: 'error', code, message };
+export function errorMessage(code: ErrorCode, message: string = ERROR_CODES[code], id?: string): ServerMessage {
+  return id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id };
 }
 
 /**

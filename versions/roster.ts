@@ -34,14 +34,14 @@ export class Roster {
     return holder !== undefined && holder !== except;
   }
 
-  /** `conn` takes a new name in its room: the room hears who became whom. */
+  /** `conn` takes a new name in its room: the room hears who became whom. Refused (v4, Redis down), nothing changes. */
   async rename(conn: Connection, name: string): Promise<void> {
+    const members = this.strategy.directory ? await this.strategy.directory.rename(conn, name) : (this.rooms.get(conn.room)?.size ?? 0);
     const names = this.names.get(conn.room);
     const from = conn.name;
     if (names?.get(nameKey(from)) === conn) names.delete(nameKey(from));
     conn.name = name;
     names?.set(nameKey(name), conn);
-    const members = this.strategy.directory ? await this.strategy.directory.rename(conn) : (this.rooms.get(conn.room)?.size ?? 0);
     if (members <= PRESENCE_MAX_MEMBERS) this.publish(conn.room, { type: 'presence', room: conn.room, event: 'rename', name, from, members });
   }
 

@@ -62,8 +62,8 @@ export interface MemberDirectory {
   join(conn: Connection): Promise<number>;
   /** `conn` has left `room`; resolves with the members left. */
   leave(conn: Connection, room: string): Promise<number>;
-  /** `conn` took a new name in its room; resolves with the room's member count. */
-  rename(conn: Connection): Promise<number>;
+  /** `conn` takes the name `name` in its room; resolves with the room's member count. */
+  rename(conn: Connection, name: string): Promise<number>;
   /** Up to `max` names of the room's members, and how many there are. */
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
 }
@@ -79,6 +79,10 @@ export interface Strategy {
   readonly describe: string;
   /** Whether the host pings clients and drops the ones that stop answering. */
   readonly heartbeat: boolean;
+  /** A version with a hub (v3, v4) limits each connection's rate by default; v1 and v2 reproduce servers that do not. */
+  readonly limitsRate?: boolean;
+  /** v4: every send gets an id (the client's, or one the host assigns), so a resend is not a second message. */
+  readonly resendSafe?: boolean;
   /**
    * A new connection, to join `conn.room`. Resolves once it is a member. `resume` (v4; the others
    * have no history and ignore it): the client has the room's stream up to there; replay the rest.

@@ -24,7 +24,8 @@ afterEach(async () => {
 });
 
 async function startCluster(nodes: number): Promise<{ child: ChildProcess; listening: Listening[]; output: string[] }> {
-  const child = spawnTs(VERSIONS_CLI, ['v4', '--nodes', String(nodes), '--port', '0']);
+  // (bob stands for a room's senders: 300 messages in a second, past one connection's rate limit)
+  const child = spawnTs(VERSIONS_CLI, ['v4', '--nodes', String(nodes), '--port', '0', '--max-msgs-per-s', '0']);
   started.push(child);
   const listening: Listening[] = [];
   const output: string[] = [];

@@ -52,6 +52,7 @@ export class Hub implements Strategy {
   readonly version = 'v3';
   readonly describe: string;
   readonly heartbeat = true;
+  readonly limitsRate = true;
   private readonly clients = new Map<Connection, ClientPump>();
   /** Each room's members and log (room-log.ts). */
   private readonly rooms = new Map<string, Room>();

@@ -7,7 +7,8 @@
 //    in `epoch`. A new epoch means the stream's past is gone (a broker restarted without it).
 //  - every node subscribed to the room gets each appended entry, in seq order; a node may miss
 //    entries while the backplane is down, and fetches them with history() once it is back.
-//  - history() keeps the last N entries of each room.
+//  - history() keeps the last N entries of each room, and at most B bytes of them.
+//  - a send is appended at most once per (sender, id) while the stream holds it.
 //  - members are listed across nodes; a node that stops beating is taken out of every room.
 import type { BackplaneStats } from '../protocol.ts';
 
@@ -52,9 +53,19 @@ export interface BackplaneEvents {
   departed(members: DepartedMember[]): void;
 }
 
-/** Why a send was refused: the backplane is down, or its backlog is at its cap. */
+/** Why a send was refused, and not done: the backplane is down, full (OOM), or its backlog is at its cap. The message says which. */
 export class BackplaneDownError extends Error {
   readonly code = 'BACKPLANE_DOWN';
+}
+
+/** The connection to the backplane was lost while the send was under way: it may have been appended. */
+export class SendUnknownError extends Error {
+  readonly code = 'SEND_UNKNOWN';
+}
+
+/** What append() did: the entry, and whether the send was already in the stream (a resend). */
+export interface Appended extends StreamEntry {
+  duplicate: boolean;
 }
 
 export interface Backplane {
@@ -62,8 +73,13 @@ export interface Backplane {
   readonly describe: string;
   readonly isUp: boolean;
   start(events: BackplaneEvents): Promise<void>;
-  /** Appends a message to its room's stream. `jsonOpen` is the message's JSON without its closing brace. */
-  append(room: string, jsonOpen: string): Promise<StreamEntry>;
+  /**
+   * Appends a message to its room's stream. `jsonOpen` is the message's JSON without its closing
+   * brace. A send with a `key` (its sender and id) that the stream holds already is not appended
+   * again. Rejects with BackplaneDownError (not appended) or SendUnknownError (may have been).
+   */
+  append(room: string, jsonOpen: string, key?: string): Promise<Appended>;
+  /** The newest entries after `after`: at most `max`, and at most the replay's byte cap (what is left out reads as trimmed). */
   history(room: string, after: number, max: number): Promise<HistorySlice>;
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;
@@ -71,7 +87,8 @@ export interface Backplane {
   signal(room: string, json: string): Promise<void>;
   /** `member` (unique in the cluster) is in `room` under `name`; resolves with the room's member count. */
   join(room: string, member: string, name: string): Promise<number>;
-  leave(room: string, member: string): Promise<number>;
+  /** `last`: it was this node's last member in the room (the room leaves the node's list). */
+  leave(room: string, member: string, last: boolean): Promise<number>;
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
   /** Its own figures; the hub adds what it replayed and noticed. */
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'>;

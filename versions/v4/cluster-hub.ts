@@ -22,7 +22,16 @@
 import { encodeServerMessage, errorMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
-import type { Backplane, BackplaneEvents, DepartedMember, StreamEntry } from './backplane.ts';
+import { BackplaneDownError, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
+
+/** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
+function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BackplaneDownError(`Redis did not answer the ${what} within ${ENTRY_TIMEOUT_MS / 1000} s`)), ENTRY_TIMEOUT_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 /** Where a client waits until it may join its room: no valid room name has a NUL, so no one publishes here. */
 const HOLD = '\u0000hold';
@@ -38,8 +47,9 @@ interface Feed {
   readonly room: string;
   /** Local connections in the room, or on their way in. */
   refs: number;
-  /** Subscribed to the room on the backplane. */
+  /** Subscribed to the room on the backplane; `failed` once that did not go through (the next acquire tries again). */
   subscribed: Promise<void>;
+  failed: boolean;
   /** Whether epoch and lastSeq were read from the backplane yet. */
   known: boolean;
   epoch: string | null;
@@ -59,11 +69,15 @@ interface Recovery {
 
 /** Times a recovery that raced a stream reset is tried again. */
 const RECOVERY_ATTEMPTS = 3;
+/** A join or a switch gets its answer within this: `joined`, or an error (a slow or paused Redis). */
+export const ENTRY_TIMEOUT_MS = 5_000;
 
 export class ClusterHub implements Strategy, BackplaneEvents {
   readonly version = 'v4';
   readonly describe: string;
   readonly heartbeat = true;
+  readonly limitsRate = true;
+  readonly resendSafe = true;
   readonly node: string;
   readonly directory: MemberDirectory;
   private readonly hub: Hub;
@@ -72,6 +86,10 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   private readonly entering = new Map<Connection, { room: string; resume: ResumePoint | undefined }>();
   /** Members this node registered in the cluster's directory, and where: registered again after a broker restart. */
   private readonly registered = new Map<Connection, string>();
+  /** How many of them each room has: a room leaves this node's list in Redis with its last one. */
+  private readonly registeredIn = new Map<string, number>();
+  /** The room whose feed each connection holds. */
+  private readonly holds = new Map<Connection, string>();
   private readonly recovery = { replayed: 0, gaps: 0, resets: 0, refetched: 0 };
 
   constructor(
@@ -82,18 +100,26 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     this.node = options.node;
     this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
     this.hub = new Hub(counters, options);
+    const count = (room: string, by: number): number => {
+      const n = (this.registeredIn.get(room) ?? 0) + by;
+      if (n > 0) this.registeredIn.set(room, n);
+      else this.registeredIn.delete(room);
+      return n;
+    };
     this.directory = {
-      join: (conn) => {
+      join: async (conn) => {
+        const members = await bounded(backplane.join(conn.room, this.memberOf(conn), conn.name), 'join');
+        if (!this.registered.has(conn)) count(conn.room, 1);
         this.registered.set(conn, conn.room);
-        return backplane.join(conn.room, this.memberOf(conn), conn.name);
+        return members;
       },
       leave: (conn, room) => {
-        this.registered.delete(conn);
-        return backplane.leave(room, this.memberOf(conn));
+        if (!this.registered.delete(conn)) return backplane.leave(room, this.memberOf(conn), false);
+        return backplane.leave(room, this.memberOf(conn), count(room, -1) === 0);
       },
       // (registering again under the new name overwrites the old one, and counts the room)
-      rename: (conn) => backplane.join(conn.room, this.memberOf(conn), conn.name),
-      members: (room, max) => backplane.members(room, max),
+      rename: (conn, name) => bounded(backplane.join(conn.room, this.memberOf(conn), name), 'rename'),
+      members: (room, max) => bounded(backplane.members(room, max), 'list'),
     };
   }
 
@@ -104,29 +130,36 @@ export class ClusterHub implements Strategy, BackplaneEvents {
 
   // --- Strategy ---
 
+  /** Rejects (BACKPLANE_DOWN) at once while the backplane is down, or after ENTRY_TIMEOUT_MS: a join never waits in silence. */
   async add(conn: Connection, resume?: ResumePoint): Promise<void> {
-    await this.acquire(conn.room);
+    await this.acquire(conn, conn.room);
     await this.hub.addTo(conn, HOLD);
     this.entering.set(conn, { room: conn.room, resume });
   }
 
+  /** As add(): refused, it leaves `conn` where it was. */
   async move(conn: Connection, room: string, resume?: ResumePoint): Promise<void> {
-    await this.acquire(room);
+    const from = this.holds.get(conn);
+    await this.acquire(conn, room);
     await this.hub.move(conn, HOLD);
-    this.release(conn.room);
+    if (from !== undefined && from !== room) this.release(from);
+    else if (from === room) this.release(room); // (a resume in its own room: it held the feed twice)
     this.entering.set(conn, { room, resume });
   }
 
   async remove(conn: Connection): Promise<void> {
     this.entering.delete(conn);
     await this.hub.remove(conn);
-    this.release(conn.room);
+    const room = this.holds.get(conn);
+    this.holds.delete(conn);
+    if (room !== undefined) this.release(room);
   }
 
   publish(room: string, msg: ServerMessage): Promise<void> {
     const json = encodeServerMessage(msg);
     // Chat goes into the room's stream and comes back to every node from there, this one included.
-    if (msg.type === 'chat') return this.backplane.append(room, json.slice(0, -1)).then(() => undefined);
+    // Its sender and id make it one message however often it is sent (a resend after SEND_UNKNOWN).
+    if (msg.type === 'chat') return this.backplane.append(room, json.slice(0, -1), msg.id === undefined ? '' : `${msg.from}\n${msg.id}`).then(() => undefined);
     return this.backplane.signal(room, json);
   }
 
@@ -151,7 +184,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   async close(): Promise<void> {
     this.hub.close();
     // A node that stops on purpose takes its members out of the lists now, not three beats later.
-    await Promise.allSettled([...this.registered].map(([conn, room]) => this.backplane.leave(room, this.memberOf(conn))));
+    await Promise.allSettled([...this.registered].map(([conn, room]) => this.backplane.leave(room, this.memberOf(conn), true)));
     this.registered.clear();
     await this.backplane.close();
   }
@@ -190,17 +223,34 @@ export class ClusterHub implements Strategy, BackplaneEvents {
 
   // --- feeds ---
 
-  private async acquire(room: string): Promise<void> {
+  /** `conn` holds `room`'s feed: subscribed, its tail known. Refused (and nothing held) while the backplane is down. */
+  private async acquire(conn: Connection, room: string): Promise<void> {
+    if (!this.backplane.isUp) throw new BackplaneDownError('the server cannot reach Redis');
     let feed = this.feeds.get(room);
     if (!feed) {
-      feed = { room, refs: 0, subscribed: Promise.resolve(), known: false, epoch: null, lastSeq: 0, syncing: false, held: [], recovering: new Set() };
+      feed = { room, refs: 0, subscribed: Promise.resolve(), failed: true, known: false, epoch: null, lastSeq: 0, syncing: false, held: [], recovering: new Set() };
       this.feeds.set(room, feed);
-      const f = feed;
-      // Subscribed first, then the stream's tail read: nothing published in between is missed.
-      f.subscribed = this.backplane.subscribe(room).then(() => this.sync(f));
     }
-    feed.refs++;
-    await feed.subscribed;
+    const f = feed;
+    if (f.failed) {
+      // Subscribed first, then the stream's tail read: nothing published in between is missed.
+      f.failed = false;
+      f.subscribed = this.backplane.subscribe(room).then(
+        () => this.sync(f),
+        (err: unknown) => {
+          f.failed = true;
+          throw err;
+        },
+      );
+    }
+    f.refs++;
+    try {
+      await bounded(f.subscribed, 'join');
+    } catch (err) {
+      this.release(room);
+      throw err instanceof BackplaneDownError ? err : new BackplaneDownError(`the server could not subscribe to the room: ${(err as Error).message}`);
+    }
+    this.holds.set(conn, room);
   }
 
   private release(room: string): void {

@@ -4,7 +4,7 @@ import { startChatServer, type ChatServer, type HostOptions } from '../host.ts';
 import { ServerCounters } from '../strategy.ts';
 import { resolveVersionOptions, type VersionOptions } from '../versions.ts';
 import { ClusterHub } from './cluster-hub.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_MAX_IN_FLIGHT, RedisBackplane } from './redis-backplane.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS, RedisBackplane } from './redis-backplane.ts';
 
 export interface V4Options {
   /** redis://host:port of the backplane. Required. */
@@ -17,6 +17,14 @@ export interface V4Options {
   maxInFlight: number;
   /** Node heartbeat period; 3 missed and others take it out of every room. Default 1,000 ms. */
   heartbeatMs: number;
+  /** A room's keys expire in Redis after this long without a send. Default 24 h. */
+  roomTtlMs: number;
+  /** Bytes of history kept per room, beside `history` entries. Default 8 MiB. */
+  historyBytes: number;
+  /** Bytes one replay sends at most; what it leaves out is announced as a gap. Default 512 KiB. */
+  replayBytes: number;
+  /** Run on a Redis that evicts keys. Default false: refused at start, and sends refused if it starts evicting. */
+  allowEviction: boolean;
 }
 
 export const NODE_NAME = /^[A-Za-z0-9_-]{1,32}$/;
@@ -41,6 +49,10 @@ export async function startV4Node(options: Partial<VersionOptions & HostOptions 
     maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     prefix: 'ce:',
+    roomTtlMs: positive(options.roomTtlMs ?? DEFAULT_ROOM_TTL_MS, 'roomTtlMs'),
+    historyBytes: positive(options.historyBytes ?? DEFAULT_HISTORY_BYTES, 'historyBytes'),
+    replayBytes: positive(options.replayBytes ?? DEFAULT_REPLAY_BYTES, 'replayBytes'),
+    allowEviction: options.allowEviction ?? false,
   });
   const hub = new ClusterHub(counters, { ...resolveVersionOptions(options), node, history }, backplane);
   try {
@@ -55,4 +67,9 @@ export async function startV4Node(options: Partial<VersionOptions & HostOptions 
     await hub.close();
     throw err;
   }
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`options.${name} must be an integer >= 1`);
+  return n;
 }

@@ -1,24 +1,24 @@
-// The backplane over Redis (ioredis): one connection for commands, one for pub/sub.
-//
-// Per room, under a key prefix:
-//   {room}:epoch   the stream's epoch: set by the first append after the stream was lost
-//   {room}:seq     the last seq given (INCR)
-//   {room}:log     a stream (XADD MAXLEN history), entry id `<seq>-0`, field m = the message JSON
-//   {room}:members a hash, `<node>:<connection id>` → name
-//   channel {room} `E|<seq>|<epoch>|<json>` for an entry, `S|<json>` for a notice
-// and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock) and
-// `node:<id>:rooms` (where a node has registered members, for whoever reaps it).
+// The backplane over Redis (ioredis): one connection for commands, one for pub/sub. The keys and
+// the scripts are in redis-scripts.ts; a room's channel carries `E|<seq>|<epoch>|<json>` for an
+// entry and `S|<json>` for a notice.
 //
 // One Lua script appends: epoch, INCR, XADD and PUBLISH run as one step, so the order of seqs is
 // the order of the stream and of the channel, whichever node sent. A send while Redis cannot be
 // reached fails at once (no offline queue) and is refused to its sender: never queued in memory
 // without bound, never silently lost. Commands in flight when the connection drops are not sent
-// again (an append sent twice would be two messages).
+// again by ioredis; their senders are told the send may have gone through, and a resend with the
+// same id is not appended twice (the script looks the id up first).
+//
+// Redis must not forget on its own: at start, and after every reconnect, the backplane reads
+// maxmemory-policy. An evicting policy is refused unless allowEviction is set (then what Redis
+// evicted reaches members as a gap or a reset); an OOM refusal marks the backplane down until an
+// append goes through again.
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
 
 export interface RedisBackplaneOptions {
   /** redis://host:port */
@@ -33,87 +33,28 @@ export interface RedisBackplaneOptions {
   heartbeatMs: number;
   /** Key and channel prefix. Default 'ce:'. */
   prefix: string;
+  /** A room's keys expire after this long without an append (its members, without a join or a beat). Default 24 h. */
+  roomTtlMs: number;
+  /** Bytes of history kept per room, beside the entries. Default 8 MiB. */
+  historyBytes: number;
+  /** Bytes one history read (a replay, a refetch) returns at most; the rest reads as a gap. Default 512 KiB. */
+  replayBytes: number;
+  /** Run on a Redis whose maxmemory-policy evicts keys. Default false: such a Redis is refused. */
+  allowEviction: boolean;
 }
 
 export const DEFAULT_HISTORY = 1_000;
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 export const DEFAULT_HEARTBEAT_MS = 1_000;
+export const DEFAULT_ROOM_TTL_MS = 24 * 3600_000;
+export const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_REPLAY_BYTES = 512 * 1024;
+/** A beat answered later than this many periods after the one before was late: Redis paused or slow. */
+const LATE_BEAT_PERIODS = 1.5;
 /** Heartbeats a node may miss before others take it for dead. */
 const MISSED_BEATS = 3;
 /** Reconnect delay: 50 ms, growing to 500 ms; never give up. */
 const retryStrategy = (times: number): number => Math.min(50 * times, 500);
-
-const APPEND = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('SET', KEYS[1], epoch)
-  redis.call('DEL', KEYS[2], KEYS[3])
-end
-local seq = redis.call('INCR', KEYS[2])
-local json = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], seq .. '-0', 'm', json)
-redis.call('PUBLISH', ARGV[4], 'E|' .. seq .. '|' .. epoch .. '|' .. json)
-return {seq, epoch}`;
-
-const HISTORY = `
-local epoch = redis.call('GET', KEYS[1])
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-local first = 0
-local head = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
-if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) end
-local out = {}
-if tonumber(ARGV[2]) > 0 then
-  for _, e in ipairs(redis.call('XRANGE', KEYS[3], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])) do
-    out[#out + 1] = e[2][2]
-  end
-end
-return {epoch or '', last, first, out}`;
-
-const JOIN = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-return redis.call('HLEN', KEYS[1])`;
-
-const LEAVE = `
-redis.call('HDEL', KEYS[1], ARGV[1])
-return redis.call('HLEN', KEYS[1])`;
-
-// Beats for this node (by Redis's clock, the one clock every node shares) and reaps the nodes
-// that stopped: their members leave every room. Returns whether this node was new to the set
-// (a restarted Redis, or taken for dead), then room, name, members-left triples.
-const BEAT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
-local out = {fresh}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
-  redis.call('ZREM', KEYS[1], id)
-  local roomsKey = ARGV[3] .. 'node:' .. id .. ':rooms'
-  local pre = id .. ':'
-  for _, room in ipairs(redis.call('SMEMBERS', roomsKey)) do
-    local h = ARGV[3] .. room .. ':members'
-    local all = redis.call('HGETALL', h)
-    for i = 1, #all, 2 do
-      if string.sub(all[i], 1, #pre) == pre then
-        redis.call('HDEL', h, all[i])
-        out[#out + 1] = room
-        out[#out + 1] = all[i + 1]
-        out[#out + 1] = redis.call('HLEN', h)
-      end
-    end
-  end
-  redis.call('DEL', roomsKey)
-end
-return out`;
-
-type Scripts = {
-  ceAppend(epochKey: string, seqKey: string, logKey: string, jsonOpen: string, newEpoch: string, history: number, channel: string): Promise<[number, string]>;
-  ceHistory(epochKey: string, seqKey: string, logKey: string, after: number, max: number): Promise<[string, number, number, string[]]>;
-  ceJoin(membersKey: string, roomsKey: string, member: string, name: string, room: string): Promise<number>;
-  ceLeave(membersKey: string, member: string): Promise<number>;
-  ceBeat(nodesKey: string, node: string, deadAfterMs: number, prefix: string): Promise<Array<string | number>>;
-};
 
 export class RedisBackplane implements Backplane {
   readonly describe: string;
@@ -124,6 +65,15 @@ export class RedisBackplane implements Backplane {
   private downSince = 0;
   private outageMs = 0;
   private beat: NodeJS.Timeout | null = null;
+  /** A beat is under way (one at a time: beats queued behind a paused Redis would all land at once). */
+  private beating = false;
+  /** When the last beat was answered (performance.now() ms), and how many in a row came on time. */
+  private lastBeatAt = 0;
+  private onTimeBeats = 0;
+  /** Why the backplane refuses sends though its connections are up: Redis evicts keys. */
+  private refusing: string | null = null;
+  /** Redis refused the last append for want of memory: down (chat_backplane_up 0) until an append goes through. */
+  private oom = false;
   private closed = false;
   private readonly rtt = createHistogram();
   private readonly rttAll = createHistogram();
@@ -138,11 +88,7 @@ export class RedisBackplane implements Backplane {
     // Commands fail at once while Redis is unreachable, and are never sent twice.
     this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 }) as Redis & Scripts;
     this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
-    this.cmd.defineCommand('ceAppend', { numberOfKeys: 3, lua: APPEND });
-    this.cmd.defineCommand('ceHistory', { numberOfKeys: 3, lua: HISTORY });
-    this.cmd.defineCommand('ceJoin', { numberOfKeys: 2, lua: JOIN });
-    this.cmd.defineCommand('ceLeave', { numberOfKeys: 1, lua: LEAVE });
-    this.cmd.defineCommand('ceBeat', { numberOfKeys: 1, lua: BEAT });
+    for (const [name, def] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, def);
     this.rttTimer = setInterval(() => {
       this.lastRtt = rttOf(this.rtt);
       this.rtt.reset();
@@ -154,7 +100,7 @@ export class RedisBackplane implements Backplane {
     return this.up;
   }
 
-  private key(room: string, part: 'epoch' | 'seq' | 'log' | 'members'): string {
+  private key(room: string, part: RoomKey): string {
     return `${this.options.prefix}${room}:${part}`;
   }
 
@@ -165,8 +111,10 @@ export class RedisBackplane implements Backplane {
   async start(events: BackplaneEvents): Promise<void> {
     this.events = events;
     // Both connections must be ready for the node to be up; either one lost takes it down.
-    const onReady = (): void => {
+    const onReady = async (): Promise<void> => {
       if (this.closed || this.up || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return;
+      this.refusing = await this.evictionRefusal();
+      if (this.closed || this.up || this.cmd.status !== 'ready') return;
       if (this.downSince > 0) {
         this.outageMs += performance.now() - this.downSince;
         this.downSince = 0;
@@ -183,15 +131,27 @@ export class RedisBackplane implements Backplane {
       events.down();
     };
     for (const c of [this.cmd, this.sub]) {
-      c.on('ready', onReady);
+      c.on('ready', () => void onReady());
       c.on('close', onLost);
       c.on('error', () => {}); // reconnects by itself; 'close' marks the outage
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
     await Promise.all([this.cmd.connect(), this.sub.connect()]);
-    onReady();
+    await onReady();
+    if (this.refusing !== null) throw new Error(this.refusing);
     this.beat = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
     this.beat.unref();
+  }
+
+  /** Why this Redis must not be used as it is (it evicts keys), or null; a Redis that hides CONFIG is taken at its word. */
+  private async evictionRefusal(): Promise<string | null> {
+    const [, policy] = ((await this.cmd.config('GET', 'maxmemory-policy').catch(() => [])) as string[]) ?? [];
+    if (policy === undefined || policy === 'noeviction') return null;
+    if (this.options.allowEviction) {
+      console.error(`[v4 ${this.options.node}] Redis evicts keys (maxmemory-policy ${policy}); --allow-eviction: what it evicts reaches members as gap or reset notices`);
+      return null;
+    }
+    return `Redis evicts keys (maxmemory-policy ${policy}): rooms would lose messages without a word; set maxmemory-policy noeviction, or pass --allow-eviction`;
   }
 
   private onMessage(channelBuf: Buffer, message: Buffer): void {
@@ -209,47 +169,70 @@ export class RedisBackplane implements Backplane {
   }
 
   private heartbeat(): void {
-    if (!this.up || this.closed) return;
-    const { node, heartbeatMs, prefix } = this.options;
-    this.cmd.ceBeat(`${prefix}nodes`, node, heartbeatMs * MISSED_BEATS, prefix).then(
+    if (!this.up || this.closed || this.beating) return;
+    const { node, heartbeatMs, prefix, roomTtlMs } = this.options;
+    // This node reaps others only after MISSED_BEATS beats of its own on time: after a pause or a
+    // slow spell every node's beats were late alike, and the others get their turn to beat first.
+    const mayReap = this.onTimeBeats >= MISSED_BEATS ? '1' : '0';
+    this.beating = true;
+    this.cmd.ceBeat(`${prefix}nodes`, node, heartbeatMs * MISSED_BEATS, prefix, roomTtlMs, mayReap).then(
       (out) => {
+        this.beating = false;
+        const now = performance.now();
+        this.onTimeBeats = this.lastBeatAt > 0 && now - this.lastBeatAt <= heartbeatMs * LATE_BEAT_PERIODS ? this.onTimeBeats + 1 : 0;
+        this.lastBeatAt = now;
         if (out[0] === 1) this.events?.reregister();
         const departed: DepartedMember[] = [];
         for (let i = 1; i + 2 < out.length; i += 3) departed.push({ room: String(out[i]), name: String(out[i + 1]), members: Number(out[i + 2]) });
         if (departed.length > 0) this.events?.departed(departed);
       },
-      () => {}, // down: the next beat after 'ready' tries again
+      () => {
+        this.beating = false; // down: the next beat after 'ready' tries again
+        this.onTimeBeats = 0;
+        this.lastBeatAt = 0;
+      },
     );
   }
 
-  async append(room: string, jsonOpen: string): Promise<StreamEntry> {
-    if (!this.up || this.counts.inFlight >= this.options.maxInFlight) {
+  async append(room: string, jsonOpen: string, key = ''): Promise<Appended> {
+    if (!this.up || this.refusing !== null || this.counts.inFlight >= this.options.maxInFlight) {
       this.counts.refused++;
-      throw new BackplaneDownError(this.up ? `the backplane has ${this.counts.inFlight} sends waiting (its cap)` : 'the backplane is down');
+      throw new BackplaneDownError(!this.up ? NOT_REACHED : (this.refusing ?? `${this.counts.inFlight} sends are waiting for Redis, the node's cap`));
     }
     this.counts.inFlight++;
     const t0 = process.hrtime.bigint();
+    const { history, roomTtlMs, historyBytes } = this.options;
     try {
-      const [seq, epoch] = await this.cmd.ceAppend(this.key(room, 'epoch'), this.key(room, 'seq'), this.key(room, 'log'), jsonOpen, newEpoch(), this.options.history, this.channel(room));
+      const keys = APPEND_KEYS.map((k) => this.key(room, k)) as [string, string, string, string, string];
+      const [seq, epoch, had] = await this.cmd.ceAppend(...keys, jsonOpen, newEpoch(), history, this.channel(room), key, roomTtlMs, historyBytes);
       const ns = Math.max(1, Number(process.hrtime.bigint() - t0));
       this.rtt.record(ns);
       this.rttAll.record(ns);
-      this.counts.published++;
-      return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}` };
+      this.oom = false;
+      if (had === 0) this.counts.published++;
+      return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}`, duplicate: had === 1 };
     } catch (err) {
       this.counts.refused++;
-      throw new BackplaneDownError(`the backplane failed the send: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      if (err instanceof ReplyError) {
+        // Redis answered, and did not run the append (an OOM is checked before its first write).
+        this.oom = /^OOM/.test(message);
+        throw new BackplaneDownError(this.oom ? 'Redis is out of memory (OOM) and refuses writes' : `Redis refused the append: ${message}`);
+      }
+      // Never written to the socket: not sent. Written, and the connection lost before the answer: unknown.
+      if (/isn't writeable/.test(message)) throw new BackplaneDownError(NOT_REACHED);
+      throw new SendUnknownError('the connection to Redis was lost before it answered');
     } finally {
       this.counts.inFlight--;
     }
   }
 
   async history(room: string, after: number, max: number): Promise<HistorySlice> {
-    const [epoch, last, first, jsons] = await this.cmd.ceHistory(this.key(room, 'epoch'), this.key(room, 'seq'), this.key(room, 'log'), after, max);
+    const out = await refused(this.cmd.ceHistory(this.key(room, 'epoch'), this.key(room, 'seq'), this.key(room, 'log'), after, max, this.options.replayBytes));
+    const epoch = String(out[0]);
     const entries: StreamEntry[] = [];
-    for (let i = 0; i < jsons.length; i++) entries.push({ seq: Math.max(after, first - 1) + 1 + i, epoch, json: jsons[i] as string });
-    // (ids are consecutive: seqs are never skipped, and XADD MAXLEN trims from the oldest)
-    return { epoch: epoch === '' ? null : epoch, last: Number(last), first: Number(first), entries };
+    for (let i = 3; i + 1 < out.length; i += 2) entries.push({ seq: parseInt(String(out[i]), 10), epoch, json: String(out[i + 1]) });
+    return { epoch: epoch === '' ? null : epoch, last: Number(out[1]), first: Number(out[2]), entries };
   }
 
   async subscribe(room: string): Promise<void> {
@@ -261,21 +244,25 @@ export class RedisBackplane implements Backplane {
   }
 
   async signal(room: string, json: string): Promise<void> {
-    await this.cmd.publish(this.channel(room), `S|${json}`);
+    await refused(this.cmd.publish(this.channel(room), `S|${json}`));
+  }
+
+  private get roomsKey(): string {
+    return `${this.options.prefix}node:${this.options.node}:rooms`;
   }
 
   join(room: string, member: string, name: string): Promise<number> {
-    return this.cmd.ceJoin(this.key(room, 'members'), `${this.options.prefix}node:${this.options.node}:rooms`, member, name, room);
+    return refused(this.cmd.ceJoin(this.key(room, 'members'), this.roomsKey, member, name, room, this.options.roomTtlMs));
   }
 
-  leave(room: string, member: string): Promise<number> {
-    return this.cmd.ceLeave(this.key(room, 'members'), member);
+  leave(room: string, member: string, last: boolean): Promise<number> {
+    return refused(this.cmd.ceLeave(this.key(room, 'members'), this.roomsKey, member, room, last ? '1' : '0'));
   }
 
   async members(room: string, max: number): Promise<{ names: string[]; count: number }> {
     const key = this.key(room, 'members');
     // One page of the hash, not all of it: a 20k-member room must not cost O(N) per join.
-    const [[, page], count] = await Promise.all([this.cmd.hscan(key, '0', 'COUNT', max), this.cmd.hlen(key)]);
+    const [[, page], count] = await refused(Promise.all([this.cmd.hscan(key, '0', 'COUNT', max), this.cmd.hlen(key)]));
     const names: string[] = [];
     for (let i = 1; i < page.length && names.length < max; i += 2) names.push(page[i] as string);
     return { names, count };
@@ -283,7 +270,7 @@ export class RedisBackplane implements Backplane {
 
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'> {
     const outage = this.outageMs + (this.downSince > 0 ? performance.now() - this.downSince : 0);
-    return { state: this.up ? 'up' : 'down', ...this.counts, outageS: Math.round(outage) / 1000, publishRttMs: this.lastRtt, publishRttAllMs: rttOf(this.rttAll) };
+    return { state: this.up && this.refusing === null && !this.oom ? 'up' : 'down', ...this.counts, outageS: Math.round(outage) / 1000, publishRttMs: this.lastRtt, publishRttAllMs: rttOf(this.rttAll) };
   }
 
   async close(): Promise<void> {
@@ -296,6 +283,17 @@ export class RedisBackplane implements Backplane {
     this.cmd.disconnect();
     this.sub.disconnect();
   }
+}
+
+const NOT_REACHED = 'the server cannot reach Redis';
+
+/** A command's promise whose failure reads as BACKPLANE_DOWN, with the reason in words (never ioredis's own). */
+function refused<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    const message = (err as Error).message;
+    if (err instanceof ReplyError) throw new BackplaneDownError(`Redis refused it: ${message}`);
+    throw new BackplaneDownError(/isn't writeable/.test(message) ? NOT_REACHED : 'the connection to Redis was lost before it answered');
+  });
 }
 
 /** A round-trip histogram (ns) in ms: p50, p99, max; zeros when empty. */

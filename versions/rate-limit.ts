@@ -1,0 +1,85 @@
+// Fairness per connection: one client cannot take the server from the others. A token bucket per
+// connection for frames (and a smaller one for joins, which cost presence and replays), checked
+// before a frame is parsed. A frame past the bucket is dropped and counted; its sender hears
+// RATE_LIMITED at most once a second. A connection that keeps sending far past its rate is not
+// worth reading: it is closed with 1008 (policy violation).
+
+export interface RateLimitOptions {
+  /** Frames a connection may send per second, on average; 0: no limit. */
+  msgsPerS: number;
+  /** Frames it may send at once above that rate (the bucket's size). */
+  burst: number;
+}
+
+/** v3 and v4, unless told otherwise: far above a person's typing, and above every scenario's sender. */
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { msgsPerS: 100, burst: 200 };
+/** Joins (and switches, renames, resumes) a connection may make at once, and per second after that. */
+export const JOIN_BURST = 5;
+export const JOINS_PER_S = 1;
+/** Frames dropped in a row, in bursts, past which the connection is closed (1008). */
+export const FLOOD_BURSTS = 10;
+/** A connection hears RATE_LIMITED at most this often. */
+const NOTICE_INTERVAL_MS = 1_000;
+
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly perS: number,
+    private readonly size: number,
+    now: number,
+  ) {
+    this.tokens = size;
+    this.last = now;
+  }
+
+  /** Takes a token if there is one. `now` in ms (performance.now()). */
+  take(now: number): boolean {
+    this.tokens = Math.min(this.size, this.tokens + ((now - this.last) * this.perS) / 1000);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** What a connection's limiter says of a frame. */
+export type RateVerdict = 'ok' | 'drop' | 'drop-and-tell' | 'close';
+
+/** One connection's limits: its frames, and its joins. */
+export class ConnectionLimiter {
+  private readonly frames: TokenBucket;
+  private readonly joins: TokenBucket;
+  private droppedInARow = 0;
+  private toldAt = -Infinity;
+
+  constructor(
+    private readonly options: RateLimitOptions,
+    now: number,
+  ) {
+    this.frames = new TokenBucket(options.msgsPerS, options.burst, now);
+    this.joins = new TokenBucket(JOINS_PER_S, JOIN_BURST, now);
+  }
+
+  /** A frame arrived. */
+  frame(now: number): RateVerdict {
+    if (this.frames.take(now)) {
+      this.droppedInARow = 0;
+      return 'ok';
+    }
+    return this.refuse(now);
+  }
+
+  /** A join frame arrived (after frame() let it through). */
+  join(now: number): RateVerdict {
+    return this.joins.take(now) ? 'ok' : this.refuse(now);
+  }
+
+  private refuse(now: number): RateVerdict {
+    if (++this.droppedInARow >= this.options.burst * FLOOD_BURSTS) return 'close';
+    if (now - this.toldAt < NOTICE_INTERVAL_MS) return 'drop';
+    this.toldAt = now;
+    return 'drop-and-tell';
+  }
+}

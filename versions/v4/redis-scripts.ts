@@ -1,0 +1,151 @@
+// The Lua scripts v4's backplane runs in Redis, and the key layout they share. Each one is one
+// atomic step in Redis, whichever node calls it. redis-backplane.ts calls them.
+//
+// Per room, under a key prefix (every key of a room is declared to its script, so a room stays on
+// one shard of a Redis Cluster):
+//   <room>:epoch   the stream's epoch: set by the first append after the stream was lost
+//   <room>:seq     the last seq given (INCR)
+//   <room>:log     a stream, entry id `<seq>-0`, field m = the message JSON
+//   <room>:bytes   the bytes of JSON the log holds: it is bounded in bytes as well as entries
+//   <room>:ids     a sorted set `<sender>\n<id>` → seq of the sends the log holds: a resend is not a second message
+//   <room>:members a hash, `<node>:<connection id>` → name
+// and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock) and
+// `node:<id>:rooms` (where a node has registered members, for whoever reaps it).
+// A room's keys expire after the room TTL without an append; its members hash, after the TTL
+// without a join or a beat of a node that has members there.
+
+export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members';
+/** The keys APPEND takes, in order. */
+export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes'];
+
+// ARGV: json without its closing brace, a new epoch, max entries, channel, `<sender>\n<id>` or '',
+// TTL ms, max bytes. Returns {seq, epoch, 1 if the send was already in the log (not appended again)}.
+// The stream starts again (new epoch) when its epoch or its seq is gone: a restarted or evicting
+// Redis. Trimming removes the oldest entries until the log is within both bounds (keeping the
+// newest), and the ids of the trimmed entries with them.
+export const APPEND = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch or redis.call('EXISTS', KEYS[2]) == 0 then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[1], epoch)
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+elseif ARGV[5] ~= '' then
+  local had = redis.call('ZSCORE', KEYS[4], ARGV[5])
+  if had then return {tonumber(had), epoch, 1} end
+end
+local seq = redis.call('INCR', KEYS[2])
+local json = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+redis.call('XADD', KEYS[3], seq .. '-0', 'm', json)
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], seq, ARGV[5]) end
+local bytes = redis.call('INCRBY', KEYS[5], #json)
+local len = redis.call('XLEN', KEYS[3])
+local maxLen, maxBytes = tonumber(ARGV[3]), tonumber(ARGV[7])
+local trimmed = false
+while len > 1 and (len > maxLen or bytes > maxBytes) do
+  local head = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
+  redis.call('XDEL', KEYS[3], head[1])
+  bytes = redis.call('DECRBY', KEYS[5], #head[2][2])
+  len = len - 1
+  trimmed = true
+end
+if trimmed then
+  local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1][1]
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.match(first, '^(%d+)'))
+end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+redis.call('PUBLISH', ARGV[4], 'E|' .. seq .. '|' .. epoch .. '|' .. json)
+return {seq, epoch, 0}`;
+
+// KEYS: epoch, seq, log. ARGV: after, max entries, max bytes. Returns {epoch or '', last seq,
+// first seq it can give (0: none kept), id, json, id, json, …}: the newest entries after `after`,
+// at most max entries and (but for one) max bytes, oldest first. What the caps leave out reads
+// as trimmed: `first` is the oldest entry returned.
+export const HISTORY = `
+local epoch = redis.call('GET', KEYS[1])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = 0
+local head = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) end
+local out = {epoch or '', last, first}
+local max = tonumber(ARGV[2])
+if max > 0 then
+  local picked = redis.call('XREVRANGE', KEYS[3], '+', '(' .. ARGV[1] .. '-0', 'COUNT', max)
+  local budget = tonumber(ARGV[3])
+  local n = 0
+  for _, e in ipairs(picked) do
+    budget = budget - #e[2][2]
+    if budget < 0 and n > 0 then break end
+    n = n + 1
+  end
+  if n > 0 and (n < #picked or #picked == max) then out[3] = tonumber(string.match(picked[n][1], '^(%d+)')) end
+  for i = n, 1, -1 do
+    out[#out + 1] = picked[i][1]
+    out[#out + 1] = picked[i][2][2]
+  end
+end
+return out`;
+
+// KEYS: members, node's rooms. ARGV: member, name, room, TTL ms.
+export const JOIN = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[3])
+return redis.call('HLEN', KEYS[1])`;
+
+// KEYS: members, node's rooms. ARGV: member, room, '1' when it was this node's last member there.
+export const LEAVE = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) end
+return redis.call('HLEN', KEYS[1])`;
+
+// Beats for this node (by Redis's clock, the one clock every node shares) and keeps its rooms'
+// member lists from expiring. With ARGV[5] = '1' (the caller has beaten on time, by its own clock,
+// for as long as a node may be silent), it reaps the nodes that stopped: their members leave every
+// room. A caller whose own beats were late (a paused or slow Redis) reaps nobody: the others' beats
+// were as late as its own. Returns whether this node was new to the set (a restarted Redis, or
+// taken for dead), then room, name, members-left triples.
+// ARGV: node, dead after ms, prefix, TTL ms, may reap.
+export const BEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
+local out = {fresh}
+local own = ARGV[3] .. 'node:' .. ARGV[1] .. ':rooms'
+for _, room in ipairs(redis.call('SMEMBERS', own)) do redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4]) end
+if ARGV[5] ~= '1' then return out end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+  redis.call('ZREM', KEYS[1], id)
+  local roomsKey = ARGV[3] .. 'node:' .. id .. ':rooms'
+  local pre = id .. ':'
+  for _, room in ipairs(redis.call('SMEMBERS', roomsKey)) do
+    local h = ARGV[3] .. room .. ':members'
+    local all = redis.call('HGETALL', h)
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, #pre) == pre then
+        redis.call('HDEL', h, all[i])
+        out[#out + 1] = room
+        out[#out + 1] = all[i + 1]
+        out[#out + 1] = redis.call('HLEN', h)
+      end
+    end
+  end
+  redis.call('DEL', roomsKey)
+end
+return out`;
+
+export type Scripts = {
+  ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, jsonOpen: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number): Promise<[number, string, number]>;
+  ceHistory(epochKey: string, seqKey: string, logKey: string, after: number, max: number, maxBytes: number): Promise<Array<string | number>>;
+  ceJoin(membersKey: string, roomsKey: string, member: string, name: string, room: string, ttlMs: number): Promise<number>;
+  ceLeave(membersKey: string, roomsKey: string, member: string, room: string, last: '0' | '1'): Promise<number>;
+  ceBeat(nodesKey: string, node: string, deadAfterMs: number, prefix: string, ttlMs: number, mayReap: '0' | '1'): Promise<Array<string | number>>;
+};
+
+/** Number of keys each script takes (the rest of its arguments are ARGV). */
+export const SCRIPTS = {
+  ceAppend: { numberOfKeys: 5, lua: APPEND },
+  ceHistory: { numberOfKeys: 3, lua: HISTORY },
+  ceJoin: { numberOfKeys: 2, lua: JOIN },
+  ceLeave: { numberOfKeys: 2, lua: LEAVE },
+  ceBeat: { numberOfKeys: 1, lua: BEAT },
+} as const;
