@@ -39,6 +39,7 @@ const argv = await yargs(hideBin(process.argv))
     'idle-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.idleTimeoutMs, describe: 'close a socket with no traffic either way for this long, with 4001 (0: never)' },
     'close-grace-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.closeGraceMs, describe: 'cut off a client the server closed that has not answered the close in this long' },
     'headers-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.headersTimeoutMs, describe: "an HTTP request's headers must arrive within this (408 after)" },
+    'frame-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.frameTimeoutMs, describe: 'a frame or fragmented message must end within this of its first bytes (1008 after; 0: no limit)' },
     'request-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.requestTimeoutMs, describe: 'a whole HTTP request must arrive within this (408 after)' },
     'max-msgs-per-s': { type: 'number', describe: `frames one connection may send per second; past it they are dropped (RATE_LIMITED). Default ${DEFAULT_RATE_LIMIT.msgsPerS} for v3 and v4, no limit for v1 and v2; 0: no limit` },
     burst: { type: 'number', default: DEFAULT_HOST_OPTIONS.burst, describe: 'frames one connection may send at once above --max-msgs-per-s' },
@@ -89,6 +90,7 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
     closeGraceMs: argv['close-grace-ms'],
     headersTimeoutMs: argv['headers-timeout-ms'],
     requestTimeoutMs: argv['request-timeout-ms'],
+    frameTimeoutMs: argv['frame-timeout-ms'],
     maxMsgsPerS: argv['max-msgs-per-s'] ?? null,
     burst: argv.burst,
   };

@@ -14,6 +14,8 @@ export const DEFAULT_CLOSE_GRACE_MS = 1_000;
 /** Node's own defaults are 60 s for headers and 300 s for a whole request: far longer than a chat server needs. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** A frame dribbled byte by byte holds a socket and a parser: it must end within this. */
+export const DEFAULT_FRAME_TIMEOUT_MS = 10_000;
 
 export interface HostOptions {
   /** Interface to listen on. Default '127.0.0.1'. */
@@ -46,6 +48,8 @@ export interface HostOptions {
   maxMsgsPerS: number | null;
   /** Frames a connection may send at once above its rate. Default 200. */
   burst: number;
+  /** A frame, or a fragmented message, must end within this many ms of its first bytes (1008 after). Default 10 000; 0: no limit. */
+  frameTimeoutMs: number;
 }
 
 export const DEFAULT_HOST_OPTIONS: HostOptions = {
@@ -62,6 +66,7 @@ export const DEFAULT_HOST_OPTIONS: HostOptions = {
   requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
   maxMsgsPerS: null,
   burst: DEFAULT_RATE_LIMIT.burst,
+  frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS,
 };
 
 /** The rate limit a server with these options puts on each connection of a version (null: none). */
@@ -88,6 +93,7 @@ export function resolveHostOptions(partial: Partial<HostOptions> = {}): HostOpti
   if (!Number.isInteger(o.headersTimeoutMs) || o.headersTimeoutMs < 100) throw new RangeError('options.headersTimeoutMs must be an integer >= 100');
   if (!Number.isInteger(o.requestTimeoutMs) || o.requestTimeoutMs < o.headersTimeoutMs) throw new RangeError('options.requestTimeoutMs must be an integer >= options.headersTimeoutMs');
   if (o.maxMsgsPerS !== null && !(Number.isFinite(o.maxMsgsPerS) && o.maxMsgsPerS >= 0)) throw new RangeError('options.maxMsgsPerS must be a number >= 0 (0: no limit)');
+  if (!Number.isInteger(o.frameTimeoutMs) || (o.frameTimeoutMs !== 0 && o.frameTimeoutMs < 100)) throw new RangeError('options.frameTimeoutMs must be 0 or an integer >= 100');
   if (!Number.isInteger(o.burst) || o.burst < 1) throw new RangeError('options.burst must be an integer >= 1');
   return o;
 }

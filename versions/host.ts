@@ -13,6 +13,7 @@ import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessa
 import { rateLimitOf, resolveHostOptions, type HostOptions } from './host-options.ts';
 import { ConnectionLimiter } from './rate-limit.ts';
 import { Roster } from './roster.ts';
+import { frameEnded, startSweeps, type Swept } from './sweeps.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
 
 export { WS_PATH };
@@ -29,11 +30,6 @@ const LISTEN_BACKLOG = 4096;
 const SHUTDOWN_GRACE_MS = 2_000;
 /** How often Node checks HTTP requests against those timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
-/** How often the close reaper looks for clients that have not answered a close. */
-const REAPER_INTERVAL_MS = 250;
-/** The idle sweep looks four times per idle timeout, within these bounds. */
-const MIN_IDLE_SWEEP_MS = 25;
-const MAX_IDLE_SWEEP_MS = 10_000;
 
 export interface ChatServer {
   readonly strategy: Strategy;
@@ -48,30 +44,20 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
-/** What the host keeps of one open connection. */
-interface ConnState {
-  readonly conn: Connection;
+/** What the host keeps of one open connection, beside what its sweeps keep (sweeps.ts). */
+interface ConnState extends Swept {
   /** The room the host announced it in (null until the version has added it). */
   joinedRoom: string | null;
   /** Steps queued behind the version's add or move, and the end of that queue. */
   pending: number;
   ready: Promise<void>;
-  /** Answered the last heartbeat ping (versions with a heartbeat). */
-  alive: boolean;
   /** The remote address, for the per-address cap. */
   readonly ip: string;
-  /** When the reaper first saw this connection closing (performance.now() ms; 0: not closing). */
-  closingSince: number;
-  /** Bytes read and written when the idle sweep last looked, and since when that has not changed. */
-  bytesSeen: number;
-  quietSince: number;
   /** Its frame and join rates (null: no limit). */
   readonly limiter: ConnectionLimiter | null;
   /** v4: its sends waiting for the backplane, and how many sends it has made (for the ids the host gives). */
   inFlight: number;
   sends: number;
-  /** The payload of the heartbeat ping out and unanswered (null: none): only a pong that echoes it is a sign of life. */
-  pinged: Buffer | null;
 }
 
 /** The end of an empty queue: one settled promise for every connection, not one each. */
@@ -140,7 +126,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const e = err as Error & { code?: string };
     const code: ErrorCode = e.code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
     if (e.code !== 'SEND_UNKNOWN' && e.code !== 'BACKPLANE_DOWN') console.error(`[${strategy.version}] ${what}:`, err);
-    return { code, message: `${ERROR_CODES[code]}: ${what}: ${e.message}` };
+    return { code, message: `${ERROR_CODES[code]} (${what ? `${what}: ` : ''}${e.message})` };
   }
 
   /** A new connection the version could not take into its room: told why, and closed (1013: connect again later). */
@@ -175,14 +161,14 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const conn: Connection = { id: nextId++, ws, socket, name: query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM };
     // A name asked for in the URL that is taken gets a guest name, and the client is told why.
     const taken = isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
-    if (!isValidName(conn.name) || taken) conn.name = `guest-${conn.id}`;
+    if (!isValidName(conn.name) || taken) conn.name = guestName(conn.id, (n) => roster.isTaken(conn.room, n));
     // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
     const ip = socket.remoteAddress ?? '';
     const now = performance.now();
     const limiter = rate ? new ConnectionLimiter(rate, now) : null;
-    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null };
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null, bytesAtFrame: socket.bytesRead, partialSince: 0 };
     conns.set(ws, st);
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     enqueue(st, async () => {
@@ -197,13 +183,20 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
     ws.on('pong', onPong);
+    ws.on('ping', onPing);
     ws.on('error', onError);
     ws.on('close', onClose);
     ws.on('message', onMessage);
   }
 
+  function onPing(this: WebSocket): void {
+    const st = conns.get(this);
+    if (st) frameEnded(st);
+  }
+
   function onPong(this: WebSocket, data: Buffer): void {
     const st = conns.get(this);
+    if (st) frameEnded(st);
     // Only an answer to our ping (RFC 6455 §5.5.3: it echoes the ping's payload) is a sign of life:
     // a peer cannot keep a socket it no longer reads alive with pongs it was not asked for.
     if (st?.pinged?.equals(data)) {
@@ -235,6 +228,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
     const st = conns.get(this);
     if (!st || this.readyState !== WebSocket.OPEN) return; // (closing: what it still sends is not read)
+    frameEnded(st);
     const conn = st.conn;
     if (st.limiter && !allowed(st, st.limiter.frame(performance.now()))) return;
     if (isBinary) return reject(conn, 'BINARY_FRAME');
@@ -247,7 +241,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       const id = frame.id ?? (strategy.resendSafe ? `~${strategy.node ?? ''}.${conn.id}.${++st.sends}` : undefined);
       const publish = (): void => {
         if (st.joinedRoom === null) return reject(conn, 'NOT_IN_ROOM', undefined, id);
-        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN}: ${st.inFlight} of your sends are waiting for Redis`, id);
+        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN} (${st.inFlight} of your sends are waiting for Redis)`, id);
         const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now(), ...(id !== undefined ? { id } : {}) });
         if (!sent) return;
         // v4: a send its backplane could not take is refused to its sender, never dropped unsaid.
@@ -256,7 +250,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
           () => st.inFlight--,
           (err: unknown) => {
             st.inFlight--;
-            const { code, message } = refusal(err, 'the message');
+            const { code, message } = refusal(err, '');
             strategy.sendTo(conn, errorMessage(code, message, id));
           },
         );
@@ -326,56 +320,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req));
   });
 
-  let pings = 0;
-  const heartbeat = strategy.heartbeat
-    ? setInterval(() => {
-        for (const st of conns.values()) {
-          if (!st.alive) {
-            st.conn.ws.terminate(); // no pong since the last ping: a dead peer
-            continue;
-          }
-          st.alive = false;
-          st.pinged = Buffer.from((++pings).toString(36));
-          st.conn.ws.ping(st.pinged);
-        }
-      }, options.pingIntervalMs)
-    : null;
-  heartbeat?.unref();
-
-  // A client the server closed (kick, idle, a protocol error) that does not answer the close is
-  // cut off after closeGraceMs, not after ws's own 30 s: a non-reader never answers.
-  const reaper = setInterval(() => {
-    const now = performance.now();
-    for (const [ws, st] of conns) {
-      if (ws.readyState !== WebSocket.CLOSING) continue;
-      if (st.closingSince === 0) st.closingSince = now;
-      else if (now - st.closingSince >= options.closeGraceMs) {
-        counters.countRefusal('close_grace');
-        ws.terminate();
-      }
-    }
-  }, Math.min(REAPER_INTERVAL_MS, options.closeGraceMs));
-  reaper.unref();
-
-  // A socket with no traffic either way for idleTimeoutMs is closed: a vanished peer, or one that
-  // holds a socket for nothing. One sweep over the connections, not a timer on each socket.
-  const idleSweep =
-    options.idleTimeoutMs > 0
-      ? setInterval(() => {
-          const now = performance.now();
-          for (const [ws, st] of conns) {
-            const bytes = st.conn.socket.bytesRead + st.conn.socket.bytesWritten;
-            if (bytes !== st.bytesSeen) {
-              st.bytesSeen = bytes;
-              st.quietSince = now;
-            } else if (now - st.quietSince >= options.idleTimeoutMs && ws.readyState === WebSocket.OPEN) {
-              counters.countRefusal('idle_timeout');
-              ws.close(CLOSE_CODES.IDLE_TIMEOUT, 'idle: no traffic');
-            }
-          }
-        }, Math.max(MIN_IDLE_SWEEP_MS, Math.min(options.idleTimeoutMs / 4, MAX_IDLE_SWEEP_MS)))
-      : null;
-  idleSweep?.unref();
+  const stopSweeps = startSweeps(conns, { ...options, heartbeat: strategy.heartbeat }, counters);
 
   // --- lifecycle ---
 
@@ -391,9 +336,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      if (heartbeat) clearInterval(heartbeat);
-      clearInterval(reaper);
-      if (idleSweep) clearInterval(idleSweep);
+      stopSweeps();
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       for (const ws of conns.keys()) ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
       const grace = setTimeout(() => {
@@ -412,6 +355,13 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   }
 
   return { strategy, counters, metrics, port, url: `http://${hostForUrl}:${port}/`, wsUrl: `ws://${hostForUrl}:${port}${WS_PATH}`, close };
+}
+
+/** `guest-<id>`, or the first `guest-<id>-<k>` no member of the room has: a guest never shares a chosen name. */
+function guestName(id: number, taken: (name: string) => boolean): string {
+  let name = `guest-${id}`;
+  for (let k = 2; taken(name); k++) name = `guest-${id}-${k}`;
+  return name;
 }
 
 function refuseUpgrade(socket: Socket, status: 403 | 404 | 503, reason?: string): void {

@@ -128,7 +128,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       // v4 only: its backplane could not take the message (BACKPLANE_DOWN: not sent), or lost its
       // answer (SEND_UNKNOWN: maybe sent). Either way the caller may send again, with the same id.
       const code = (err as { code?: string }).code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
-      return sendJson(res, 503, { error: { code, message: `${ERROR_CODES[code]}: ${(err as Error).message}` } });
+      return sendJson(res, 503, { error: { code, message: `${ERROR_CODES[code]} (${(err as Error).message})` } });
     }
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
   }

@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   EMPTY_CONTENT: '"content" is empty',
   CONTENT_TOO_LARGE: '"content" is longer than the content limit',
   BAD_ROOM: '"room" must match [A-Za-z0-9_-]{1,64}',
-  BAD_NAME: '"name" must be 1-64 printable characters, not all blank, with no invisible or direction-changing ones',
+  BAD_NAME: '"name" must be 1-64 printable characters, something visible among them, and no invisible, direction-changing or line-breaking ones',
   NAME_TAKEN: 'another member of the room has that name (letter case and Unicode look-alikes count as the same)',
   BINARY_FRAME: 'binary frames are not accepted; send JSON text',
   FRAME_TOO_LARGE: 'the frame is larger than the frame limit (closed with 1009; the limit is in joined.server.limits.maxFrameBytes)',
@@ -79,7 +79,7 @@ export function closeCodeInWords(code: number): string {
  * hold the server (too many frames or connections, silence, slow headers or bodies), a request from a page
  * that is not the workbench's, a client that did not answer a close.
  */
-export const LIMITS = ['rate', 'flood', 'max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
+export const LIMITS = ['rate', 'flood', 'frame_timeout', 'max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
 export type LimitName = (typeof LIMITS)[number];
 
 /** The room a connection starts in, and the only one a scenario with one room uses. */
@@ -98,11 +98,14 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
 };
 
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-// Printable: 1-64 code points, no control characters (Cc) and no invisible format ones (Cf: bidi
-// overrides, zero-width spaces, which let a name pose as another or reverse what follows it),
-// and not all white space.
-const NAME_PATTERN = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
-const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
+// Printable: 1-64 code points, no control characters (Cc), no invisible format ones (Cf: bidi
+// overrides, zero-width spaces, which let a name pose as another or reverse what follows it), no
+// line or paragraph separators; and something visible: not only white space, fillers (Hangul
+// fillers, the braille blank), default-ignorable code points (variation selectors) or combining marks.
+const NAME_PATTERN = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,64}$/u;
+const BLANK = /^[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800]*$/u;
+/** What nameKey folds away: code points that render as nothing. */
+const IGNORABLE = /[\p{Default_Ignorable_Code_Point}\u2800]/gu;
 
 /** Where a client left a room's stream (v4): it has every message up to `since` of stream `epoch`. */
 export interface ResumePoint {
@@ -144,9 +147,14 @@ export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME_PATTERN.test(name) && !BLANK.test(name);
 }
 
-/** Two names are the same name when they differ only in letter case or Unicode compatibility form (NFKC). */
+/**
+ * Two names are the same name when they differ only in letter case, Unicode compatibility form
+ * (NFKC: full-width letters, a no-break space), code points that render as nothing, or white space
+ * around and between words. (Look-alikes from other scripts, Cyrillic "А" for Latin "A", are not
+ * folded: that needs Unicode's confusables data, TS #39.)
+ */
 export function nameKey(name: string): string {
-  return name.normalize('NFKC').toLowerCase().normalize('NFKC');
+  return name.normalize('NFKC').replace(IGNORABLE, '').trim().replace(/\s+/gu, ' ').toLowerCase().normalize('NFKC');
 }
 
 /** What to add to a content error so its sender can fix it: the limit and the size sent. */

@@ -6,7 +6,7 @@ import { startRedisServer, type RedisServer } from '../../common/redis-server.ts
 import { startV4Node } from '../../versions/v4/node.ts';
 import { WebSocket } from 'ws';
 import type { ChatServer } from '../../versions/host.ts';
-import { CLOSE_CODES, type ErrorCode } from '../../versions/protocol.ts';
+import { CLOSE_CODES, ERROR_CODES, type ErrorCode } from '../../versions/protocol.ts';
 import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
 import { eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
@@ -236,5 +236,14 @@ describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {
     await server.close();
     for (const c of [ann, bob]) await c.waitFor(() => c.closed !== null, 'close');
     expect([ann.closed!.code, bob.closed!.code]).toEqual([1001, 1001]);
+  });
+});
+
+describe('error texts', () => {
+  it('are written once: no doubled word, no double space, no text that ends in a space', () => {
+    for (const [code, text] of Object.entries(ERROR_CODES)) {
+      expect(text, code).not.toMatch(/ {2}|\s$/);
+      expect(text, code).not.toMatch(/\b(\w+)\s+\1\b/i);
+    }
   });
 });

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion, type VersionName } from '../../versions/versions.ts';
-import { delay, eventually, metricValue, openClient, rawFrame, rawUpgrade, type TestClient } from '../helpers.ts';
+import { closeCodeIn, delay, eventually, metricValue, openClient, rawFrame, rawUpgrade, type TestClient } from '../helpers.ts';
 
 const servers: ChatServer[] = [];
 const clients: TestClient[] = [];
@@ -86,6 +86,31 @@ describe('the heartbeat', () => {
     } finally {
       clearInterval(fake);
       socket.destroy();
+    }
+  });
+});
+
+describe('frames that end', () => {
+  it('a frame that has not ended within the frame timeout closes the socket with 1008; a slow one that ends in time does not', async () => {
+    const s = await start('v1', { frameTimeoutMs: 400 });
+    const stuck = await rawUpgrade(s, '?name=stuck');
+    const slow = await rawUpgrade(s, '?name=slow');
+    try {
+      const frame = rawFrame(0x1, JSON.stringify({ type: 'chat', content: 'x'.repeat(100) }));
+      stuck.socket.write(frame.subarray(0, 20)); // and never the rest
+      // The slow one: the same frame a few bytes at a time, whole within 300 ms.
+      for (let i = 0; i < frame.length; i += 20) {
+        slow.socket.write(frame.subarray(i, i + 20));
+        await delay(40);
+      }
+      await eventually(() => closeCodeIn(stuck.received) !== null, 'the stuck one closed', 5_000);
+      expect(closeCodeIn(stuck.received)).toBe(1008);
+      await delay(600);
+      expect(closeCodeIn(slow.received)).toBeNull();
+      expect(await metricValue(s, 'chat_limit_refusals_total', 'limit="frame_timeout"')).toBe(1);
+    } finally {
+      stuck.socket.destroy();
+      slow.socket.destroy();
     }
   });
 });
