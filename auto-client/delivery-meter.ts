@@ -60,8 +60,13 @@ export interface RecoveryReport {
   replayed: number;
   gapMissed: number;
   resets: number;
-  /** Its sends the server refused (BACKPLANE_DOWN): never sent, so owed to nobody. */
+  /** Its sends the server refused (BACKPLANE_DOWN) and never said it was unsure of: not done, so owed to nobody. */
   refused: number;
+  /** Of those, how many reached it anyway: a server that says "not done" and does it. Must be 0. */
+  refusedButDelivered: number;
+  /** Its sends the server could not answer for (SEND_UNKNOWN), and the resends, with the same id, it made for them. */
+  uncertain: number;
+  resent: number;
   /** Its sends its node took and died with before publishing (sendsLostWithNode): owed to nobody, reported. */
   lostWithNode: number;
 }

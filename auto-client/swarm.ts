@@ -10,6 +10,7 @@ import { encodeClientFrame } from '../versions/protocol.ts';
 import { encodeProbe, nowUs } from './probe.ts';
 import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
+import { SendFate } from './send-fate.ts';
 
 export type { ClientKind, ClientReport } from './delivery-meter.ts';
 
@@ -146,6 +147,8 @@ interface LiveClient extends MeteredClient {
   lastTail: string;
   urlIndex: number;
   lostAtUs: number;
+  /** With a resume plan (v4 faults): what became of its sends, by the server's answers (send-fate.ts). */
+  fate: SendFate | null;
 }
 
 /** A sender's own message it never saw come back, sent this long before its node let it go, went down with the node. */
@@ -211,8 +214,9 @@ export class Swarm {
       lastTail: '',
       urlIndex: Math.max(0, plan.resume?.urls.indexOf(spec.url) ?? 0),
       lostAtUs: 0,
+      fate: plan.resume && spec.sends ? new SendFate() : null,
     }));
-    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, lostWithNode: 0 };
+    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 };
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
 
@@ -324,10 +328,10 @@ export class Swarm {
 
   /** v4's notices: what history could not give back, a stream that was reset, a send refused. */
   private onRecoveryNotice(c: LiveClient, r: RecoveryReport, text: string): void {
-    const m = JSON.parse(text) as { type: string; from?: number; to?: number; code?: string };
+    const m = JSON.parse(text) as { type: string; from?: number; to?: number; code?: string; id?: string };
     if (m.type === 'gap' && typeof m.from === 'number' && typeof m.to === 'number') r.gapMissed += m.to - m.from + 1;
     else if (m.type === 'reset') r.resets++;
-    else if (m.type === 'error' && m.code === 'BACKPLANE_DOWN') r.refused++;
+    else if (m.type === 'error' && typeof m.code === 'string' && m.id !== undefined && /^\d+$/.test(m.id)) c.fate?.onError(m.code, Number(m.id), nowUs(this.epoch));
   }
 
   /** Connects `c` again, to the next URL, with where it left the stream; retries until the drain ends. */
@@ -351,6 +355,12 @@ export class Swarm {
         if (!c.joined) this.resumeLater(c); // that node refused it too: the next one
       });
     }, resume.delayMs);
+  }
+
+  /** One probe from `c`; with a resume plan it carries its seq as its id, so the server's answers name it. */
+  private sendProbe(c: LiveClient, seq: number, dueUs: number, now: number): void {
+    const content = encodeProbe({ sender: c.spec.id, seq, intendedUs: dueUs, sentUs: now }, this.plan.sizeBytes);
+    c.wire?.sendText(encodeClientFrame(c.fate ? { type: 'chat', content, id: String(seq) } : { type: 'chat', content }));
   }
 
   /** An external server may send anything; what the swarm cannot read is counted, never ignored. */
@@ -402,8 +412,9 @@ export class Swarm {
           while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
             offered.planned += burst;
             for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
-              s.c.wire.sendText(encodeClientFrame({ type: 'chat', content: encodeProbe({ sender: s.c.spec.id, seq: s.seq, intendedUs: s.nextUs, sentUs: now }, this.plan.sizeBytes) }));
+              this.sendProbe(s.c, s.seq, s.nextUs, now);
               if (s.c.report.recovery) s.sentAtUs.push(now); // (fault scenarios only: see sendsLostWithNode)
+              s.c.fate?.sent(s.seq, s.nextUs);
               s.seq++;
               offered.sent++;
               const room = s.c.spec.room;
@@ -416,6 +427,8 @@ export class Swarm {
             s.n += this.plan.poisson ? -Math.log(1 - random()) : 1;
             s.nextUs = at(s.n);
           }
+          // Sends the server could not answer for go again, with the same id, until they come back.
+          if (s.c.fate && s.c.wire?.isOpen) for (const r of s.c.fate.dueResends(now, s.c.seen.get(s.c.spec.id))) this.sendProbe(s.c, r.seq, r.dueUs, now);
         }
         this.applySlow(now);
         if (this.plan.churnPeriodMs > 0 && churners.length > 0 && now >= nextChurn && now < timing.measureEndUs) {
@@ -443,6 +456,7 @@ export class Swarm {
     for (const s of senders) {
       const r = s.c.report.recovery;
       if (r && s.c.report.closedByServer) r.lostWithNode = sendsLostWithNode(s.sentAtUs, s.c.report.closedByServer.atUs, s.c.seen.get(s.c.spec.id));
+      if (r && s.c.fate) Object.assign(r, s.c.fate.report(s.c.seen.get(s.c.spec.id)));
     }
     this.closing = true;
     const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({

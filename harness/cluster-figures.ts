@@ -84,6 +84,10 @@ export interface RecoveryFigures {
   gapMissed: number;
   resets: number;
   refused: number;
+  /** Refused sends that arrived anyway (must be 0), sends the server could not answer for, and their resends. */
+  refusedButDelivered: number;
+  uncertain: number;
+  resent: number;
   /** Sends a dying node took and never published (their senders never saw them come back). */
   lostWithNode: number;
 }
@@ -102,6 +106,9 @@ export function recoveryFigures(faults: readonly FaultEvent[], clients: readonly
     gapMissed: total((r) => r.gapMissed),
     resets: total((r) => r.resets),
     refused: total((r) => r.refused),
+    refusedButDelivered: total((r) => r.refusedButDelivered ?? 0),
+    uncertain: total((r) => r.uncertain ?? 0),
+    resent: total((r) => r.resent ?? 0),
     lostWithNode: total((r) => r.lostWithNode ?? 0),
   };
 }
@@ -110,5 +117,7 @@ export function recoveryLine(r: RecoveryFigures): string {
   const faults = r.faults.map((f) => `${f.detail} at ${f.atS} s${f.endS !== null ? `, back at ${f.endS} s` : ''}`).join('; ') || 'no fault injected';
   const back = r.letGo > 0 ? `${fmt(r.resumed)} of ${fmt(r.letGo)} clients let go got a connection back (reconnect p50 ${r.reconnectMsP50} ms, max ${r.reconnectMsMax} ms)` : 'no client was let go';
   const withNode = r.lostWithNode > 0 ? `; ${fmt(r.lostWithNode)} sends went down with the node before it published them (owed to nobody)` : '';
-  return `${faults}. ${back}; ${fmt(r.replayed)} messages replayed, ${fmt(r.gapMissed)} reported lost in gap notices, ${r.resets} reset notices, ${fmt(r.refused)} sends refused (BACKPLANE_DOWN)${withNode}`;
+  const uncertain = r.uncertain > 0 ? `; ${fmt(r.uncertain)} sends the server could not answer for (SEND_UNKNOWN), resent ${fmt(r.resent)} times with their ids` : '';
+  const lied = r.refusedButDelivered > 0 ? `; ${fmt(r.refusedButDelivered)} REFUSED SENDS WERE DELIVERED ANYWAY` : '';
+  return `${faults}. ${back}; ${fmt(r.replayed)} messages replayed, ${fmt(r.gapMissed)} reported lost in gap notices, ${r.resets} reset notices, ${fmt(r.refused)} sends refused (BACKPLANE_DOWN)${uncertain}${withNode}${lied}`;
 }

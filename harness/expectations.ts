@@ -14,7 +14,7 @@ export interface Check {
   pass: boolean;
   text: string;
   /** What it checks: the story's flaw, the server holding up, healthy losses, healthy lateness, the scenario taking effect, the ceiling. */
-  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling';
+  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once';
 }
 
 /** A flaw the story expects a version to show in a scenario. */
@@ -117,6 +117,24 @@ export const STORY_EXPECTATIONS: Readonly<Record<string, Readonly<Record<string,
       excuses: ['behind'],
     },
   },
+  // Redis closes the nodes' connections under load: sends under way get SEND_UNKNOWN, are resent, and arrive once.
+  'redis-kill': {
+    'v4 --nodes 2': {
+      flaw: 'loses its connections to Redis under load, and every send under way with them',
+      evidence: (r) => `${fmt(r.cluster?.reconnects ?? 0)} reconnects; ${fmt(r.recovery?.uncertain ?? 0)} sends answered SEND_UNKNOWN and resent ${fmt(r.recovery?.resent ?? 0)} times, ${fmt(r.recovery?.refused ?? 0)} refused`,
+      shown: (r) => (r.cluster?.reconnects ?? 0) > 0,
+      excuses: ['behind'],
+    },
+  },
+  // Redis pauses: every room waits with it, and nobody is taken for gone.
+  'redis-pause': {
+    'v4 --nodes 2': {
+      flaw: 'waits while its one Redis is paused, every room with it',
+      evidence: (r) => `${r.health.relayOutage ? `no healthy client got anything for ${r.health.relayOutage.seconds} s` : `${fmt(r.stalls.healthy.behind)} healthy clients fell behind`}, ${fmt(r.cluster?.refused ?? 0)} sends refused`,
+      shown: (r) => r.health.relayOutage !== null || r.stalls.healthy.behind > 0 || r.stalls.healthy.stalled > 0,
+      excuses: ['behind'],
+    },
+  },
 };
 
 export function expectationOf(mode: RunMode, scenario: string, label: string): Expectation | null {
@@ -151,6 +169,14 @@ export function versionChecks(mode: RunMode, scenario: string, r: VersionResult,
       pass: h.behind === 0,
       text: h.behind > 0 ? `${r.label}: ${stalledOrBehindCount(h.behind, h.clients)} healthy clients fell more than ${secs(behindMs)} behind, up to ${msOr(r)} (expected none)` : `${r.label}: no healthy client fell behind`,
     });
+  }
+  if (r.recovery) {
+    // Where the server may refuse sends: a refused send is never delivered, and a resend is never a second message.
+    const { refusedButDelivered, uncertain, resent } = r.recovery;
+    const dup = r.accounting.duplicates;
+    const pass = refusedButDelivered === 0 && dup === 0;
+    const resends = uncertain > 0 ? `; ${fmt(uncertain)} uncertain sends resent ${fmt(resent)} times with their ids` : '';
+    checks.push({ kind: 'once', pass, text: pass ? `${r.label}: every send done once or refused${resends}` : `${r.label}: ${fmt(refusedButDelivered)} refused sends delivered anyway, ${fmt(dup)} duplicates${resends} (expected 0 and 0)` });
   }
   if (r.slowReaders && owed('pushback')) {
     checks.push({ kind: 'pushback', pass: r.slowReaders.pushedBack, text: r.slowReaders.pushedBack ? `${r.label}: the slow readers pushed back (the scenario took effect)` : `${r.label}: the slow readers did not push back (expected them to: the scenario did not take effect)` });

@@ -11,7 +11,8 @@ import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
 import type { SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
-import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
+import { Redis } from 'ioredis';
+import { slowResumeUs, type FaultKind, type ScenarioConfig } from './scenarios.ts';
 import { processCpuSeconds } from './cluster-figures.ts';
 import type { Listening } from '../versions/protocol.ts';
 import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
@@ -91,7 +92,7 @@ export interface TargetRun {
 
 /** A fault the harness injected: what, when (s after sending began), and until when for an outage. */
 export interface FaultEvent {
-  kind: 'node-kill' | 'broker-outage';
+  kind: Exclude<FaultKind, 'none'>;
   atS: number;
   endS: number | null;
   detail: string;
@@ -99,6 +100,9 @@ export interface FaultEvent {
 
 /** Lines of a crashed server's stderr a report quotes. */
 const STDERR_TAIL_LINES = 10;
+/** redis-kill: how many times Redis closes the nodes' connections, and how far apart. */
+const REDIS_KILLS = 5;
+const REDIS_KILL_GAP_MS = 300;
 
 export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop';
 export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
@@ -123,8 +127,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     let describe = target.label;
     if (config.fault !== 'none' && target.args?.[0] !== 'v4') throw new RangeError(`${config.scenario} injects a fault into a v4 cluster: run it with --versions "v4 --nodes 3"`);
     let args = target.args;
-    if (config.fault === 'broker-outage' && args && !args.includes('--redis')) {
-      // The harness kills and restarts Redis itself, so it starts it, on a port the cluster is told.
+    if (config.fault !== 'none' && config.fault !== 'node-kill' && args && !args.includes('--redis')) {
+      // The harness strikes at Redis itself, so it starts it, on a port the cluster is told.
       redis = await startRedisServer({ detached: true });
       track(redis.child);
       args = [...args, '--redis', redis.url];
@@ -256,6 +260,26 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
         redis = await startRedisServer({ port, detached: true });
         track(redis.child);
         faults.push({ kind: 'broker-outage', atS: at, endS: atS(), detail: `redis-server on port ${port} killed, and started again (empty: no persistence)` });
+      } else if ((config.fault === 'redis-kill' || config.fault === 'redis-pause') && redis) {
+        const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+        admin.on('error', () => {});
+        try {
+          const at = atS();
+          if (config.fault === 'redis-kill') {
+            let killed = 0;
+            for (let i = 0; i < REDIS_KILLS; i++) {
+              if (i > 0) await sleep(REDIS_KILL_GAP_MS);
+              killed += Number(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
+            }
+            faults.push({ kind: 'redis-kill', atS: at, endS: atS(), detail: `redis-server closed ${killed} node connections (CLIENT KILL TYPE normal, ${REDIS_KILLS} times ${REDIS_KILL_GAP_MS} ms apart)` });
+          } else {
+            await admin.client('PAUSE', Math.round(config.outageS * 1000), 'ALL');
+            await sleep(config.outageS * 1000);
+            faults.push({ kind: 'redis-pause', atS: at, endS: atS(), detail: `redis-server paused every client for ${config.outageS} s (CLIENT PAUSE ALL)` });
+          }
+        } finally {
+          admin.disconnect();
+        }
       }
     }
     const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;

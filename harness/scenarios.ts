@@ -6,10 +6,10 @@ import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n, plural } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause'] as const;
 
 /** A fault a scenario injects into a v4 cluster mid-window. */
-export type FaultKind = 'none' | 'node-kill' | 'broker-outage';
+export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause';
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -47,7 +47,11 @@ export interface ScenarioConfig {
   p99LimitMs: number;
   /** A message delivered more than this many ms after it was due puts its receiver behind. */
   behindMs: number;
-  /** node-kill: the last node gets SIGKILL; broker-outage: Redis is killed, and started again `outageS` later. */
+  /**
+   * node-kill: the last node gets SIGKILL; broker-outage: Redis is killed, and started again
+   * `outageS` later; redis-kill: Redis closes every node's command connection, five times, 300 ms
+   * apart, under load; redis-pause: Redis holds every client's commands for `outageS` (CLIENT PAUSE).
+   */
   fault: FaultKind;
   /** When the fault strikes, in seconds after sending began. */
   faultAtS: number;
@@ -109,6 +113,15 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost`,
     config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2 },
   },
+  'redis-kill': {
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis closes the nodes' connections five times (CLIENT KILL): sends under way are answered SEND_UNKNOWN and resent with their ids, never delivered twice`,
+    // Sends enough that some are under way at each kill: 500 msg/s through Redis.
+    config: { ...COMMON, scenario: 'redis-kill', clients: 100, senders: 20, rate: 25, size: 256, durationS: 8, drainS: 4, fault: 'redis-kill', faultAtS: 4 },
+  },
+  'redis-pause': {
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis pauses every client for ${c.outageS} s (CLIENT PAUSE): sends wait, nothing is lost, nobody is taken out of the room`,
+    config: { ...COMMON, scenario: 'redis-pause', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'redis-pause', faultAtS: 4, outageS: 3 },
+  },
   capacity: {
     describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured; then the last interval is halved twice`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
@@ -122,10 +135,12 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
   'scale-out': ['v3', 'v4 --nodes 2', 'v4 --nodes 4'],
   'node-kill': ['v4 --nodes 3'],
   'broker-outage': ['v4 --nodes 2'],
+  'redis-kill': ['v4 --nodes 2'],
+  'redis-pause': ['v4 --nodes 2'],
 };
 
 /** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */
-export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage'];
+export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause'];
 
 /** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
 export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): number {
@@ -156,7 +171,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.behindMs > 0)) throw new RangeError('behindMs must be > 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
   if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
-  if (c.fault === 'broker-outage' && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
+  if ((c.fault === 'broker-outage' || c.fault === 'redis-pause') && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);

@@ -57,6 +57,18 @@ describe('v4 scenarios', () => {
     expect(r.health.notes.join(' ')).toMatch(/while the scenario held Redis down, as designed/);
   });
 
+  it('redis-kill: Redis closes the nodes\' connections under load; every send lands once or is refused, none refused is delivered, exit 0', async () => {
+    const { code, stderr, report } = await stress(['--scenario', 'redis-kill', '--clients', '40', '--duration', '6', '--drain', '3']);
+    const r = report.scenarios[0]!.results[0]!;
+    expect(code, stderr).toBe(EXIT_CODES.ok);
+    expect(r.recovery!.faults.map((f) => f.kind)).toEqual(['redis-kill']);
+    expect(r.cluster!.reconnects).toBeGreaterThanOrEqual(2);
+    expect(r.recovery!.refusedButDelivered).toBe(0);
+    expect(r.accounting.duplicates).toBe(0);
+    expect(r.accounting.lost).toBe(0);
+    expect(r.recovery!.resent).toBeGreaterThanOrEqual(r.recovery!.uncertain);
+  });
+
   it('scale-out: v3 against v4 on 2 and 4 nodes in one run, with each node\'s deliveries and Redis\'s CPU', async () => {
     const { code, stderr, report } = await stress(['--scenario', 'scale-out', '--clients', '120', '--senders', '6', '--rate', '10', '--warmup', '1', '--duration', '2', '--drain', '1']);
     const results = report.scenarios[0]!.results;

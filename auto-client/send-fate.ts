@@ -1,0 +1,68 @@
+// What became of one sender's sends when its server can refuse them (v4): each send carries its
+// sequence number as its id, so the server's answers name the send they are about.
+//  - BACKPLANE_DOWN: not done. Owed to nobody; if it arrives anyway, the server lied
+//    (refusedButDelivered, which must stay 0).
+//  - SEND_UNKNOWN: the server lost its answer; the send may have gone through. It is resent with
+//    the same id until the sender sees it come back (the server must not append it twice, which
+//    the receivers' duplicate counts check), and it stays owed: if it never arrives, it is lost.
+import type { SeqTracker } from './delivery-meter.ts';
+
+/** Resends of one uncertain send are this far apart: a refused resend (Redis still down) waits. */
+const RESEND_EVERY_US = 250_000;
+
+export interface SendFateReport {
+  /** Sends refused (BACKPLANE_DOWN) and never uncertain: not done, owed to nobody. */
+  refused: number;
+  /** Of those, how many arrived anyway (the sender saw them come back): must be 0. */
+  refusedButDelivered: number;
+  /** Sends the server could not answer for (SEND_UNKNOWN), and the resends made for them. */
+  uncertain: number;
+  resent: number;
+}
+
+export class SendFate {
+  private readonly refusedSeqs = new Set<number>();
+  /** Uncertain seqs, and when each may next be resent (µs since the run epoch). */
+  private readonly uncertainSeqs = new Map<number, number>();
+  /** When each send was due (µs since the run epoch): a resend carries its original due time. */
+  private readonly dueUs: number[] = [];
+  private resent = 0;
+
+  /** Send `seq` was due at `dueUs`. */
+  sent(seq: number, dueUs: number): void {
+    this.dueUs[seq] = dueUs;
+  }
+
+  /** The server's error about one of this sender's sends. */
+  onError(code: string, seq: number, nowUs: number): void {
+    if (code === 'SEND_UNKNOWN') {
+      if (!this.uncertainSeqs.has(seq)) this.uncertainSeqs.set(seq, nowUs);
+    } else if (code === 'BACKPLANE_DOWN') this.refusedSeqs.add(seq);
+  }
+
+  /**
+   * Uncertain sends not seen back yet and due for a resend, with their original due time; each is
+   * counted as resent and waits RESEND_EVERY_US before the next.
+   */
+  dueResends(nowUs: number, own: SeqTracker | undefined): Array<{ seq: number; dueUs: number }> {
+    const out: Array<{ seq: number; dueUs: number }> = [];
+    for (const [seq, at] of this.uncertainSeqs) {
+      if (at > nowUs || own?.has(seq)) continue;
+      this.uncertainSeqs.set(seq, nowUs + RESEND_EVERY_US);
+      this.resent++;
+      out.push({ seq, dueUs: this.dueUs[seq] ?? nowUs });
+    }
+    return out;
+  }
+
+  report(own: SeqTracker | undefined): SendFateReport {
+    let refused = 0;
+    let refusedButDelivered = 0;
+    for (const seq of this.refusedSeqs) {
+      if (this.uncertainSeqs.has(seq)) continue; // a resend refused: the send is still uncertain, and owed
+      refused++;
+      if (own?.has(seq)) refusedButDelivered++;
+    }
+    return { refused, refusedButDelivered, uncertain: this.uncertainSeqs.size, resent: this.resent };
+  }
+}
