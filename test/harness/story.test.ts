@@ -36,7 +36,7 @@ describe('the headline', () => {
 describe('the evolution table', () => {
   it('marks a flaw ✘ when the run does not show it, and · when the run does not hold it', () => {
     const rows = evolutionStory(fixture)!;
-    expect(rows.map(rowMark)).toEqual(['·', '·', '✔', '·', '✔', '·', '·', '·', '·']);
+    expect(rows.map(rowMark)).toEqual(['·', '·', '✔', '·', '✔', '·', '·', '·', '·', '·']);
     const unstalled: StressReport = structuredClone(fixture);
     Object.assign(unstalled.scenarios[0]!.results[0]!.stalls.healthy, { stalled: 0, behind: 0, affected: 0, affectedMsMedian: 0 });
     expect(evolutionStory(unstalled)![2]!.shown).toBe(false);
@@ -114,7 +114,7 @@ describe('an INVALID run', () => {
   it('leaves the story rows resting on it unjudged, and exits 3 under its own heading', () => {
     const run = invalid();
     const rows = evolutionStory(run)!;
-    expect(rows.map(rowMark)).toEqual(['·', '·', '?', '·', '?', '·', '·', '·', '·']);
+    expect(rows.map(rowMark)).toEqual(['·', '·', '?', '·', '?', '·', '·', '·', '·', '·']);
     expect(rows[2]!.evidence).toBe('not measurable: v3 INVALID');
     expect(run.outcome.exitCode).toBe(EXIT_CODES.invalid);
     expect(run.outcome.sections!.map((x) => x.heading)).toEqual(['not measurable (INVALID: the machine or the generator, not the server, may have been the bottleneck)']);
