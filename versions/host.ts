@@ -294,6 +294,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     if (verdict === 'close') {
       counters.countRefusal('flood');
       st.conn.ws.close(CLOSE_CODES.POLICY_VIOLATION, 'flooding: far past its rate');
+      // Not another byte of it is read: the close goes out, and the reaper cuts it off after the grace.
+      st.conn.socket.pause();
       return false;
     }
     counters.countRefusal('rate');

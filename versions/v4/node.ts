@@ -21,7 +21,7 @@ export interface V4Options {
   roomTtlMs: number;
   /** Bytes of history kept per room, beside `history` entries. Default 8 MiB. */
   historyBytes: number;
-  /** Bytes one replay sends at most; what it leaves out is announced as a gap. Default 512 KiB. */
+  /** Bytes one replay sends at most; what it leaves out is announced as a gap. Default 256 KiB. */
   replayBytes: number;
   /** Run on a Redis that evicts keys. Default false: refused at start, and sends refused if it starts evicting. */
   allowEviction: boolean;

@@ -37,7 +37,7 @@ export interface RedisBackplaneOptions {
   roomTtlMs: number;
   /** Bytes of history kept per room, beside the entries. Default 8 MiB. */
   historyBytes: number;
-  /** Bytes one history read (a replay, a refetch) returns at most; the rest reads as a gap. Default 512 KiB. */
+  /** Bytes one history read (a replay, a refetch) returns at most; the rest reads as a gap. Default 256 KiB. */
   replayBytes: number;
   /** Run on a Redis whose maxmemory-policy evicts keys. Default false: such a Redis is refused. */
   allowEviction: boolean;
@@ -48,7 +48,7 @@ export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 export const DEFAULT_HEARTBEAT_MS = 1_000;
 export const DEFAULT_ROOM_TTL_MS = 24 * 3600_000;
 export const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_REPLAY_BYTES = 512 * 1024;
+export const DEFAULT_REPLAY_BYTES = 256 * 1024;
 /** A beat answered later than this many periods after the one before was late: Redis paused or slow. */
 const LATE_BEAT_PERIODS = 1.5;
 /** Heartbeats a node may miss before others take it for dead. */

@@ -69,15 +69,21 @@ if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) end
 local out = {epoch or '', last, first}
 local max = tonumber(ARGV[2])
 if max > 0 then
-  local picked = redis.call('XREVRANGE', KEYS[3], '+', '(' .. ARGV[1] .. '-0', 'COUNT', max)
+  -- Newest first, a page at a time: a byte cap must not cost reading the whole log inside Redis.
   local budget = tonumber(ARGV[3])
-  local n = 0
-  for _, e in ipairs(picked) do
-    budget = budget - #e[2][2]
-    if budget < 0 and n > 0 then break end
-    n = n + 1
+  local picked, n, capped, upper = {}, 0, false, '+'
+  while n < max and not capped do
+    local page = redis.call('XREVRANGE', KEYS[3], upper, '(' .. ARGV[1] .. '-0', 'COUNT', math.min(64, max - n))
+    if #page == 0 then break end
+    for _, e in ipairs(page) do
+      budget = budget - #e[2][2]
+      if budget < 0 and n > 0 then capped = true break end
+      n = n + 1
+      picked[n] = e
+    end
+    upper = '(' .. page[#page][1]
   end
-  if n > 0 and (n < #picked or #picked == max) then out[3] = tonumber(string.match(picked[n][1], '^(%d+)')) end
+  if n > 0 and (capped or n == max) then out[3] = tonumber(string.match(picked[n][1], '^(%d+)')) end
   for i = n, 1, -1 do
     out[#out + 1] = picked[i][1]
     out[#out + 1] = picked[i][2][2]
