@@ -98,9 +98,13 @@ async function runCase(c: Case, seconds: number): Promise<Reading> {
     const tx = await open(url, 'probe', 'tx');
     const rx = await open(url, 'probe', 'rx');
     const lat: number[] = [];
+    const t0 = process.hrtime.bigint();
     rx.on('message', (d: Buffer) => {
       const m = /"content":"p:(\d+)"/.exec(String(d));
-      if (m) lat.push(Number(process.hrtime.bigint() - BigInt(m[1] as string)) / 1e6);
+      if (!m) return;
+      const ms = Number(process.hrtime.bigint() - BigInt(m[1] as string)) / 1e6;
+      lat.push(ms);
+      if (process.env.ABUSE_TRACE && ms > 15) console.log(`  slow probe: ${ms.toFixed(1)} ms, sent ${(Number(BigInt(m[1] as string) - t0) / 1e6).toFixed(0)} ms after the abuser began`);
     });
     let abuserResult: { sent: number; bytesIn: number; closed: number | null } | null = null;
     if (c.abuse !== 'none') {

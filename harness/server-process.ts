@@ -106,6 +106,8 @@ export async function startServerProcess(versionArgs: string[], script = VERSION
   // A scenario's sender stands for many people: a version's per-connection rate limit (fairness,
   // v3 and v4) would cap the load it offers, so the harness measures versions without it.
   if (script === VERSIONS_CLI && !args.includes('--max-msgs-per-s')) args = [...args, '--max-msgs-per-s', '0'];
+  // A node the scenario kills stays dead: the run measures its clients going elsewhere.
+  if (script === VERSIONS_CLI && args[0] === 'v4' && !args.some((a) => a.startsWith('--restart') || a === '--no-restart')) args = [...args, '--no-restart'];
   const child = spawnTs(script, args);
   // v4 announces each of its nodes on a line of its own: wait for all of them.
   const nodesFlag = args.indexOf('--nodes');

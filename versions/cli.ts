@@ -44,6 +44,7 @@ const argv = await yargs(hideBin(process.argv))
     'max-msgs-per-s': { type: 'number', describe: `frames one connection may send per second; past it they are dropped (RATE_LIMITED). Default ${DEFAULT_RATE_LIMIT.msgsPerS} for v3 and v4, no limit for v1 and v2; 0: no limit` },
     burst: { type: 'number', default: DEFAULT_HOST_OPTIONS.burst, describe: 'frames one connection may send at once above --max-msgs-per-s' },
     nodes: { type: 'number', default: 2, describe: 'v4 only: node processes to start' },
+    restart: { type: 'boolean', default: true, describe: 'v4 only: start a node that died again on its port, after 1 s, doubling to 30 s (--no-restart: leave it dead)' },
     redis: { type: 'string', describe: 'v4 only: redis://host:port of the backplane (default: a private redis-server on a free loopback port)' },
     history: { type: 'number', default: DEFAULT_HISTORY, describe: 'v4 only: messages of history kept per room, for clients that resume' },
     'max-in-flight': { type: 'number', default: DEFAULT_MAX_IN_FLIGHT, describe: 'v4 only: sends waiting for Redis past which a send is refused (BACKPLANE_DOWN)' },
@@ -64,7 +65,7 @@ if (requested === 'v4' && argv.node === undefined) {
     process.exit(1);
   }
   try {
-    await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv) });
+    await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
   } catch (err) {
     console.error(`chatroom v4: cannot start: ${(err as Error).message}`);
     process.exit(1);

@@ -17,7 +17,7 @@ export const DEFAULT_RATE_LIMIT: RateLimitOptions = { msgsPerS: 100, burst: 200 
 export const JOIN_BURST = 5;
 export const JOINS_PER_S = 1;
 /** Frames dropped in a row, in bursts, past which the connection is closed (1008). */
-export const FLOOD_BURSTS = 10;
+export const FLOOD_BURSTS = 3;
 /** A connection hears RATE_LIMITED at most this often. */
 const NOTICE_INTERVAL_MS = 1_000;
 

@@ -98,6 +98,27 @@ describe('npm run v4', () => {
     expect(output.join('\n')).toMatch(/node n3 \(pid \d+\) exited \(SIGKILL\); the other nodes go on/);
   });
 
+  it('a dead node is started again on its port after a backoff; a dead private Redis is started again and members are told their streams were reset', async () => {
+    const { listening, output } = await startCluster(2);
+    const [n1, n2] = listening as [Listening, Listening];
+    const ann = await open(n1.wsUrl, { room: 'restart', name: 'ann' });
+    ann.send({ type: 'chat', content: 'before' });
+    await ann.waitFor(() => ann.chats().length === 1, 'before');
+    process.kill(n2.pid, 'SIGKILL');
+    await eventually(() => output.some((l) => l.includes(`node n2 listens again on ${n2.url}`)), 'n2 back on its port', 15_000);
+    expect(output.join('\n')).toMatch(/node n2 \(pid \d+\) exited \(SIGKILL\); the other nodes go on; starting it again in 1 s/);
+    const bob = await open(n2.wsUrl, { room: 'restart', name: 'bob' });
+    expect(bob.ofType('joined')[0]!.members.sort()).toEqual(['ann', 'bob']);
+    const redisPid = Number(/private redis-server on \S+ \(pid (\d+)/.exec(output.join('\n'))?.[1]);
+    process.kill(redisPid, 'SIGKILL');
+    await eventually(() => output.some((l) => /private redis-server back on/.test(l)), 'Redis back', 15_000);
+    expect(output.join('\n')).toMatch(/private redis-server \(pid \d+\) exited \(SIGKILL\); starting it again on port \d+, empty/);
+    await ann.waitFor(() => ann.ofType('reset').length === 1, 'a reset notice', 15_000);
+    ann.send({ type: 'chat', content: 'after' });
+    await bob.waitFor(() => bob.chats().some((m) => m.content === 'after'), 'after, across nodes');
+    expect(bob.chats().find((m) => m.content === 'after')!.seq).toBe(1);
+  });
+
   it('without redis-server installed, says which package to install', async () => {
     // A PATH with node and nothing else.
     const bin = mkdtempSync(join(tmpdir(), 'no-redis-'));

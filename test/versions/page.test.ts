@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { ChatServer } from '../../versions/host.ts';
 import { startVersion } from '../../versions/versions.ts';
+import { startV4Node } from '../../versions/v4/node.ts';
+import { startRedisServer } from '../../common/redis-server.ts';
 import { openClient, type TestClient } from '../helpers.ts';
 import { useChromium } from '../browser.ts';
 
@@ -230,5 +232,35 @@ describe.each(WIDTHS)('the page at %s width', (_label, width, height) => {
     await expect.poll(() => a.textContent('#stat-batch')).toBe('–');
     const icon = await a.evaluate(async () => (await fetch((document.querySelector('link[rel=icon]') as HTMLLinkElement).href)).status);
     expect(icon).toBe(200);
+  });
+});
+
+describe('the page on v4', () => {
+  it('10. while Redis is down, the status says sends are refused and a refused message goes back in the box; once back, it says connected', async () => {
+    let redis = await startRedisServer({ detached: true });
+    const node = await startV4Node({ redis: redis.url, port: 0, node: 'page' });
+    servers.push(node);
+    try {
+      const context = await browser().newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+      await page.goto(node.url);
+      await expect.poll(() => page.textContent('#state')).toMatch(/^connected to /);
+      const port = redis.port;
+      await redis.stop(0);
+      await expect.poll(async () => ((await (await fetch(`${node.url}api/stats`)).json()) as { backplane: { state: string } }).backplane.state).toBe('down');
+      await page.fill('#text', 'during');
+      await page.press('#text', 'Enter');
+      await expect.poll(() => page.textContent('#state')).toMatch(/^connected to .*, but sends are refused: the server cannot reach Redis$/);
+      expect(await page.getAttribute('#state', 'class')).toContain('degraded');
+      await expect.poll(() => page.inputValue('#text')).toBe('during');
+      redis = await startRedisServer({ port, detached: true });
+      await expect.poll(async () => ((await (await fetch(`${node.url}api/stats`)).json()) as { backplane: { state: string } }).backplane.state, { timeout: 15_000 }).toBe('up');
+      await page.press('#text', 'Enter');
+      await expect.poll(() => page.textContent('#state')).toMatch(/^connected to [^,]+$/);
+      await context.close();
+    } finally {
+      await redis.stop(0);
+    }
   });
 });

@@ -1,8 +1,11 @@
 // `npm run v4`: starts N v4 nodes, each its own process on its own port (P, P+1, …), over one
 // Redis: the one given with --redis, or a private redis-server on a free loopback port that this
 // launcher starts and stops. Each node prints its own LISTENING line; this launcher passes them
-// on in node order once every node listens. A node that dies (a fault, SIGKILL) is reported and the others go on; SIGINT or
-// SIGTERM stops every node, then the private Redis.
+// on in node order once every node listens. A node that dies (a fault, SIGKILL) is reported, the
+// others go on, and it is started again on its port after a backoff (1 s, doubling to 30 s; back
+// to 1 s once a node has lived a minute), unless --no-restart. A private Redis that dies is
+// reported and started again on its port, empty: the nodes reconnect, and their members are told
+// their streams were reset. SIGINT or SIGTERM stops every node, then the private Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +18,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
 /** How long a node gets to close its sockets on SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
-/** Flags the launcher sets per node itself; everything else goes to every node as given. */
-const OWN_FLAGS = ['--nodes', '--port', '--redis', '--node'];
+/** Flags the launcher sets per node itself, or takes for itself; everything else goes to every node as given. */
+const OWN_FLAGS = ['--nodes', '--port', '--redis', '--node', '--restart', '--no-restart'];
+/** A dead node waits this long before it is started again, doubling up to the max; a node that lived RESTART_RESET_MS starts the count over. */
+const RESTART_FIRST_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_MS = 60_000;
 
 export interface ClusterOptions {
   nodes: number;
@@ -26,6 +33,8 @@ export interface ClusterOptions {
   redis: string | undefined;
   /** The command line after `v4`, passed on to every node without the launcher's own flags. */
   argv: string[];
+  /** Start a dead node again (with backoff). Default true; the harness turns it off to measure a node's death. */
+  restart: boolean;
 }
 
 /** The command line without the launcher's own flags (`--port 1`, `--port=1` alike). */
@@ -36,7 +45,7 @@ export function nodeArgs(argv: string[]): string[] {
     if (a === 'v4') continue;
     const flag = a.split('=')[0] as string;
     if (OWN_FLAGS.includes(flag)) {
-      if (!a.includes('=')) i++; // its value
+      if (!a.includes('=') && flag !== '--no-restart' && !(flag === '--restart' && !/^(true|false)$/.test(argv[i + 1] ?? ''))) i++; // its value
       continue;
     }
     out.push(a);
@@ -52,8 +61,10 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
     url = redis.url;
     console.log(`chatroom v4: private redis-server on ${url} (pid ${redis.child.pid}; no persistence; stopped with the cluster)`);
   }
-  const nodes: Array<{ name: string; child: ChildProcess; listening: Listening | null }> = [];
+  type Node = { name: string; port: number; child: ChildProcess; listening: Listening | null; startedAt: number; backoffMs: number };
+  const nodes: Node[] = [];
   let stopping = false;
+  const alive = (n: Node): boolean => n.child.exitCode === null && n.child.signalCode === null;
 
   const stopAll = async (code: number): Promise<never> => {
     stopping = true;
@@ -62,27 +73,60 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
     process.exit(code);
   };
 
-  for (let i = 0; i < options.nodes; i++) {
-    const name = `n${i + 1}`;
-    const port = options.port === 0 ? 0 : options.port + i;
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'v4', '--node', name, '--port', String(port), '--redis', url, ...nodeArgs(options.argv)], {
+  if (redis) superviseRedis(redis);
+  function superviseRedis(r: RedisServer): void {
+    r.child.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.error(`chatroom v4: private redis-server (pid ${r.child.pid}) exited (${signal ?? `code ${code}`}); starting it again on port ${r.port}, empty: members will be told their streams were reset`);
+      void startRedisServer({ port: r.port }).then(
+        (again) => {
+          redis = again;
+          console.error(`chatroom v4: private redis-server back on ${again.url} (pid ${again.child.pid})`);
+          superviseRedis(again);
+        },
+        (err: unknown) => {
+          console.error(`chatroom v4: cannot start redis-server again: ${(err as Error).message}; stopping`);
+          void stopAll(1);
+        },
+      );
+    });
+  }
+
+  function spawnNode(node: Node | { name: string; port: number }): Node {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'v4', '--node', node.name, '--port', String(node.port), '--redis', url!, ...nodeArgs(options.argv)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const entry = { name, child, listening: null as Listening | null };
-    nodes.push(entry);
+    const entry: Node = 'child' in node ? Object.assign(node, { child, startedAt: Date.now() }) : { ...node, child, listening: null, startedAt: Date.now(), backoffMs: RESTART_FIRST_MS };
+    const restarted = 'child' in node;
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const listening = parseListening(line);
       // LISTENING lines are printed once every node listens, in node order (below); the rest as they come.
-      if (listening) entry.listening = listening;
-      else console.log(`[${name}] ${line}`);
+      if (listening && !restarted) entry.listening = listening;
+      else if (listening) console.log(`chatroom v4: node ${entry.name} listens again on ${listening.url} (pid ${listening.pid})`);
+      else console.log(`[${entry.name}] ${line}`);
     });
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.error(`chatroom v4: node ${name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${nodes.some((n) => n.child.exitCode === null && n.child.signalCode === null) ? '; the other nodes go on' : ''}`);
-      if (nodes.every((n) => n.child.exitCode !== null || n.child.signalCode !== null)) void stopAll(1);
+      const others = nodes.some((n) => n !== entry && alive(n));
+      if (!options.restart || entry.listening === null) {
+        console.error(`chatroom v4: node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}`);
+        if (nodes.every((n) => !alive(n))) void stopAll(1);
+        return;
+      }
+      if (Date.now() - entry.startedAt >= RESTART_RESET_MS) entry.backoffMs = RESTART_FIRST_MS;
+      entry.port = entry.listening.port; // (started on a free port: it comes back on the same one)
+      const wait = entry.backoffMs;
+      entry.backoffMs = Math.min(RESTART_MAX_MS, entry.backoffMs * 2);
+      console.error(`chatroom v4: node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}; starting it again in ${wait / 1000} s`);
+      setTimeout(() => {
+        if (!stopping) spawnNode(entry);
+      }, wait).unref();
     });
+    return entry;
   }
+
+  for (let i = 0; i < options.nodes; i++) nodes.push(spawnNode({ name: `n${i + 1}`, port: options.port === 0 ? 0 : options.port + i }));
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {

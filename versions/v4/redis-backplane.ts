@@ -137,6 +137,9 @@ export class RedisBackplane implements Backplane {
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
     await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    // What an earlier process under this node's name left (it died, and the launcher restarted it) goes first.
+    const { node, prefix } = this.options;
+    this.departedFrom(await this.cmd.ceForget(`${prefix}nodes`, node, '', prefix));
     await onReady();
     if (this.refusing !== null) throw new Error(this.refusing);
     this.beat = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
@@ -182,9 +185,7 @@ export class RedisBackplane implements Backplane {
         this.onTimeBeats = this.lastBeatAt > 0 && now - this.lastBeatAt <= heartbeatMs * LATE_BEAT_PERIODS ? this.onTimeBeats + 1 : 0;
         this.lastBeatAt = now;
         if (out[0] === 1) this.events?.reregister();
-        const departed: DepartedMember[] = [];
-        for (let i = 1; i + 2 < out.length; i += 3) departed.push({ room: String(out[i]), name: String(out[i + 1]), members: Number(out[i + 2]) });
-        if (departed.length > 0) this.events?.departed(departed);
+        this.departedFrom(out);
       },
       () => {
         this.beating = false; // down: the next beat after 'ready' tries again
@@ -192,6 +193,13 @@ export class RedisBackplane implements Backplane {
         this.lastBeatAt = 0;
       },
     );
+  }
+
+  /** The members a reap took out (room, name, members-left triples after the first element), told to the hub. */
+  private departedFrom(out: Array<string | number>): void {
+    const departed: DepartedMember[] = [];
+    for (let i = 1; i + 2 < out.length; i += 3) departed.push({ room: String(out[i]), name: String(out[i + 1]), members: Number(out[i + 2]) });
+    if (departed.length > 0) this.events?.departed(departed);
   }
 
   async append(room: string, jsonOpen: string, key = ''): Promise<Appended> {

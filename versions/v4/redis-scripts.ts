@@ -104,22 +104,10 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) end
 return redis.call('HLEN', KEYS[1])`;
 
-// Beats for this node (by Redis's clock, the one clock every node shares) and keeps its rooms'
-// member lists from expiring. With ARGV[5] = '1' (the caller has beaten on time, by its own clock,
-// for as long as a node may be silent), it reaps the nodes that stopped: their members leave every
-// room. A caller whose own beats were late (a paused or slow Redis) reaps nobody: the others' beats
-// were as late as its own. Returns whether this node was new to the set (a restarted Redis, or
-// taken for dead), then room, name, members-left triples.
-// ARGV: node, dead after ms, prefix, TTL ms, may reap.
-export const BEAT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
-local out = {fresh}
-local own = ARGV[3] .. 'node:' .. ARGV[1] .. ':rooms'
-for _, room in ipairs(redis.call('SMEMBERS', own)) do redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4]) end
-if ARGV[5] ~= '1' then return out end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+// Takes node `id` out of the cluster: out of `nodes`, and its members out of every room it listed,
+// appending room, name, members-left triples to `out`.
+const REAP = `
+local function reap(id, out)
   redis.call('ZREM', KEYS[1], id)
   local roomsKey = ARGV[3] .. 'node:' .. id .. ':rooms'
   local pre = id .. ':'
@@ -136,7 +124,34 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(
     end
   end
   redis.call('DEL', roomsKey)
+end`;
+
+// Beats for this node (by Redis's clock, the one clock every node shares) and keeps its rooms'
+// member lists from expiring. With ARGV[5] = '1' (the caller has beaten on time, by its own clock,
+// for as long as a node may be silent), it reaps the nodes that stopped: their members leave every
+// room. A caller whose own beats were late (a paused or slow Redis) reaps nobody: the others' beats
+// were as late as its own. Returns whether this node was new to the set (a restarted Redis, or
+// taken for dead), then room, name, members-left triples.
+// ARGV: node, dead after ms, prefix, TTL ms, may reap.
+export const BEAT = `${REAP}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
+local out = {fresh}
+local own = ARGV[3] .. 'node:' .. ARGV[1] .. ':rooms'
+for _, room in ipairs(redis.call('SMEMBERS', own)) do redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4]) end
+if ARGV[5] ~= '1' then return out end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+  reap(id, out)
 end
+return out`;
+
+// A node that starts takes out what an earlier process under its name left: its members (of a
+// process that died) would otherwise stay listed for as long as the new one beats. Same answer as
+// BEAT's, its first element 0. KEYS: nodes. ARGV: node, (unused), prefix.
+export const FORGET = `${REAP}
+local out = {0}
+reap(ARGV[1], out)
 return out`;
 
 export type Scripts = {
@@ -145,6 +160,7 @@ export type Scripts = {
   ceJoin(membersKey: string, roomsKey: string, member: string, name: string, room: string, ttlMs: number): Promise<number>;
   ceLeave(membersKey: string, roomsKey: string, member: string, room: string, last: '0' | '1'): Promise<number>;
   ceBeat(nodesKey: string, node: string, deadAfterMs: number, prefix: string, ttlMs: number, mayReap: '0' | '1'): Promise<Array<string | number>>;
+  ceForget(nodesKey: string, node: string, unused: string, prefix: string): Promise<Array<string | number>>;
 };
 
 /** Number of keys each script takes (the rest of its arguments are ARGV). */
@@ -154,4 +170,5 @@ export const SCRIPTS = {
   ceJoin: { numberOfKeys: 2, lua: JOIN },
   ceLeave: { numberOfKeys: 2, lua: LEAVE },
   ceBeat: { numberOfKeys: 1, lua: BEAT },
+  ceForget: { numberOfKeys: 1, lua: FORGET },
 } as const;

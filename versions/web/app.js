@@ -21,7 +21,10 @@ const MAX_LINES = 500;
 /** The limits every server starts with (joined.server.limits replaces them). */
 const DEFAULT_LIMITS = { maxFrameBytes: 64 * 1024, maxContentChars: 16 * 1024 };
 /** Refusals after which what was sent goes back into the box. */
-const GIVE_BACK = new Set(['CONTENT_TOO_LARGE', 'EMPTY_CONTENT', 'BAD_FIELD', 'BACKPLANE_DOWN', 'FRAME_TOO_LARGE']);
+const GIVE_BACK = new Set(['CONTENT_TOO_LARGE', 'EMPTY_CONTENT', 'BAD_FIELD', 'BACKPLANE_DOWN', 'FRAME_TOO_LARGE', 'RATE_LIMITED']);
+/** A send the server could not answer for (v4, SEND_UNKNOWN) goes again with its id, this long after, at most this often. */
+const RESEND_AFTER_MS = 1000;
+const RESENDS = 5;
 const NAME_KEY = 'chatroom-evolution.name';
 const fmt = (n) => n.toLocaleString('en-US');
 
@@ -197,8 +200,9 @@ function onFrame(msg) {
   switch (msg.type) {
     case 'chat': {
       if (typeof msg.seq === 'number') state.stream = { room: msg.room, seq: msg.seq, epoch: msg.epoch };
+      if ($('state').classList.contains('degraded')) setState(`connected to ${state.address}`, 'open');
       const li = addLine([[msg.replayed ? `${clock(msg.ts)} · missed` : clock(msg.ts), 'meta'], [msg.from, 'from'], [msg.content, 'content']], msg.replayed ? 'chat replayed' : 'chat');
-      const mine = msg.from === state.name ? state.pending.findIndex((p) => p.content === msg.content) : -1;
+      const mine = msg.from === state.name ? state.pending.findIndex((p) => (msg.id !== undefined ? p.id === msg.id : p.content === msg.content)) : -1;
       if (mine >= 0) {
         const [p] = state.pending.splice(mine, 1);
         const rtt = document.createElement('bdi');
@@ -264,17 +268,33 @@ function onFrame(msg) {
       system(`the server dropped ${msg.count} message(s) for you: your queue was full (${msg.total} in all)`);
       break;
     case 'error':
+      if (msg.code === 'SEND_UNKNOWN') {
+        resend(msg.id);
+        break;
+      }
       addLine([[`error ${msg.code}: `, 'code'], [msg.message]], 'error');
       announce(`error ${msg.code}`);
-      if (GIVE_BACK.has(msg.code)) giveBack();
+      if (msg.code === 'BACKPLANE_DOWN') setState(`connected to ${state.address}, but sends are refused: the server cannot reach Redis`, 'degraded');
+      if (GIVE_BACK.has(msg.code)) giveBack(msg.id);
       break;
   }
 }
 
 /** A send the server refused goes back into the box, unless something new is being typed there. */
-function giveBack() {
-  const p = state.pending.shift();
+function giveBack(id) {
+  const at = id === undefined ? 0 : state.pending.findIndex((p) => p.id === id);
+  const [p] = at >= 0 ? state.pending.splice(at, 1) : [];
   if (p && $('text').value === '') $('text').value = p.content;
+}
+
+/** v4 lost its answer to a send: it may have gone through. The same id again is safe; the server keeps one. */
+function resend(id) {
+  const p = state.pending.find((q) => q.id === id);
+  if (!p) return;
+  if (++p.tries > RESENDS) return giveBack(id);
+  setTimeout(() => {
+    if (state.pending.includes(p)) send({ type: 'chat', content: p.content, id: p.id });
+  }, RESEND_AFTER_MS);
 }
 
 function send(frame) {
@@ -426,8 +446,9 @@ $('send-form').addEventListener('submit', (e) => {
   const problem = tooLarge(content);
   $('send-problem').textContent = problem ?? '';
   if (problem) return; // the text stays in the box
-  if (send({ type: 'chat', content })) {
-    state.pending.push({ content, at: performance.now() });
+  const id = `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  if (send({ type: 'chat', content, id })) {
+    state.pending.push({ content, id, at: performance.now(), tries: 0 });
     if (state.pending.length > 100) state.pending.shift();
     $('text').value = '';
   }
