@@ -46,7 +46,7 @@ export interface HostOptions {
    * and no limit for v1 and v2, whose story has none; 0: no limit.
    */
   maxMsgsPerS: number | null;
-  /** Frames a connection may send at once above its rate. Default 200. */
+  /** Frames a connection may send at once above its rate. Default 50. */
   burst: number;
   /** A frame, or a fragmented message, must end within this many ms of its first bytes (1008 after). Default 10 000; 0: no limit. */
   frameTimeoutMs: number;

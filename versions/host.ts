@@ -26,6 +26,8 @@ export const MAX_SENDS_IN_FLIGHT_PER_CONNECTION = 256;
  * second for TCP to retry; the kernel caps this at net.core.somaxconn.
  */
 const LISTEN_BACKLOG = 4096;
+/** Sockets kept beside the WebSockets, per address and in all, for plain HTTP: the page, /healthz, /api/stats. */
+const HTTP_ROOM = 30;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
 /** How often Node checks HTTP requests against those timeouts (its default is 30 s). */
@@ -51,8 +53,6 @@ interface ConnState extends Swept {
   /** Steps queued behind the version's add or move, and the end of that queue. */
   pending: number;
   ready: Promise<void>;
-  /** The remote address, for the per-address cap. */
-  readonly ip: string;
   /** Its frame and join rates (null: no limit). */
   readonly limiter: ConnectionLimiter | null;
   /** v4: its sends waiting for the backplane, and how many sends it has made (for the ids the host gives). */
@@ -70,6 +70,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   // server, not per client), and what they need of one connection lives in its ConnState: at
   // 20k idle clients each closure, context and listener wrapper counts in server memory.
   const conns = new Map<WebSocket, ConnState>();
+  // Every TCP socket counts toward its address's cap from its first byte, not from its upgrade:
+  // one still sending its request (slowly, on purpose) holds a file as surely as an open WebSocket.
   const perIp = new Map<string, number>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
@@ -109,6 +111,24 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     inRequest.add(req.socket);
     res.once('finish', () => inRequest.delete(req.socket));
   });
+  http.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const open = (perIp.get(ip) ?? 0) + 1;
+    perIp.set(ip, open);
+    socket.once('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    });
+    // Past its cap and the room left for its plain HTTP requests, an address gets no more sockets at all.
+    if (options.maxPerIp > 0 && open > options.maxPerIp + HTTP_ROOM) {
+      counters.countRefusal('max_per_ip');
+      socket.destroy();
+    }
+  });
+  // The server's sockets stay under the files a process may open: WebSockets up to
+  // maxConnections, and HTTP_ROOM more for the page, /healthz and requests under way.
+  if (options.maxConnections > 0) http.maxConnections = options.maxConnections + HTTP_ROOM;
   http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     if (timedOut) counters.countRefusal(inRequest.has(socket) ? 'request_timeout' : 'headers_timeout');
@@ -165,12 +185,10 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
-    const ip = socket.remoteAddress ?? '';
     const now = performance.now();
     const limiter = rate ? new ConnectionLimiter(rate, now) : null;
-    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, ip, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null, bytesAtFrame: socket.bytesRead, partialSince: 0 };
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null, bytesAtFrame: socket.bytesRead, partialSince: 0 };
     conns.set(ws, st);
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     enqueue(st, async () => {
       try {
         await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
@@ -216,9 +234,6 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const st = conns.get(this);
     if (!st) return;
     conns.delete(this);
-    const left = (perIp.get(st.ip) ?? 1) - 1;
-    if (left > 0) perIp.set(st.ip, left);
-    else perIp.delete(st.ip);
     void st.ready.then(() => {
       if (st.joinedRoom !== null) void roster.remove(st.conn).catch(() => {}); // (v4: Redis may be down; its reaper cleans up)
       return strategy.remove(st.conn);
@@ -315,7 +330,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       return refuseUpgrade(socket, 503, `the server holds its maximum of ${options.maxConnections} connections (--max-connections)`);
     }
     const ip = socket.remoteAddress ?? '';
-    if (options.maxPerIp > 0 && (perIp.get(ip) ?? 0) >= options.maxPerIp) {
+    if (options.maxPerIp > 0 && (perIp.get(ip) ?? 0) > options.maxPerIp) {
       counters.countRefusal('max_per_ip');
       return refuseUpgrade(socket, 503, `${ip} holds its maximum of ${options.maxPerIp} connections (--max-per-ip)`);
     }

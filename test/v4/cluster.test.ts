@@ -14,8 +14,9 @@ const servers: ChatServer[] = [];
 const clients: TestClient[] = [];
 let nodeCount = 0;
 
+// A test client stands for a room's senders here (hundreds of messages at once): no per-connection rate limit.
 async function node(options: Partial<V4Options> = {}): Promise<ChatServer> {
-  const s = await startV4Node({ redis: redis.url, node: `t${++nodeCount}`, port: 0, heartbeatMs: 200, ...options });
+  const s = await startV4Node({ redis: redis.url, node: `t${++nodeCount}`, port: 0, heartbeatMs: 200, maxMsgsPerS: 0, ...options });
   servers.push(s);
   return s;
 }

@@ -222,6 +222,22 @@ describe('limits on peers (the host, the same for every version)', () => {
     expect((await stats(s)).refusals).toMatchObject({ max_per_ip: 1, max_connections: 1 });
   });
 
+  it('counts sockets still sending their upgrade request toward their address\'s cap', async () => {
+    const s = await start('v3', { maxPerIp: 2 });
+    const url = new URL(s.wsUrl);
+    // Two half-sent upgrade requests from one address: a slowloris holding files, not yet WebSockets.
+    for (let i = 0; i < 2; i++) {
+      const half = connect({ host: url.hostname, port: Number(url.port), localAddress: '127.0.0.5' });
+      sockets.push(half);
+      await new Promise((r) => half.once('connect', r));
+      half.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`);
+    }
+    await expect(rawUpgrade(s, '', '127.0.0.5')).rejects.toThrow('HTTP/1.1 503 Service Unavailable');
+    const other = await rawUpgrade(s, '', '127.0.0.6');
+    sockets.push(other.socket);
+    expect((await stats(s)).refusals).toMatchObject({ max_per_ip: 1 });
+  });
+
   it('answers slow request headers with 408 after the headers timeout, and counts it', async () => {
     const s = await start('v1', { headersTimeoutMs: 300, requestTimeoutMs: 600 });
     const started = Date.now();
