@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
 import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host-options.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
-import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion, type VersionName } from './versions.ts';
+import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 import { runCluster } from './v4/cluster.ts';
 import { startV4Node } from './v4/node.ts';

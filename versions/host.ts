@@ -7,9 +7,10 @@ import { performance } from 'node:perf_hooks';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createHttpApi, isAllowedOrigin } from './http-api.ts';
+import { admitUpgrades } from './admission.ts';
+import { createHttpApi } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
+import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, wsErrorCode, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
 import { rateLimitOf, resolveHostOptions, type HostOptions } from './host-options.ts';
 import { ConnectionLimiter } from './rate-limit.ts';
 import { Roster } from './roster.ts';
@@ -26,8 +27,6 @@ export const MAX_SENDS_IN_FLIGHT_PER_CONNECTION = 256;
  * second for TCP to retry; the kernel caps this at net.core.somaxconn.
  */
 const LISTEN_BACKLOG = 4096;
-/** Sockets kept beside the WebSockets, per address and in all, for plain HTTP: the page, /healthz, /api/stats. */
-const HTTP_ROOM = 30;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const SHUTDOWN_GRACE_MS = 2_000;
 /** How often Node checks HTTP requests against those timeouts (its default is 30 s). */
@@ -70,9 +69,6 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   // server, not per client), and what they need of one connection lives in its ConnState: at
   // 20k idle clients each closure, context and listener wrapper counts in server memory.
   const conns = new Map<WebSocket, ConnState>();
-  // Every TCP socket counts toward its address's cap from its first byte, not from its upgrade:
-  // one still sending its request (slowly, on purpose) holds a file as surely as an open WebSocket.
-  const perIp = new Map<string, number>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
   const rate = rateLimitOf(options, strategy.limitsRate === true);
@@ -111,24 +107,6 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     inRequest.add(req.socket);
     res.once('finish', () => inRequest.delete(req.socket));
   });
-  http.on('connection', (socket: Socket) => {
-    const ip = socket.remoteAddress ?? '';
-    const open = (perIp.get(ip) ?? 0) + 1;
-    perIp.set(ip, open);
-    socket.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
-    });
-    // Past its cap and the room left for its plain HTTP requests, an address gets no more sockets at all.
-    if (options.maxPerIp > 0 && open > options.maxPerIp + HTTP_ROOM) {
-      counters.countRefusal('max_per_ip');
-      socket.destroy();
-    }
-  });
-  // The server's sockets stay under the files a process may open: WebSockets up to
-  // maxConnections, and HTTP_ROOM more for the page, /healthz and requests under way.
-  if (options.maxConnections > 0) http.maxConnections = options.maxConnections + HTTP_ROOM;
   http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     if (timedOut) counters.countRefusal(inRequest.has(socket) ? 'request_timeout' : 'headers_timeout');
@@ -181,7 +159,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const conn: Connection = { id: nextId++, ws, socket, name: query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM };
     // A name asked for in the URL that is taken gets a guest name, and the client is told why.
     const taken = isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
-    if (!isValidName(conn.name) || taken) conn.name = guestName(conn.id, (n) => roster.isTaken(conn.room, n));
+    if (!isValidName(conn.name) || taken) conn.name = roster.guestName(conn.room, conn.id);
     // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
@@ -318,23 +296,10 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     return false;
   }
 
-  http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== WS_PATH || closing) return refuseUpgrade(socket, closing ? 503 : 404);
-    if (!isAllowedOrigin(req.headers.origin, options.allowOrigins)) {
-      counters.countRefusal('origin');
-      return refuseUpgrade(socket, 403);
-    }
-    if (options.maxConnections > 0 && conns.size >= options.maxConnections) {
-      counters.countRefusal('max_connections');
-      return refuseUpgrade(socket, 503, `the server holds its maximum of ${options.maxConnections} connections (--max-connections)`);
-    }
-    const ip = socket.remoteAddress ?? '';
-    if (options.maxPerIp > 0 && (perIp.get(ip) ?? 0) > options.maxPerIp) {
-      counters.countRefusal('max_per_ip');
-      return refuseUpgrade(socket, 503, `${ip} holds its maximum of ${options.maxPerIp} connections (--max-per-ip)`);
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req));
+  admitUpgrades(http, options, counters, {
+    closing: () => closing !== null,
+    open: () => conns.size,
+    accept: (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req)),
   });
 
   const stopSweeps = startSweeps(conns, { ...options, heartbeat: strategy.heartbeat }, counters);
@@ -372,32 +337,6 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   }
 
   return { strategy, counters, metrics, port, url: `http://${hostForUrl}:${port}/`, wsUrl: `ws://${hostForUrl}:${port}${WS_PATH}`, close };
-}
-
-/** `guest-<id>`, or the first `guest-<id>-<k>` no member of the room has: a guest never shares a chosen name. */
-function guestName(id: number, taken: (name: string) => boolean): string {
-  let name = `guest-${id}`;
-  for (let k = 2; taken(name); k++) name = `guest-${id}-${k}`;
-  return name;
-}
-
-function refuseUpgrade(socket: Socket, status: 403 | 404 | 503, reason?: string): void {
-  const text = { 403: 'Forbidden origin', 404: 'Not Found', 503: 'Service Unavailable' }[status];
-  const body = reason ?? (status === 503 ? 'shutting down' : '');
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-}
-
-/** The error code a ws protocol error counts as: every frame ws refuses is counted, whatever its WS_ERR_*. */
-export function wsErrorCode(code: string | undefined): ErrorCode {
-  switch (code) {
-    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH': // a message over maxPayload
-    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH': // a 64-bit length past 2^53
-      return 'FRAME_TOO_LARGE';
-    case 'WS_ERR_INVALID_UTF8':
-      return 'BAD_UTF8';
-    default:
-      return 'PROTOCOL_ERROR';
-  }
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {

@@ -34,6 +34,13 @@ export class Roster {
     return holder !== undefined && holder !== except;
   }
 
+  /** `guest-<id>`, or the first `guest-<id>-<k>` no member of `room` has: a guest never shares a chosen name. */
+  guestName(room: string, id: number): string {
+    let name = `guest-${id}`;
+    for (let k = 2; this.isTaken(room, name); k++) name = `guest-${id}-${k}`;
+    return name;
+  }
+
   /** `conn` takes a new name in its room: the room hears who became whom. Refused (v4, Redis down), nothing changes. */
   async rename(conn: Connection, name: string): Promise<void> {
     const members = this.strategy.directory ? await this.strategy.directory.rename(conn, name) : (this.rooms.get(conn.room)?.size ?? 0);

@@ -10,7 +10,6 @@ import { startV4Node, type V4Options } from '../../versions/v4/node.ts';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
 import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
-type Chat = Extract<ServerMessage, { type: 'chat' }>;
 type ErrorFrame = Extract<ServerMessage, { type: 'error' }>;
 
 const redises: RedisServer[] = [];

@@ -19,10 +19,11 @@
 // one it already had is ignored. A client that joins is first held outside the room; with a
 // resume point it is replayed what it missed, from history and from what the feed delivered
 // meanwhile, and only then let into the room, so it gets every seq once, in order.
-import { encodeServerMessage, errorMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
+import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
 import { BackplaneDownError, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
+import { Replayer, type Feed, type RecoveryCounts } from './replay.ts';
 
 /** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
 function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -43,32 +44,6 @@ export interface ClusterHubOptions extends HubOptions {
   history: number;
 }
 
-interface Feed {
-  readonly room: string;
-  /** Local connections in the room, or on their way in. */
-  refs: number;
-  /** Subscribed to the room on the backplane; `failed` once that did not go through (the next acquire tries again). */
-  subscribed: Promise<void>;
-  failed: boolean;
-  /** Whether epoch and lastSeq were read from the backplane yet. */
-  known: boolean;
-  epoch: string | null;
-  /** The last seq of `epoch` handed to the hub. */
-  lastSeq: number;
-  /** Fetching what the live feed skipped; live entries wait in `held` meanwhile. */
-  syncing: boolean;
-  held: StreamEntry[];
-  /** Clients being replayed to: what the feed delivers meanwhile, they get from here. */
-  readonly recovering: Set<Recovery>;
-}
-
-interface Recovery {
-  readonly conn: Connection;
-  readonly got: StreamEntry[];
-}
-
-/** Times a recovery that raced a stream reset is tried again. */
-const RECOVERY_ATTEMPTS = 3;
 /** A join or a switch gets its answer within this: `joined`, or an error (a slow or paused Redis). */
 export const ENTRY_TIMEOUT_MS = 5_000;
 
@@ -90,7 +65,8 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   private readonly registeredIn = new Map<string, number>();
   /** The room whose feed each connection holds. */
   private readonly holds = new Map<Connection, string>();
-  private readonly recovery = { replayed: 0, gaps: 0, resets: 0, refetched: 0 };
+  private readonly recovery: RecoveryCounts = { replayed: 0, gaps: 0, resets: 0, refetched: 0 };
+  private readonly replayer: Replayer;
 
   constructor(
     counters: ServerCounters,
@@ -100,6 +76,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     this.node = options.node;
     this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
     this.hub = new Hub(counters, options);
+    this.replayer = new Replayer(this.hub, backplane, options.history, this.recovery);
     const count = (room: string, by: number): number => {
       const n = (this.registeredIn.get(room) ?? 0) + by;
       if (n > 0) this.registeredIn.set(room, n);
@@ -169,7 +146,8 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     if (!entry) return;
     // It has its `joined`: now it enters the room, after a replay if it asked for one.
     this.entering.delete(conn);
-    if (entry.resume) void this.recover(conn, entry.room, entry.resume);
+    const feed = this.feeds.get(entry.room);
+    if (entry.resume && feed) void this.replayer.recover(conn, feed, entry.resume);
     else void this.hub.move(conn, entry.room);
   }
 
@@ -329,73 +307,5 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   private tellReset(feed: Feed, epoch: string | null): void {
     this.recovery.resets++;
     this.hub.publish(feed.room, { type: 'reset', room: feed.room, epoch, was: feed.epoch ?? '' });
-  }
-
-  // --- a client that resumes ---
-
-  private async recover(conn: Connection, room: string, resume: ResumePoint): Promise<void> {
-    const feed = this.feeds.get(room);
-    if (!feed) return; // it left meanwhile
-    const rec: Recovery = { conn, got: [] };
-    feed.recovering.add(rec);
-    try {
-      for (let attempt = 1; attempt <= RECOVERY_ATTEMPTS; attempt++) {
-        if (await this.replay(rec, feed, resume, attempt === RECOVERY_ATTEMPTS)) return;
-      }
-    } catch {
-      // The backplane went down mid-replay: the client is told, and enters the room without it.
-      this.hub.sendTo(conn, errorMessage('HISTORY_UNAVAILABLE'));
-      this.hub.move(conn, room);
-    } finally {
-      feed.recovering.delete(rec);
-    }
-  }
-
-  /**
-   * Replays to one client what it missed since `resume`, then lets it into the room. The replay
-   * reaches exactly the seq the feed last delivered: history up to there, then what the feed
-   * delivered while history was read. What comes after reaches it in the room. False when the
-   * stream changed epoch under the replay (try again).
-   */
-  private async replay(rec: Recovery, feed: Feed, resume: ResumePoint, last: boolean): Promise<boolean> {
-    const { conn } = rec;
-    const room = feed.room;
-    let after = resume.since;
-    let slice = await this.backplane.history(room, after, this.options.history);
-    const reset = slice.epoch !== resume.epoch;
-    if (reset) {
-      after = 0;
-      if (slice.epoch !== null) slice = await this.backplane.history(room, 0, this.options.history);
-    }
-    // From here on, synchronous: the feed cannot deliver in between.
-    if (slice.epoch !== feed.epoch && feed.epoch !== null && !last) return false;
-    if (reset) {
-      this.recovery.resets++;
-      this.hub.sendTo(conn, { type: 'reset', room, epoch: slice.epoch, was: resume.epoch });
-    }
-    const upTo = slice.epoch === feed.epoch ? feed.lastSeq : 0;
-    const lostTo = Math.min(slice.first === 0 ? slice.last : slice.first - 1, upTo);
-    if (lostTo > after && slice.epoch !== null) {
-      this.recovery.gaps++;
-      this.hub.sendTo(conn, { type: 'gap', room, epoch: slice.epoch, from: after + 1, to: lostTo });
-      after = lostTo;
-    }
-    for (const e of slice.entries) {
-      if (e.seq <= after || e.seq > upTo) continue;
-      this.sendReplayed(conn, e);
-      after = e.seq;
-    }
-    for (const e of rec.got) {
-      if (e.epoch !== slice.epoch || e.seq <= after) continue;
-      this.sendReplayed(conn, e);
-      after = e.seq;
-    }
-    void this.hub.move(conn, room);
-    return true;
-  }
-
-  private sendReplayed(conn: Connection, e: StreamEntry): void {
-    this.recovery.replayed++;
-    this.hub.sendText(conn, `${e.json.slice(0, -1)},"replayed":true}`, true);
   }
 }
