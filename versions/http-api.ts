@@ -73,6 +73,15 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       }
       case '/api/stats':
         return sendJson(res, 200, metrics.snapshot());
+      case '/api/nodes': {
+        // v4: where this cluster's other nodes serve, for a page whose node goes away; [] elsewhere.
+        if (!strategy.peers) return sendJson(res, 200, { nodes: [] });
+        try {
+          return sendJson(res, 200, { nodes: await strategy.peers() });
+        } catch (err) {
+          return sendJson(res, 503, { error: { code: 'BACKPLANE_DOWN', message: `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})` } });
+        }
+      }
       case '/close-codes.json':
         return sendJson(res, 200, CLOSE_CODE_WORDS);
       case '/api/send':

@@ -102,6 +102,8 @@ export interface Strategy {
   stats(): StrategyStats;
   /** v4: what its backplane has done. */
   backplaneStats?(): BackplaneStats;
+  /** v4: the cluster's live nodes and where they serve clients (GET /api/nodes). */
+  peers?(): Promise<Array<{ node: string; url: string }>>;
   /** Stop timers and pumps; the host closes the sockets. */
   close(): void | Promise<void>;
 }

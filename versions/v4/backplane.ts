@@ -90,6 +90,10 @@ export interface Backplane {
   /** `last`: it was this node's last member in the room (the room leaves the node's list). */
   leave(room: string, member: string, last: boolean): Promise<number>;
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
+  /** This node serves clients at `url` (http://host:port/): listed by peers() while it beats. */
+  announce(url: string): Promise<void>;
+  /** The live nodes of the cluster and where they serve, this one included: where a client fails over to. */
+  peers(): Promise<Array<{ node: string; url: string }>>;
   /** Its own figures; the hub adds what it replayed and noticed. */
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'>;
   close(): Promise<void>;

@@ -155,6 +155,10 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     return this.hub.stats();
   }
 
+  peers(): Promise<Array<{ node: string; url: string }>> {
+    return this.backplane.peers();
+  }
+
   backplaneStats(): BackplaneStats {
     return { ...this.backplane.stats(), ...this.recovery };
   }

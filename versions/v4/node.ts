@@ -62,7 +62,9 @@ export async function startV4Node(options: Partial<VersionOptions & HostOptions 
     throw new Error(`cannot reach Redis at ${options.redis}: ${(err as Error).message}`);
   }
   try {
-    return await startChatServer(hub, counters, options);
+    const server = await startChatServer(hub, counters, options);
+    await backplane.announce(server.url).catch(() => {}); // (Redis gone since: announced again when it is back)
+    return server;
   } catch (err) {
     await hub.close();
     throw err;

@@ -74,6 +74,8 @@ export class RedisBackplane implements Backplane {
   private refusing: string | null = null;
   /** Redis refused the last append for want of memory: down (chat_backplane_up 0) until an append goes through. */
   private oom = false;
+  /** Where this node serves clients, once announced (told again after a Redis that forgot it). */
+  private url: string | null = null;
   private closed = false;
   private readonly rtt = createHistogram();
   private readonly rttAll = createHistogram();
@@ -184,7 +186,10 @@ export class RedisBackplane implements Backplane {
         const now = performance.now();
         this.onTimeBeats = this.lastBeatAt > 0 && now - this.lastBeatAt <= heartbeatMs * LATE_BEAT_PERIODS ? this.onTimeBeats + 1 : 0;
         this.lastBeatAt = now;
-        if (out[0] === 1) this.events?.reregister();
+        if (out[0] === 1) {
+          this.events?.reregister();
+          if (this.url) void this.announce(this.url).catch(() => {});
+        }
         this.departedFrom(out);
       },
       () => {
@@ -276,6 +281,17 @@ export class RedisBackplane implements Backplane {
     return { names, count };
   }
 
+  async announce(url: string): Promise<void> {
+    this.url = url;
+    await refused(this.cmd.hset(`${this.options.prefix}node-urls`, this.options.node, url));
+  }
+
+  async peers(): Promise<Array<{ node: string; url: string }>> {
+    const { prefix } = this.options;
+    const [live, urls] = await refused(Promise.all([this.cmd.zrange(`${prefix}nodes`, 0, -1), this.cmd.hgetall(`${prefix}node-urls`)]));
+    return live.filter((node) => urls[node] !== undefined).map((node) => ({ node, url: urls[node] as string }));
+  }
+
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'> {
     const outage = this.outageMs + (this.downSince > 0 ? performance.now() - this.downSince : 0);
     return { state: this.up && this.refusing === null && !this.oom ? 'up' : 'down', ...this.counts, outageS: Math.round(outage) / 1000, publishRttMs: this.lastRtt, publishRttAllMs: rttOf(this.rttAll) };
@@ -287,7 +303,7 @@ export class RedisBackplane implements Backplane {
     if (this.beat) clearInterval(this.beat);
     clearInterval(this.rttTimer);
     // Leave the cluster now rather than after three missed beats (best effort: Redis may be down).
-    if (this.up) await this.cmd.zrem(`${this.options.prefix}nodes`, this.options.node).catch(() => {});
+    if (this.up) await Promise.all([this.cmd.zrem(`${this.options.prefix}nodes`, this.options.node), this.cmd.hdel(`${this.options.prefix}node-urls`, this.options.node)]).catch(() => {});
     this.cmd.disconnect();
     this.sub.disconnect();
   }

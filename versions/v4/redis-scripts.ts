@@ -9,8 +9,9 @@
 //   <room>:bytes   the bytes of JSON the log holds: it is bounded in bytes as well as entries
 //   <room>:ids     a sorted set `<sender>\n<id>` → seq of the sends the log holds: a resend is not a second message
 //   <room>:members a hash, `<node>:<connection id>` → name
-// and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock) and
-// `node:<id>:rooms` (where a node has registered members, for whoever reaps it).
+// and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock), `node-urls` (where
+// each serves clients, for a client that fails over) and `node:<id>:rooms` (where a node has
+// registered members, for whoever reaps it).
 // A room's keys expire after the room TTL without an append; its members hash, after the TTL
 // without a join or a beat of a node that has members there.
 
@@ -124,6 +125,7 @@ local function reap(id, out)
     end
   end
   redis.call('DEL', roomsKey)
+  redis.call('HDEL', ARGV[3] .. 'node-urls', id)
 end`;
 
 // Beats for this node (by Redis's clock, the one clock every node shares) and keeps its rooms'

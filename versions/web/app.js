@@ -51,6 +51,8 @@ const state = {
   series: { connections: [], rate: [], batch: [], deliveries: [], drops: [], queue: [], loop: [] },
   /** v4: where this page is in its room's stream, so a reconnect resumes there. */
   stream: null,
+  /** v4: the other nodes of this node's cluster (host:port), where the page fails over to if its node goes. */
+  siblings: [],
 };
 
 // --- the message list ---
@@ -177,6 +179,16 @@ function connect(address, resume = false) {
   ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
   ws.onclose = (ev) => {
     setLive(false);
+    // v4: when its node goes (shut down, or lost), another node of the cluster takes the page at
+    // once and replays what it missed meanwhile. Any other close retries the same node, with backoff.
+    const sibling = ev.code === 1001 || ev.code === 1006 ? state.siblings.shift() : undefined;
+    if (sibling) {
+      state.siblings.push(sibling);
+      system(`disconnected from ${address}: ${closeInWords(ev.code)} (${ev.code}); failing over to ${sibling}, another node of its cluster: what you missed follows, marked "missed"`);
+      setState(`failing over to ${sibling}…`, 'connecting');
+      state.reconnectTimer = setTimeout(() => connect(sibling, true), RECONNECT_MIN_MS);
+      return;
+    }
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** state.retries) * (0.75 + Math.random() / 2);
     state.retries++;
     // Said once in the list; the status line counts down each retry.
@@ -232,6 +244,8 @@ function onFrame(msg) {
       const l = state.limits;
       $('server-info').textContent = `${msg.server.describe} · frame ${Math.round(l.maxFrameBytes / 1024)} KiB · content ${Math.round(l.maxContentChars / 1024)} KiB`;
       startSection(msg.room, msg.server.version + (msg.server.node ? ` ${msg.server.node}` : ''));
+      state.siblings = [];
+      if (msg.server.node) void learnSiblings(state.address, msg.server.node);
       state.toldDisconnect = false;
       setLive(true);
       renderMembers();
@@ -277,6 +291,17 @@ function onFrame(msg) {
       if (msg.code === 'BACKPLANE_DOWN') setState(`connected to ${state.address}, but sends are refused: the server cannot reach Redis`, 'degraded');
       if (GIVE_BACK.has(msg.code)) giveBack(msg.id);
       break;
+  }
+}
+
+/** v4: where the other nodes of `address`'s cluster serve (GET /api/nodes), for a failover. */
+async function learnSiblings(address, node) {
+  try {
+    const res = await fetch(`http://${address}/api/nodes`, { signal: AbortSignal.timeout(1500) });
+    const { nodes } = await res.json();
+    if (state.address === address) state.siblings = nodes.filter((n) => n.node !== node).map((n) => new URL(n.url).host);
+  } catch {
+    // the node or its Redis is not answering: no failover target until the next joined
   }
 }
 
@@ -431,7 +456,8 @@ async function pollStats() {
 $('server-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const custom = $('custom-address').value.trim().replace(/^(ws|http)s?:\/\//, '').replace(/\/.*$/, '');
-  connect(custom || $('server-select').value);
+  // (in the same room of a v4 cluster, the new node replays what this page missed: since and epoch go along)
+  connect(custom || $('server-select').value, true);
 });
 $('server-select').addEventListener('change', renderServerDetails);
 $('join-form').addEventListener('submit', (e) => {
