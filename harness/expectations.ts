@@ -135,6 +135,15 @@ export const STORY_EXPECTATIONS: Readonly<Record<string, Readonly<Record<string,
       excuses: ['behind'],
     },
   },
+  // Redis out of memory: every send is refused, saying so; none is accepted and lost.
+  'redis-oom': {
+    'v4 --nodes 2': {
+      flaw: 'refuses every send while its one Redis is out of memory',
+      evidence: (r) => `${fmt(r.cluster?.refused ?? 0)} sends refused (BACKPLANE_DOWN, OOM)`,
+      shown: (r) => (r.cluster?.refused ?? 0) > 0,
+      excuses: ['behind'],
+    },
+  },
 };
 
 export function expectationOf(mode: RunMode, scenario: string, label: string): Expectation | null {

@@ -165,7 +165,7 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
     setStatus('unreachable');
   }
   // While the scenario holds Redis down, v4 refuses every send by design: no relay is the defined outcome.
-  const outages = (run.faults ?? []).filter((f) => f.kind === 'broker-outage' || f.kind === 'redis-pause');
+  const outages = (run.faults ?? []).filter((f) => f.kind === 'broker-outage' || f.kind === 'redis-pause' || f.kind === 'redis-oom');
   const inOutage = relayOutage !== null && outages.some((f) => relayOutage.fromS >= f.atS - FAULT_SLACK_S && (relayOutage.neverResumed ? false : relayOutage.fromS + relayOutage.seconds <= (f.endS ?? f.atS) + FAULT_SLACK_S));
   if (relayOutage && inOutage) {
     // (reported in the notes below)
@@ -198,7 +198,7 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
 
   const notes: string[] = [];
   if (closed.byFault > 0) notes.push(`${fmt(closed.byFault)} client${closed.byFault === 1 ? '' : 's'} lost their node when the scenario killed it at ${kills[0]?.atS} s, as intended`);
-  if (relayOutage && inOutage) notes.push(`no healthy client received anything from ${relayOutage.fromS} s for ${relayOutage.seconds} s while the scenario held Redis ${outages.some((f) => f.kind === 'redis-pause') ? 'paused, as designed: sends waited for it' : 'down, as designed: sends were refused (BACKPLANE_DOWN)'}`);
+  if (relayOutage && inOutage) notes.push(`no healthy client received anything from ${relayOutage.fromS} s for ${relayOutage.seconds} s while the scenario held Redis ${outages.some((f) => f.kind === 'redis-pause') ? 'paused, as designed: sends waited for it' : outages.some((f) => f.kind === 'redis-oom') ? 'out of memory, as designed: sends were refused (BACKPLANE_DOWN, OOM)' : 'down, as designed: sends were refused (BACKPLANE_DOWN)'}`);
   if (unparsed.count > 0) {
     notes.push(`${fmt(unparsed.count)} frame${unparsed.count === 1 ? '' : 's'} the generator could not read (neither a probe nor JSON), e.g. ${JSON.stringify(unparsed.samples[0] ?? '')}`);
   }

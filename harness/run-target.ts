@@ -260,7 +260,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
         redis = await startRedisServer({ port, detached: true });
         track(redis.child);
         faults.push({ kind: 'broker-outage', atS: at, endS: atS(), detail: `redis-server on port ${port} killed, and started again (empty: no persistence)` });
-      } else if ((config.fault === 'redis-kill' || config.fault === 'redis-pause') && redis) {
+      } else if ((config.fault === 'redis-kill' || config.fault === 'redis-pause' || config.fault === 'redis-oom') && redis) {
         const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
         admin.on('error', () => {});
         try {
@@ -272,6 +272,13 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
               killed += Number(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
             }
             faults.push({ kind: 'redis-kill', atS: at, endS: atS(), detail: `redis-server closed ${killed} node connections (CLIENT KILL TYPE normal, ${REDIS_KILLS} times ${REDIS_KILL_GAP_MS} ms apart)` });
+          } else if (config.fault === 'redis-oom') {
+            // Just under what it holds, with noeviction (a Redis this run started): every write is refused with OOM.
+            const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0);
+            await admin.config('SET', 'maxmemory', String(Math.max(1, used - 1024)));
+            await sleep(config.outageS * 1000);
+            await admin.config('SET', 'maxmemory', '0');
+            faults.push({ kind: 'redis-oom', atS: at, endS: atS(), detail: `redis-server out of memory for ${config.outageS} s (maxmemory ${used - 1024} B, under the ${used} B it held; noeviction)` });
           } else {
             await admin.client('PAUSE', Math.round(config.outageS * 1000), 'ALL');
             await sleep(config.outageS * 1000);

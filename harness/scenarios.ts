@@ -6,10 +6,10 @@ import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n, plural } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom'] as const;
 
 /** A fault a scenario injects into a v4 cluster mid-window. */
-export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause';
+export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause' | 'redis-oom';
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -50,7 +50,8 @@ export interface ScenarioConfig {
   /**
    * node-kill: the last node gets SIGKILL; broker-outage: Redis is killed, and started again
    * `outageS` later; redis-kill: Redis closes every node's command connection, five times, 300 ms
-   * apart, under load; redis-pause: Redis holds every client's commands for `outageS` (CLIENT PAUSE).
+   * apart, under load; redis-pause: Redis holds every client's commands for `outageS` (CLIENT PAUSE);
+   * redis-oom: Redis's maxmemory is set just under what it uses for `outageS` (noeviction: it refuses writes).
    */
   fault: FaultKind;
   /** When the fault strikes, in seconds after sending began. */
@@ -122,6 +123,10 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis pauses every client for ${c.outageS} s (CLIENT PAUSE): sends wait, nothing is lost, nobody is taken out of the room`,
     config: { ...COMMON, scenario: 'redis-pause', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'redis-pause', faultAtS: 4, outageS: 3 },
   },
+  'redis-oom': {
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis runs out of memory for ${c.outageS} s (maxmemory under what it holds, noeviction): sends are refused saying OOM, none accepted and lost`,
+    config: { ...COMMON, scenario: 'redis-oom', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'redis-oom', faultAtS: 4, outageS: 2 },
+  },
   capacity: {
     describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured; then the last interval is halved twice`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
@@ -137,10 +142,11 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
   'broker-outage': ['v4 --nodes 2'],
   'redis-kill': ['v4 --nodes 2'],
   'redis-pause': ['v4 --nodes 2'],
+  'redis-oom': ['v4 --nodes 2'],
 };
 
 /** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */
-export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause'];
+export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom'];
 
 /** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
 export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): number {
@@ -171,7 +177,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.behindMs > 0)) throw new RangeError('behindMs must be > 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
   if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
-  if ((c.fault === 'broker-outage' || c.fault === 'redis-pause') && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
+  if ((c.fault === 'broker-outage' || c.fault === 'redis-pause' || c.fault === 'redis-oom') && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);

@@ -245,6 +245,7 @@ function pastOneProcess(report: Pick<StressReport, 'scenarios'>): StoryRow[] {
   const outage = find(report, 'broker-outage', 'v4 --nodes 2');
   const hiccup = find(report, 'redis-kill', 'v4 --nodes 2');
   const pause = find(report, 'redis-pause', 'v4 --nodes 2');
+  const oom = find(report, 'redis-oom', 'v4 --nodes 2');
   const judged = (scenario: string, r: VersionResult): { evidence: string; shown: boolean } => {
     const checks = versionChecks('story', scenario, r, behindMsOf(scenarioOf(report, scenario)!), false);
     const failed = checks.filter((c) => !c.pass);
@@ -257,8 +258,14 @@ function pastOneProcess(report: Pick<StressReport, 'scenarios'>): StoryRow[] {
   return [
     hop,
     row({ flaw: 'a node dies: its clients must come back elsewhere, missing nothing', hurts: 'v4 (one node)', fixedBy: 'v4 itself: since and epoch over the room\'s history in Redis' }, [kill], () => judged('node-kill', kill!)),
-    row({ flaw: "Redis drops the nodes' connections, or pauses: nothing lost, nothing twice, nobody taken out", hurts: 'v4 (a Redis hiccup)', fixedBy: 'v4 itself: an id on every send, resent when its fate is unknown; beats that wait out a pause' }, [hiccup, pause], () => {
-      const parts = [hiccup, pause].filter((r): r is VersionResult => r !== undefined).map((r) => judged(r === hiccup ? 'redis-kill' : 'redis-pause', r));
+    row({ flaw: "Redis drops the nodes' connections, pauses, or runs out of memory: nothing lost, nothing twice, nobody taken out", hurts: 'v4 (a Redis hiccup)', fixedBy: 'v4 itself: an id on every send, resent when its fate is unknown; beats that wait out a pause; OOM refused, never accepted' }, [hiccup, pause, oom], () => {
+      const parts = (
+        [
+          ['redis-kill', hiccup],
+          ['redis-pause', pause],
+          ['redis-oom', oom],
+        ] as const
+      ).map(([scenario, r]) => judged(scenario, r!));
       return { evidence: parts.map((p) => p.evidence).join(' | '), shown: parts.every((p) => p.shown) };
     }),
     row({ flaw: 'one Redis carries every room: while it is down, no room works', hurts: 'v4 (every room)', fixedBy: 'v5 (rooms sharded over a Redis Cluster with replicas), next' }, [outage], () => judged('broker-outage', outage!)),

@@ -69,6 +69,16 @@ describe('v4 scenarios', () => {
     expect(r.recovery!.resent).toBeGreaterThanOrEqual(r.recovery!.uncertain);
   });
 
+  it('redis-oom: while Redis is out of memory every send is refused, none accepted and lost, exit 0', async () => {
+    const { code, stderr, report } = await stress(['--scenario', 'redis-oom', '--clients', '40', '--senders', '4', '--duration', '5', '--drain', '3']);
+    const r = report.scenarios[0]!.results[0]!;
+    expect(code, stderr).toBe(EXIT_CODES.ok);
+    expect(r.recovery!.faults.map((f) => f.kind)).toEqual(['redis-oom']);
+    expect(r.recovery!.refused).toBeGreaterThan(0);
+    expect(r.recovery!.refusedButDelivered).toBe(0);
+    expect(r.accounting.lost).toBe(0);
+  });
+
   it('scale-out: v3 against v4 on 2 and 4 nodes in one run, with each node\'s deliveries and Redis\'s CPU', async () => {
     const { code, stderr, report } = await stress(['--scenario', 'scale-out', '--clients', '120', '--senders', '6', '--rate', '10', '--warmup', '1', '--duration', '2', '--drain', '1']);
     const results = report.scenarios[0]!.results;
