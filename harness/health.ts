@@ -4,7 +4,7 @@
 // a failure of the server is never put on the generator.
 import { TIMELINE_STEP_MS, type ClientReport } from '../auto-client/delivery-meter.ts';
 import { fmt, round } from '../common/helpers.ts';
-import { closeCodeInWords } from '../versions/protocol.ts';
+import { CLOSE_CODES, closeCodeInWords } from '../versions/protocol.ts';
 import type { ConnectFailure, SwarmResult } from '../auto-client/swarm.ts';
 import type { LivenessTrace, RelayCheck } from './server-health.ts';
 import type { ServerExitReport, TargetRun } from './run-target.ts';
@@ -30,6 +30,8 @@ export interface ClosedByServer {
   firstAtS: number | null;
   /** Closes the scenario's own fault caused (a node it killed): counted here, not in the others. */
   byFault: number;
+  /** Connections v4 could not take in while the scenario held Redis down (1013, try again later): its defined answer. */
+  refusedInOutage: number;
 }
 
 export interface ServerHealth {
@@ -100,14 +102,22 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
   const { config, timing, watch } = run;
   const atS = (us: number): number => round((us - timing.sendStartUs) / 1e6, 1);
 
-  const closed: ClosedByServer = { healthy: 0, slow: 0, churn: 0, codes: {}, slowCodes: {}, firstAtS: null, byFault: 0 };
+  const closed: ClosedByServer = { healthy: 0, slow: 0, churn: 0, codes: {}, slowCodes: {}, firstAtS: null, byFault: 0, refusedInOutage: 0 };
   // A node the scenario killed lets its clients go: that is the fault under test, not the server failing.
   const kills = (run.faults ?? []).filter((f) => f.kind === 'node-kill');
   const byFault = (atUs: number): boolean => kills.some((f) => atS(atUs) >= f.atS - FAULT_SLACK_S && atS(atUs) <= f.atS + FAULT_SLACK_S);
+  // While the scenario holds Redis down, v4 answers a new connection at once with BACKPLANE_DOWN and 1013: by design.
+  const redisDown = (run.faults ?? []).filter((f) => f.kind === 'broker-outage' || f.kind === 'redis-oom');
+  const inRedisDown = (atUs: number): boolean => redisDown.some((f) => atS(atUs) >= f.atS - FAULT_SLACK_S && atS(atUs) <= (f.endS ?? f.atS) + FAULT_SLACK_S);
+  const tryAgainLater = `(${CLOSE_CODES.TRY_AGAIN_LATER})`;
   for (const c of clients) {
     if (!c.closedByServer) continue;
     if (byFault(c.closedByServer.atUs)) {
       closed.byFault++;
+      continue;
+    }
+    if (c.closedByServer.code === CLOSE_CODES.TRY_AGAIN_LATER && inRedisDown(c.closedByServer.atUs)) {
+      closed.refusedInOutage++;
       continue;
     }
     closed[c.kind]++;
@@ -120,9 +130,11 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
     }
   }
 
-  const serverFailures = run.workers.flatMap((w) => w.connectFailures).filter((f) => !isGeneratorFailure(f));
+  const outageRefusals = run.workers.flatMap((w) => w.connectFailures).filter((f) => f.message.includes(tryAgainLater) && inRedisDown(f.atUs));
+  closed.refusedInOutage += outageRefusals.length;
+  const serverFailures = run.workers.flatMap((w) => w.connectFailures).filter((f) => !isGeneratorFailure(f) && !outageRefusals.includes(f));
   const generatorFailures = run.workers.flatMap((w) => w.connectFailures).filter(isGeneratorFailure).length;
-  const allFailures = run.workers.reduce((n, w) => n + w.connectFailureCount, 0);
+  const allFailures = run.workers.reduce((n, w) => n + w.connectFailureCount, 0) - outageRefusals.length;
   // Only a sample of failures travels with its text; the rest are the server's in the same share.
   const kept = serverFailures.length + generatorFailures;
   const refusedCount = kept === 0 ? 0 : Math.round((allFailures * serverFailures.length) / kept);
@@ -197,6 +209,7 @@ export function assessHealth(run: TargetRun, clients: readonly ClientReport[], h
   }
 
   const notes: string[] = [];
+  if (closed.refusedInOutage > 0) notes.push(`${fmt(closed.refusedInOutage)} connection${closed.refusedInOutage === 1 ? '' : 's'} made while the scenario held Redis down ${closed.refusedInOutage === 1 ? 'was' : 'were'} answered at once (BACKPLANE_DOWN, closed with 1013: try again later), as designed`);
   if (closed.byFault > 0) notes.push(`${fmt(closed.byFault)} client${closed.byFault === 1 ? '' : 's'} lost their node when the scenario killed it at ${kills[0]?.atS} s, as intended`);
   if (relayOutage && inOutage) notes.push(`no healthy client received anything from ${relayOutage.fromS} s for ${relayOutage.seconds} s while the scenario held Redis ${outages.some((f) => f.kind === 'redis-pause') ? 'paused, as designed: sends waited for it' : outages.some((f) => f.kind === 'redis-oom') ? 'out of memory, as designed: sends were refused (BACKPLANE_DOWN, OOM)' : 'down, as designed: sends were refused (BACKPLANE_DOWN)'}`);
   if (unparsed.count > 0) {

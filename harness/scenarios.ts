@@ -111,8 +111,9 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     config: { ...COMMON, scenario: 'node-kill', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, fault: 'node-kill', faultAtS: 4.5 },
   },
   'broker-outage': {
-    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost`,
-    config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2 },
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost${c.churnClients > 0 ? `, and of ${c.churnClients} clients coming and going those that come meanwhile are answered at once (1013)` : ''}`,
+    // Beside them 20 churners come and go (one every 100 ms): those that come during the outage are answered at once (1013).
+    config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2, churnClients: 20, churnPeriodMs: 2000 },
   },
   'redis-kill': {
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis closes the nodes' connections five times (CLIENT KILL): sends under way are answered SEND_UNKNOWN and resent with their ids, never delivered twice`,
