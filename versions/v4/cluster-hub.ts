@@ -119,8 +119,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     const from = this.holds.get(conn);
     await this.acquire(conn, room);
     await this.hub.move(conn, HOLD);
-    if (from !== undefined && from !== room) this.release(from);
-    else if (from === room) this.release(room); // (a resume in its own room: it held the feed twice)
+    if (from !== undefined) this.release(from); // (a resume in its own room held its feed twice: once is let go)
     this.entering.set(conn, { room, resume });
   }
 

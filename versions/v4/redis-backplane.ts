@@ -226,15 +226,9 @@ export class RedisBackplane implements Backplane {
       return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}`, duplicate: had === 1 };
     } catch (err) {
       this.counts.refused++;
-      const message = (err as Error).message;
-      if (err instanceof ReplyError) {
-        // Redis answered, and did not run the append (an OOM is checked before its first write).
-        this.oom = /^OOM/.test(message);
-        throw new BackplaneDownError(this.oom ? 'Redis is out of memory (OOM) and refuses writes' : `Redis refused the append: ${message}`);
-      }
-      // Never written to the socket: not sent. Written, and the connection lost before the answer: unknown.
-      if (/isn't writeable/.test(message)) throw new BackplaneDownError(NOT_REACHED);
-      throw new SendUnknownError('the connection to Redis was lost before it answered');
+      const f = failureOf(err);
+      this.oom = f.oom;
+      throw f.maybeDone ? new SendUnknownError(f.reason) : new BackplaneDownError(f.reason);
     } finally {
       this.counts.inFlight--;
     }
@@ -311,12 +305,25 @@ export class RedisBackplane implements Backplane {
 
 const NOT_REACHED = 'the server cannot reach Redis';
 
+/**
+ * What a failed command means. Redis answered with an error: it did nothing (a script's OOM is
+ * checked before its first write). The command was never written (no connection, no offline
+ * queue): nothing done. The connection was lost after it was written: it may have been done.
+ */
+function failureOf(err: unknown): { reason: string; maybeDone: boolean; oom: boolean } {
+  const message = (err as Error).message;
+  if (err instanceof ReplyError) {
+    const oom = /^OOM/.test(message);
+    return { reason: oom ? 'Redis is out of memory (OOM) and refuses writes' : `Redis refused it: ${message}`, maybeDone: false, oom };
+  }
+  if (/isn't writeable/.test(message)) return { reason: NOT_REACHED, maybeDone: false, oom: false };
+  return { reason: 'the connection to Redis was lost before it answered', maybeDone: true, oom: false };
+}
+
 /** A command's promise whose failure reads as BACKPLANE_DOWN, with the reason in words (never ioredis's own). */
 function refused<T>(p: Promise<T>): Promise<T> {
   return p.catch((err: unknown) => {
-    const message = (err as Error).message;
-    if (err instanceof ReplyError) throw new BackplaneDownError(`Redis refused it: ${message}`);
-    throw new BackplaneDownError(/isn't writeable/.test(message) ? NOT_REACHED : 'the connection to Redis was lost before it answered');
+    throw new BackplaneDownError(failureOf(err).reason);
   });
 }
 
