@@ -6,7 +6,7 @@ import { spread } from './repeats.ts';
 import type { VersionResult } from './result.ts';
 
 export const REFERENCE = 'ceiling';
-/** The share of the ceiling v3 is held to (issue 14): at 1,000 and at 10,000 clients. */
+/** The share of the ceiling v3 is held to, at 1,000 and at 10,000 clients (docs/harness.md, "The machine's ceiling"). */
 export const V3_CEILING_TARGET = 0.8;
 
 export function isReference(r: Pick<VersionResult, 'label'>): boolean {

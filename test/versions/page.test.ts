@@ -1,5 +1,5 @@
 // The page tells the truth about the room, works in every script, and never loses what you
-// typed: one test per defect a new user found (issue 16), each at desktop and phone width, in
+// typed: one test per defect a new user found, each at desktop and phone width, in
 // Debian's Chromium. Every test fails on any page error or console error, except the network
 // errors of probing servers that are down (the version list asks every default port).
 import { afterEach, describe, expect, it } from 'vitest';
