@@ -10,7 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { admitUpgrades } from './admission.ts';
 import { createHttpApi } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, wsErrorCode, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
+import { backplaneRefusal, CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, wsErrorCode, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
 import { rateLimitOf, resolveHostOptions, type HostOptions } from './host-options.ts';
 import { ConnectionLimiter } from './rate-limit.ts';
 import { Roster } from './roster.ts';
@@ -119,21 +119,22 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     strategy.sendTo(conn, errorMessage(code, message, id));
   }
 
-  /** What went wrong with a step the version could not do (v4: Redis down or slow), in the client's words. */
+  /** What went wrong with a step the version could not do (v4: Redis down or slow), in the client's words; anything else is logged too. */
   function refusal(err: unknown, what: string): { code: ErrorCode; message: string } {
     const e = err as Error & { code?: string };
-    const code: ErrorCode = e.code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
     if (e.code !== 'SEND_UNKNOWN' && e.code !== 'BACKPLANE_DOWN') console.error(`[${strategy.version}] ${what}:`, err);
-    return { code, message: `${ERROR_CODES[code]} (${what ? `${what}: ` : ''}${e.message})` };
+    return backplaneRefusal(e, what);
   }
 
   /** A new connection the version could not take into its room: told why, and closed (1013: connect again later). */
   function refuseEntry(st: ConnState, err: unknown): void {
     const { code, message } = refusal(err, `could not enter ${st.conn.room}`);
-    counters.countBadInput(code);
-    // Not in the version yet (its add failed): straight to the socket.
-    if (st.joinedRoom === null) st.conn.ws.send(encodeServerMessage(errorMessage(code, message)));
-    else strategy.sendTo(st.conn, errorMessage(code, message));
+    if (st.joinedRoom !== null) reject(st.conn, code, message);
+    else {
+      // Not in the version yet (its add failed): straight to the socket.
+      counters.countBadInput(code);
+      st.conn.ws.send(encodeServerMessage(errorMessage(code, message)));
+    }
     st.conn.ws.close(CLOSE_CODES.TRY_AGAIN_LATER, 'try again later');
   }
 
@@ -234,7 +235,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       const id = frame.id ?? (strategy.resendSafe ? `~${strategy.node ?? ''}.${conn.id}.${++st.sends}` : undefined);
       const publish = (): void => {
         if (st.joinedRoom === null) return reject(conn, 'NOT_IN_ROOM', undefined, id);
-        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', `${ERROR_CODES.BACKPLANE_DOWN} (${st.inFlight} of your sends are waiting for Redis)`, id);
+        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', backplaneRefusal({ message: `${st.inFlight} of your sends are waiting for Redis` }).message, id);
         const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now(), ...(id !== undefined ? { id } : {}) });
         if (!sent) return;
         // v4: a send its backplane could not take is refused to its sender, never dropped unsaid.

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetrics } from './metrics.ts';
-import { CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { backplaneRefusal, CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
 
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
@@ -79,7 +79,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
         try {
           return sendJson(res, 200, { nodes: await strategy.peers() });
         } catch (err) {
-          return sendJson(res, 503, { error: { code: 'BACKPLANE_DOWN', message: `${ERROR_CODES.BACKPLANE_DOWN} (${(err as Error).message})` } });
+          return sendJson(res, 503, { error: backplaneRefusal(err as Error) });
         }
       }
       case '/close-codes.json':
@@ -136,8 +136,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     } catch (err) {
       // v4 only: its backplane could not take the message (BACKPLANE_DOWN: not sent), or lost its
       // answer (SEND_UNKNOWN: maybe sent). Either way the caller may send again, with the same id.
-      const code = (err as { code?: string }).code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
-      return sendJson(res, 503, { error: { code, message: `${ERROR_CODES[code]} (${(err as Error).message})` } });
+      return sendJson(res, 503, { error: backplaneRefusal(err as Error) });
     }
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
   }

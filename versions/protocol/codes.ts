@@ -88,3 +88,12 @@ export function wsErrorCode(code: string | undefined): ErrorCode {
       return 'PROTOCOL_ERROR';
   }
 }
+
+/**
+ * The error frame a v4 step that did not go through reads as: SEND_UNKNOWN when it may have been
+ * done (the answer was lost), else BACKPLANE_DOWN; the text gives what was tried and why it failed.
+ */
+export function backplaneRefusal(err: { code?: string; message: string }, what = ''): { code: 'SEND_UNKNOWN' | 'BACKPLANE_DOWN'; message: string } {
+  const code = err.code === 'SEND_UNKNOWN' ? 'SEND_UNKNOWN' : 'BACKPLANE_DOWN';
+  return { code, message: `${ERROR_CODES[code]} (${what ? `${what}: ` : ''}${err.message})` };
+}

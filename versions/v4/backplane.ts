@@ -53,6 +53,9 @@ export interface BackplaneEvents {
   departed(members: DepartedMember[]): void;
 }
 
+/** The reason a step is refused while the node has no connection to its backplane. */
+export const NOT_REACHED = 'the server cannot reach Redis';
+
 /** Why a send was refused, and not done: the backplane is down, full (OOM), or its backlog is at its cap. The message says which. */
 export class BackplaneDownError extends Error {
   readonly code = 'BACKPLANE_DOWN';

@@ -22,7 +22,7 @@
 import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
-import { BackplaneDownError, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NOT_REACHED, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
 import { Replayer, type Feed, type RecoveryCounts } from './replay.ts';
 
 /** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
@@ -206,7 +206,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
 
   /** `conn` holds `room`'s feed: subscribed, its tail known. Refused (and nothing held) while the backplane is down. */
   private async acquire(conn: Connection, room: string): Promise<void> {
-    if (!this.backplane.isUp) throw new BackplaneDownError('the server cannot reach Redis');
+    if (!this.backplane.isUp) throw new BackplaneDownError(NOT_REACHED);
     let feed = this.feeds.get(room);
     if (!feed) {
       feed = { room, refs: 0, subscribed: Promise.resolve(), failed: true, known: false, epoch: null, lastSeq: 0, syncing: false, held: [], recovering: new Set() };

@@ -17,7 +17,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { randomBytes } from 'node:crypto';
 import { Redis, ReplyError } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NOT_REACHED, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
 import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
 
 export interface RedisBackplaneOptions {
@@ -302,8 +302,6 @@ export class RedisBackplane implements Backplane {
     this.sub.disconnect();
   }
 }
-
-const NOT_REACHED = 'the server cannot reach Redis';
 
 /**
  * What a failed command means. Redis answered with an error: it did nothing (a script's OOM is
