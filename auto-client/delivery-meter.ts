@@ -67,6 +67,8 @@ export interface RecoveryReport {
   /** Its sends the server could not answer for (SEND_UNKNOWN), and the resends, with the same id, it made for them. */
   uncertain: number;
   resent: number;
+  /** Of its uncertain sends, how many it saw come back (with or without a resend). */
+  uncertainArrived: number;
   /** Its sends its node took and died with before publishing (sendsLostWithNode): owed to nobody, reported. */
   lostWithNode: number;
 }

@@ -18,6 +18,8 @@ export interface SendFateReport {
   /** Sends the server could not answer for (SEND_UNKNOWN), and the resends made for them. */
   uncertain: number;
   resent: number;
+  /** Of the uncertain sends, how many the sender saw come back: some had gone through before any resend was due. */
+  uncertainArrived: number;
 }
 
 export class SendFate {
@@ -63,6 +65,8 @@ export class SendFate {
       refused++;
       if (own?.has(seq)) refusedButDelivered++;
     }
-    return { refused, refusedButDelivered, uncertain: this.uncertainSeqs.size, resent: this.resent };
+    let uncertainArrived = 0;
+    for (const seq of this.uncertainSeqs.keys()) if (own?.has(seq)) uncertainArrived++;
+    return { refused, refusedButDelivered, uncertain: this.uncertainSeqs.size, resent: this.resent, uncertainArrived };
   }
 }

@@ -216,7 +216,7 @@ export class Swarm {
       lostAtUs: 0,
       fate: plan.resume && spec.sends ? new SendFate() : null,
     }));
-    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 };
+    if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 };
     this.slowClients = this.clients.filter((c) => c.spec.slow);
   }
 

@@ -88,6 +88,7 @@ export interface RecoveryFigures {
   refusedButDelivered: number;
   uncertain: number;
   resent: number;
+  uncertainArrived: number;
   /** Sends a dying node took and never published (their senders never saw them come back). */
   lostWithNode: number;
 }
@@ -109,6 +110,7 @@ export function recoveryFigures(faults: readonly FaultEvent[], clients: readonly
     refusedButDelivered: total((r) => r.refusedButDelivered ?? 0),
     uncertain: total((r) => r.uncertain ?? 0),
     resent: total((r) => r.resent ?? 0),
+    uncertainArrived: total((r) => r.uncertainArrived ?? 0),
     lostWithNode: total((r) => r.lostWithNode ?? 0),
   };
 }
@@ -117,7 +119,7 @@ export function recoveryLine(r: RecoveryFigures): string {
   const faults = r.faults.map((f) => `${f.detail} at ${f.atS} s${f.endS !== null ? `, back at ${f.endS} s` : ''}`).join('; ') || 'no fault injected';
   const back = r.letGo > 0 ? `${fmt(r.resumed)} of ${fmt(r.letGo)} clients let go got a connection back (reconnect p50 ${r.reconnectMsP50} ms, max ${r.reconnectMsMax} ms)` : 'no client was let go';
   const withNode = r.lostWithNode > 0 ? `; ${fmt(r.lostWithNode)} sends went down with the node before it published them (owed to nobody)` : '';
-  const uncertain = r.uncertain > 0 ? `; ${fmt(r.uncertain)} sends the server could not answer for (SEND_UNKNOWN), resent ${fmt(r.resent)} times with their ids` : '';
+  const uncertain = r.uncertain > 0 ? `; ${fmt(r.uncertain)} sends the server could not answer for (SEND_UNKNOWN), resent ${fmt(r.resent)} times with their ids, ${fmt(r.uncertainArrived)} of them arrived` : '';
   const lied = r.refusedButDelivered > 0 ? `; ${fmt(r.refusedButDelivered)} REFUSED SENDS WERE DELIVERED ANYWAY` : '';
   return `${faults}. ${back}; ${fmt(r.replayed)} messages replayed, ${fmt(r.gapMissed)} reported lost in gap notices, ${r.resets} reset notices, ${fmt(r.refused)} sends refused (BACKPLANE_DOWN)${uncertain}${withNode}${lied}`;
 }

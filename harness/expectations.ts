@@ -181,10 +181,10 @@ export function versionChecks(mode: RunMode, scenario: string, r: VersionResult,
   }
   if (r.recovery) {
     // Where the server may refuse sends: a refused send is never delivered, and a resend is never a second message.
-    const { refusedButDelivered, uncertain, resent } = r.recovery;
+    const { refusedButDelivered, uncertain, resent, uncertainArrived } = r.recovery;
     const dup = r.accounting.duplicates;
     const pass = refusedButDelivered === 0 && dup === 0;
-    const resends = uncertain > 0 ? `; ${fmt(uncertain)} uncertain sends resent ${fmt(resent)} times with their ids` : '';
+    const resends = uncertain > 0 ? `; ${fmt(uncertain)} uncertain sends resent ${fmt(resent)} times with their ids, ${fmt(uncertainArrived)} of them arrived` : '';
     checks.push({ kind: 'once', pass, text: pass ? `${r.label}: every send done once or refused${resends}` : `${r.label}: ${fmt(refusedButDelivered)} refused sends delivered anyway, ${fmt(dup)} duplicates${resends} (expected 0 and 0)` });
   }
   if (r.slowReaders && owed('pushback')) {

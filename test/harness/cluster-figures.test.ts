@@ -53,10 +53,10 @@ describe('what clients went through in a fault', () => {
     const r = recoveryFigures(
       [{ kind: 'node-kill', atS: 4.5, endS: null, detail: 'node n3 killed' }],
       [
-        client(0, { reconnects: 1, reconnectMs: [300], replayed: 10, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 1 }, true),
-        client(1, { reconnects: 1, reconnectMs: [200], replayed: 12, gapMissed: 3, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 }, true),
-        client(2, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 1, refused: 2, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 }, true),
-        client(3, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 }),
+        client(0, { reconnects: 1, reconnectMs: [300], replayed: 10, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 1 }, true),
+        client(1, { reconnects: 1, reconnectMs: [200], replayed: 12, gapMissed: 3, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 }, true),
+        client(2, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 1, refused: 2, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 }, true),
+        client(3, { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 }),
       ],
     )!;
     expect(r).toMatchObject({ letGo: 3, resumed: 2, reconnectMsP50: 200, reconnectMsMax: 300, replayed: 22, gapMissed: 3, resets: 1, refused: 2, lostWithNode: 1 });

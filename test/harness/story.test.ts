@@ -135,7 +135,7 @@ describe('the story past one process (--full)', () => {
     Object.assign(s, { scenario, mode: 'story', results: [v] });
     return { ...r, outcome: outcomeOf(r) };
   };
-  const recovery = { faults: [], letGo: 100, resumed: 100, reconnectMsP50: 324, reconnectMsMax: 900, replayed: 412, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, lostWithNode: 0 };
+  const recovery = { faults: [], letGo: 100, resumed: 100, reconnectMsP50: 324, reconnectMsMax: 900, replayed: 412, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 };
 
   it('a node killed: ✔ when every client let go came back with nothing lost, late replays excused', () => {
     const run = v4Run('node-kill', 'v4 --nodes 3', (v) => (v.recovery = recovery));
@@ -162,7 +162,7 @@ describe('the story past one process (--full)', () => {
     expect(rowMark(row)).toBe('✘');
     expect(row.evidence).toContain('2 refused sends delivered anyway, 0 duplicates (expected 0 and 0)');
     const twice = v4Run('node-kill', 'v4 --nodes 3', (v) => {
-      v.recovery = { ...recovery, uncertain: 4, resent: 5 };
+      v.recovery = { ...recovery, uncertain: 4, resent: 5, uncertainArrived: 4 };
       v.accounting.duplicates = 1;
     });
     expect(rowMark(evolutionStory(twice)!.find((x) => x.hurts === 'v4 (one node)')!)).toBe('✘');

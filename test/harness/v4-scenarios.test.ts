@@ -68,7 +68,9 @@ describe('v4 scenarios', () => {
     expect(r.recovery!.refusedButDelivered).toBe(0);
     expect(r.accounting.duplicates).toBe(0);
     expect(r.accounting.lost).toBe(0);
-    expect(r.recovery!.resent).toBeGreaterThanOrEqual(r.recovery!.uncertain);
+    // An uncertain send may have gone through before its first resend was due (only the answer was
+    // lost), so resends can be fewer than uncertain sends; what must hold is that every one arrived.
+    expect(r.recovery!.uncertainArrived).toBe(r.recovery!.uncertain);
   });
 
   it('redis-oom: while Redis is out of memory every send is refused, none accepted and lost, exit 0', async () => {
