@@ -31,7 +31,7 @@ export class TestClient {
   }
 
   chats(): Array<Extract<ServerMessage, { type: 'chat' }>> {
-    return this.messages.filter((m): m is Extract<ServerMessage, { type: 'chat' }> => m.type === 'chat');
+    return this.ofType('chat');
   }
 
   ofType<T extends ServerMessage['type']>(type: T): Array<Extract<ServerMessage, { type: T }>> {
@@ -89,15 +89,16 @@ export class TestClient {
 }
 
 /** Opens a client and waits for its `joined` (with `awaitJoined: false`, only for the upgrade). */
-export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string } = {}, headers: Record<string, string> = {}, awaitJoined = true): Promise<TestClient> {
+export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string; token?: string } = {}, headers: Record<string, string> = {}, awaitJoined = true, protocols: string[] = []): Promise<TestClient> {
   const base = typeof server === 'string' ? server : server.wsUrl;
   const url = new URL(base);
   if (query.room) url.searchParams.set('room', query.room);
   if (query.name) url.searchParams.set('name', query.name);
   if (query.since !== undefined) url.searchParams.set('since', String(query.since));
   if (query.epoch !== undefined) url.searchParams.set('epoch', query.epoch);
+  if (query.token !== undefined) url.searchParams.set('token', query.token);
   let socket: Socket | undefined;
-  const ws = new WebSocket(url, {
+  const ws = new WebSocket(url, protocols, {
     perMessageDeflate: false,
     headers,
     // ws documents this hook; it hands us the raw socket so a test can pause reading.
@@ -107,7 +108,12 @@ export async function openClient(server: ChatServer | string, query: { room?: st
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => reject(new Error(`HTTP ${res.statusCode}${body ? `: ${body}` : ''}`)));
+      res.on('error', () => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
   });
   if (awaitJoined) await client.waitFor(() => client.ofType('joined').length > 0, 'first joined');
   return client;

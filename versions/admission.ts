@@ -2,6 +2,7 @@
 // socket counts toward its address's cap from its first byte, not from its upgrade: one still
 // sending its request (slowly, on purpose) holds a file as surely as an open WebSocket.
 import type { IncomingMessage, Server } from 'node:http';
+import type { Account, AuthResult } from './auth.ts';
 import type { Socket } from 'node:net';
 import type { HostOptions } from './host-options.ts';
 import { isAllowedOrigin } from './http-api.ts';
@@ -16,8 +17,10 @@ export interface Admission {
   closing(): boolean;
   /** WebSockets open now. */
   open(): number;
-  /** Makes the upgrade a WebSocket. */
-  accept(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** Who the upgrade signs in as (--auth), checked before it becomes a socket. */
+  authenticate(req: IncomingMessage): Promise<AuthResult>;
+  /** Makes the upgrade a WebSocket, of `account` when it signed in. */
+  accept(req: IncomingMessage, socket: Socket, head: Buffer, account: Account | null): void;
 }
 
 /** Counts sockets per address on `http`, caps them, and answers each upgrade: a WebSocket, or a status with the reason. */
@@ -58,12 +61,25 @@ export function admitUpgrades(http: Server, options: HostOptions, counters: Serv
       counters.countRefusal('max_per_ip');
       return refuseUpgrade(socket, 503, `${ip} holds its maximum of ${options.maxPerIp} connections (--max-per-ip)`);
     }
-    a.accept(req, socket, head);
+    // The token is checked before the upgrade: a client refused never holds a socket, and reads
+    // why in the answer (a browser's onclose after an upgrade would only say 1006).
+    socket.on('error', () => {}); // (a peer that hangs up while its token is checked)
+    a.authenticate(req).then(
+      (r) => {
+        if (r.ok) return a.accept(req, socket, head, r.account);
+        counters.countRefusal('auth');
+        refuseUpgrade(socket, 401, r.reason);
+      },
+      () => refuseUpgrade(socket, 401, 'the token could not be checked'),
+    );
   });
 }
 
-function refuseUpgrade(socket: Socket, status: 403 | 404 | 503, reason?: string): void {
-  const text = { 403: 'Forbidden origin', 404: 'Not Found', 503: 'Service Unavailable' }[status];
+function refuseUpgrade(socket: Socket, status: 401 | 403 | 404 | 503, reason?: string): void {
+  const text = { 401: 'Unauthorized', 403: 'Forbidden origin', 404: 'Not Found', 503: 'Service Unavailable' }[status];
   const body = reason ?? (status === 503 ? 'shutting down' : '');
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  // RFC 6750 §3: a refused bearer token says so, and why, in WWW-Authenticate.
+  const challenge = status === 401 ? `WWW-Authenticate: Bearer realm="chatroom", error="invalid_token", error_description="${body.replace(/["\\]/g, "'")}"\r\n` : '';
+  if (!socket.writable) return void socket.destroy();
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${challenge}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

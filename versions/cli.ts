@@ -6,6 +6,8 @@ import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
 import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host-options.ts';
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
+import { AUTH_MODES, type AuthMode } from './auth.ts';
+import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES } from './message-log.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 import { runCluster } from './v4/cluster.ts';
@@ -43,6 +45,18 @@ const argv = await yargs(hideBin(process.argv))
     'request-timeout-ms': { type: 'number', default: DEFAULT_HOST_OPTIONS.requestTimeoutMs, describe: 'a whole HTTP request must arrive within this (408 after)' },
     'max-msgs-per-s': { type: 'number', describe: `frames one connection may send per second; past it they are dropped (RATE_LIMITED). Default ${DEFAULT_RATE_LIMIT.msgsPerS} for v3 and v4, no limit for v1 and v2; 0: no limit` },
     burst: { type: 'number', default: DEFAULT_HOST_OPTIONS.burst, describe: 'frames one connection may send at once above --max-msgs-per-s' },
+    auth: { choices: AUTH_MODES, default: 'none' as AuthMode, describe: 'how connections sign in: none; dev (any name, from the page; loopback only); jwt (a token checked before the upgrade)' },
+    'jwt-secret': { type: 'string', describe: 'HS256 secret for --auth jwt or dev (at least 32 bytes; default: $CHAT_JWT_SECRET; dev without one makes one up)' },
+    'jwt-public-key': { type: 'string', describe: 'RS256/ES256: a PEM public key file for --auth jwt' },
+    'jwks-file': { type: 'string', describe: 'RS256/ES256: a JWKS file for --auth jwt (the token\'s kid picks the key)' },
+    'jwt-issuer': { type: 'string', describe: 'the iss a token must have' },
+    'jwt-audience': { type: 'string', describe: 'the aud a token must have' },
+    'jwt-name-claim': { type: 'string', default: 'name', describe: 'the claim that holds the display name (else the sub)' },
+    'api-key': { type: 'string', describe: 'the key that lets POST /api/send push to a user (Authorization: Bearer <key>; default: $CHAT_API_KEY)' },
+    'message-log': { type: 'string', describe: 'record every accepted message: stdout, or jsonl:FILE (rotated by size)' },
+    'message-log-content': { type: 'boolean', default: false, describe: 'record the content too (by default: time, id, from, room or user, size)' },
+    'message-log-max-bytes': { type: 'number', default: DEFAULT_LOG_MAX_BYTES, describe: 'rotate the log file past this size' },
+    'message-log-keep': { type: 'number', default: DEFAULT_LOG_KEEP, describe: 'rotated log files kept' },
     nodes: { type: 'number', default: 2, describe: 'v4 only: node processes to start' },
     restart: { type: 'boolean', default: true, describe: 'v4 only: start a node that died again on its port, after 1 s, doubling to 30 s (--no-restart: leave it dead)' },
     redis: { type: 'string', describe: 'v4 only: redis://host:port of the backplane (default: a private redis-server on a free loopback port)' },
@@ -94,6 +108,13 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
     frameTimeoutMs: argv['frame-timeout-ms'],
     maxMsgsPerS: argv['max-msgs-per-s'] ?? null,
     burst: argv.burst,
+    auth: {
+      mode: argv.auth,
+      ...definedOnly({ jwtSecret: argv['jwt-secret'] ?? (argv.auth !== 'none' && !argv['jwt-public-key'] && !argv['jwks-file'] ? process.env.CHAT_JWT_SECRET : undefined), jwtPublicKeyFile: argv['jwt-public-key'], jwksFile: argv['jwks-file'], issuer: argv['jwt-issuer'], audience: argv['jwt-audience'] }),
+      nameClaim: argv['jwt-name-claim'],
+    },
+    apiKey: argv['api-key'] ?? process.env.CHAT_API_KEY ?? null,
+    messageLog: argv['message-log'] ? { target: argv['message-log'], content: argv['message-log-content'], maxBytes: argv['message-log-max-bytes'], keep: argv['message-log-keep'] } : null,
   };
   let server;
   try {
@@ -128,4 +149,9 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
         });
     });
   }
+}
+
+/** The entries of `o` that have a value: an option not given stays absent, not undefined. */
+function definedOnly<T extends Record<string, string | undefined>>(o: T): Partial<Record<keyof T, string>> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<Record<keyof T, string>>;
 }

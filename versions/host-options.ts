@@ -1,6 +1,8 @@
 // The shared host's options: its limits and timeouts, their defaults, and their validation.
 import { DEFAULT_LIMITS, type ProtocolLimits } from './protocol.ts';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts';
+import { AUTH_MODES, type AuthOptions } from './auth.ts';
+import type { MessageLogOptions } from './message-log.ts';
 /** How often the heartbeat pings; a client that has not answered the previous ping by then is dropped. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 /** Below the 20,000 files a process may open here, with room for the server's own. */
@@ -50,6 +52,12 @@ export interface HostOptions {
   burst: number;
   /** A frame, or a fragmented message, must end within this many ms of its first bytes (1008 after). Default 10 000; 0: no limit. */
   frameTimeoutMs: number;
+  /** How connections sign in (auth.ts). Default { mode: 'none' }. */
+  auth: AuthOptions;
+  /** The credential that authorises pushing to a user over HTTP (Authorization: Bearer <key>). Default null: only a token with the push scope may. */
+  apiKey: string | null;
+  /** Where accepted messages are recorded (message-log.ts). Default null: nowhere. */
+  messageLog: MessageLogOptions | null;
 }
 
 export const DEFAULT_HOST_OPTIONS: HostOptions = {
@@ -67,6 +75,9 @@ export const DEFAULT_HOST_OPTIONS: HostOptions = {
   maxMsgsPerS: null,
   burst: DEFAULT_RATE_LIMIT.burst,
   frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS,
+  auth: { mode: 'none' },
+  apiKey: null,
+  messageLog: null,
 };
 
 /** The rate limit a server with these options puts on each connection of a version (null: none). */
@@ -95,5 +106,13 @@ export function resolveHostOptions(partial: Partial<HostOptions> = {}): HostOpti
   if (o.maxMsgsPerS !== null && !(Number.isFinite(o.maxMsgsPerS) && o.maxMsgsPerS >= 0)) throw new RangeError('options.maxMsgsPerS must be a number >= 0 (0: no limit)');
   if (!Number.isInteger(o.frameTimeoutMs) || (o.frameTimeoutMs !== 0 && o.frameTimeoutMs < 100)) throw new RangeError('options.frameTimeoutMs must be 0 or an integer >= 100');
   if (!Number.isInteger(o.burst) || o.burst < 1) throw new RangeError('options.burst must be an integer >= 1');
+  if (!AUTH_MODES.includes(o.auth.mode)) throw new RangeError(`options.auth.mode must be one of ${AUTH_MODES.join(', ')}`);
+  // --auth dev signs anyone in under any name: only where nobody else can reach it.
+  if (o.auth.mode === 'dev' && !isLoopback(o.host)) throw new RangeError('--auth dev signs in anyone as anyone: it listens on loopback only (--host 127.0.0.1)');
+  if (o.apiKey !== null && (typeof o.apiKey !== 'string' || o.apiKey.length < 16)) throw new RangeError('options.apiKey (--api-key) must be at least 16 characters');
   return o;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -1,6 +1,7 @@
-// The shared host: the WebSocket upgrade at /chatroom, each connection's frames in order, the
-// heartbeat, limits and graceful shutdown; the HTTP routes (http-api.ts) and room membership
-// (roster.ts) beside it. Written once; a version only decides how a message reaches the sockets
+// The shared host: the WebSocket upgrade at /chatroom (sign-in checked before it: auth.ts), each
+// connection's lifecycle, the heartbeat, limits and graceful shutdown; what its frames do
+// (frames.ts), the HTTP routes (http-api.ts), room membership (roster.ts) and users (users.ts)
+// beside it. Written once; a version only decides how a message reaches the sockets
 // (strategy.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -8,19 +9,22 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { admitUpgrades } from './admission.ts';
+import { chooseProtocol, createAuthenticator, type Account } from './auth.ts';
 import { createHttpApi } from './http-api.ts';
 import { ServerMetrics } from './metrics.ts';
-import { backplaneRefusal, CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, encodeServerMessage, errorMessage, wsErrorCode, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ErrorCode, type ServerInfo } from './protocol.ts';
+import { MessageLog } from './message-log.ts';
+import { CLOSE_CODES, DEFAULT_ROOM, ERROR_CODES, errorMessage, wsErrorCode, isValidName, isValidRoom, parseClientFrame, parseResumePoint, WS_PATH, type ServerInfo } from './protocol.ts';
 import { rateLimitOf, resolveHostOptions, type HostOptions } from './host-options.ts';
 import { ConnectionLimiter } from './rate-limit.ts';
 import { Roster } from './roster.ts';
-import { frameEnded, startSweeps, type Swept } from './sweeps.ts';
+import { frameEnded, startSweeps } from './sweeps.ts';
 import type { Connection, ServerCounters, Strategy } from './strategy.ts';
+import { Users } from './users.ts';
+import { Frames, SETTLED, type ConnState } from './frames.ts';
 
 export { WS_PATH };
 export { DEFAULT_HOST_OPTIONS, resolveHostOptions, type HostOptions } from './host-options.ts';
-/** v4: sends of one connection waiting for Redis past which its next send is refused: one sender cannot take the node's whole budget. */
-export const MAX_SENDS_IN_FLIGHT_PER_CONNECTION = 256;
+export { MAX_SENDS_IN_FLIGHT_PER_CONNECTION } from './frames.ts';
 /**
  * Connections the kernel may hold before the server accepts them. Node's default, 511, overflows
  * in a connection storm (thousands of clients joining at once), and an overflowed SYN waits a
@@ -31,6 +35,8 @@ const LISTEN_BACKLOG = 4096;
 const SHUTDOWN_GRACE_MS = 2_000;
 /** How often Node checks HTTP requests against those timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** The longest a timer may wait (2^31-1 ms, about 24.8 days); a token's expiry further off is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ChatServer {
   readonly strategy: Strategy;
@@ -45,23 +51,6 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
-/** What the host keeps of one open connection, beside what its sweeps keep (sweeps.ts). */
-interface ConnState extends Swept {
-  /** The room the host announced it in (null until the version has added it). */
-  joinedRoom: string | null;
-  /** Steps queued behind the version's add or move, and the end of that queue. */
-  pending: number;
-  ready: Promise<void>;
-  /** Its frame and join rates (null: no limit). */
-  readonly limiter: ConnectionLimiter | null;
-  /** v4: its sends waiting for the backplane, and how many sends it has made (for the ids the host gives). */
-  inFlight: number;
-  sends: number;
-}
-
-/** The end of an empty queue: one settled promise for every connection, not one each. */
-const SETTLED: Promise<void> = Promise.resolve();
-
 export async function startChatServer(strategy: Strategy, counters: ServerCounters, partial: Partial<HostOptions> = {}): Promise<ChatServer> {
   const options = resolveHostOptions(partial);
   const { limits } = options;
@@ -72,8 +61,12 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   let nextId = 1;
   let closing: Promise<void> | null = null;
   const rate = rateLimitOf(options, strategy.limitsRate === true);
-  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits, ...(rate ? { rate } : {}), ...(strategy.node ? { node: strategy.node } : {}) };
+  const auth = createAuthenticator(options.auth);
+  const log = options.messageLog ? new MessageLog(options.messageLog) : null;
+  const info: ServerInfo = { version: strategy.version, describe: strategy.describe, limits, ...(rate ? { rate } : {}), ...(strategy.node ? { node: strategy.node } : {}), auth: auth.mode };
   const roster = new Roster(strategy, info);
+  const users = new Users(strategy, counters, log);
+  const frames = new Frames(strategy, counters, roster, users, log);
 
   const metrics = new ServerMetrics(strategy, counters, {
     connections: () => conns.size,
@@ -84,7 +77,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       return sum;
     },
   });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false, handleProtocols: chooseProtocol });
   const http = createServer(
     { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     createHttpApi({
@@ -97,6 +90,10 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       listenHost: options.host,
       connections: () => conns.size,
       membersOf: (room) => roster.membersOf(room),
+      users,
+      auth,
+      apiKey: options.apiKey,
+      log,
     }),
   );
   http.headersTimeout = options.headersTimeoutMs;
@@ -114,76 +111,51 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     socket.destroy();
   });
 
-  function reject(conn: Connection, code: ErrorCode, message?: string, id?: string): void {
-    counters.countBadInput(code);
-    strategy.sendTo(conn, errorMessage(code, message, id));
-  }
-
-  /** What went wrong with a step the version could not do (v4: Redis down or slow), in the client's words; anything else is logged too. */
-  function refusal(err: unknown, what: string): { code: ErrorCode; message: string } {
-    const e = err as Error & { code?: string };
-    if (e.code !== 'SEND_UNKNOWN' && e.code !== 'BACKPLANE_DOWN') console.error(`[${strategy.version}] ${what}:`, err);
-    return backplaneRefusal(e, what);
-  }
-
-  /** A new connection the version could not take into its room: told why, and closed (1013: connect again later). */
-  function refuseEntry(st: ConnState, err: unknown): void {
-    const { code, message } = refusal(err, `could not enter ${st.conn.room}`);
-    if (st.joinedRoom !== null) reject(st.conn, code, message);
-    else {
-      // Not in the version yet (its add failed): straight to the socket.
-      counters.countBadInput(code);
-      st.conn.ws.send(encodeServerMessage(errorMessage(code, message)));
-    }
-    st.conn.ws.close(CLOSE_CODES.TRY_AGAIN_LATER, 'try again later');
-  }
-
   // --- WebSocket ---
 
-  /**
-   * Runs `step` after what is pending for this connection: frames may arrive while the version is
-   * still adding or moving it (v2 waits for its lock, v3 for its hub), and queue behind that, in order.
-   */
-  function enqueue(st: ConnState, step: () => void | Promise<void>): void {
-    st.pending++;
-    st.ready = st.ready
-      .then(step)
-      .catch((err: unknown) => console.error(`[${strategy.version}] connection ${st.conn.id}:`, err))
-      .finally(() => {
-        if (--st.pending === 0) st.ready = SETTLED; // nothing chained behind it: let the chain go
-      });
-  }
-
-  function onConnection(ws: WebSocket, socket: Socket, req: IncomingMessage): void {
+  function onConnection(ws: WebSocket, socket: Socket, req: IncomingMessage, account: Account | null): void {
     const query = new URL(req.url ?? '/', 'http://x').searchParams;
     const room = query.get('room') ?? DEFAULT_ROOM;
-    const conn: Connection = { id: nextId++, ws, socket, name: query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM };
+    const conn: Connection = { id: nextId++, ws, socket, name: account?.name ?? query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM, ...(account ? { account } : {}) };
     // A name asked for in the URL that is taken gets a guest name, and the client is told why.
-    const taken = isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
-    if (!isValidName(conn.name) || taken) conn.name = roster.guestName(conn.room, conn.id);
+    // (Signed in, the name is the token's: a user's tabs share it.)
+    const taken = !account && isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
+    if (!account && (!isValidName(conn.name) || taken)) conn.name = roster.guestName(conn.room, conn.id);
     // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
     const now = performance.now();
     const limiter = rate ? new ConnectionLimiter(rate, now) : null;
-    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null, bytesAtFrame: socket.bytesRead, partialSince: 0 };
+    const st: ConnState = { conn, joinedRoom: null, pending: 0, ready: SETTLED, alive: true, closingSince: 0, bytesSeen: 0, quietSince: now, limiter, inFlight: 0, sends: 0, pinged: null, bytesAtFrame: socket.bytesRead, partialSince: 0, expiry: null };
     conns.set(ws, st);
-    enqueue(st, async () => {
+    if (account) expireAt(st, account.expiresAtMs);
+    frames.enqueue(st, async () => {
       try {
         await strategy.add(conn, resume === 'bad' || resume === null ? undefined : resume);
         st.joinedRoom = conn.room;
+        await users.bind(conn); // (before joined: from then on, direct messages to it arrive)
         await roster.enter(conn);
       } catch (err) {
-        return refuseEntry(st, err); // (v4: never a socket left waiting in silence)
+        return frames.refuseEntry(st, err); // (v4: never a socket left waiting in silence)
       }
-      if (taken) reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
-      if (resume === 'bad') reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
+      if (taken) frames.reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
+      if (resume === 'bad') frames.reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
     ws.on('pong', onPong);
     ws.on('ping', onPing);
     ws.on('error', onError);
     ws.on('close', onClose);
     ws.on('message', onMessage);
+  }
+
+  /** The socket is closed (4401) when its token expires: an open socket outlives no sign-in. */
+  function expireAt(st: ConnState, atMs: number): void {
+    const left = atMs - Date.now();
+    st.expiry = setTimeout(() => {
+      if (Date.now() < atMs) return expireAt(st, atMs);
+      counters.countRefusal('auth');
+      st.conn.ws.close(CLOSE_CODES.TOKEN_EXPIRED, 'token expired: sign in again');
+    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
   }
 
   function onPing(this: WebSocket): void {
@@ -213,7 +185,9 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const st = conns.get(this);
     if (!st) return;
     conns.delete(this);
+    if (st.expiry) clearTimeout(st.expiry);
     void st.ready.then(() => {
+      users.unbind(st.conn);
       if (st.joinedRoom !== null) void roster.remove(st.conn).catch(() => {}); // (v4: Redis may be down; its reaper cleans up)
       return strategy.remove(st.conn);
     });
@@ -225,61 +199,14 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     frameEnded(st);
     const conn = st.conn;
     if (st.limiter && !allowed(st, st.limiter.frame(performance.now()))) return;
-    if (isBinary) return reject(conn, 'BINARY_FRAME');
+    if (isBinary) return frames.reject(conn, 'BINARY_FRAME');
     const parsed = parseClientFrame(data.toString('utf8'), limits);
-    if (!parsed.ok) return reject(conn, parsed.code, parsed.message);
+    if (!parsed.ok) return frames.reject(conn, parsed.code, parsed.message);
     const frame = parsed.frame;
-    if (frame.type === 'chat') {
-      counters.received++;
-      // v4: every send has an id, so a resend after SEND_UNKNOWN is the same send.
-      const id = frame.id ?? (strategy.resendSafe ? `~${strategy.node ?? ''}.${conn.id}.${++st.sends}` : undefined);
-      const publish = (): void => {
-        if (st.joinedRoom === null) return reject(conn, 'NOT_IN_ROOM', undefined, id);
-        if (st.inFlight >= MAX_SENDS_IN_FLIGHT_PER_CONNECTION) return reject(conn, 'BACKPLANE_DOWN', backplaneRefusal({ message: `${st.inFlight} of your sends are waiting for Redis` }).message, id);
-        const sent = strategy.publish(conn.room, { type: 'chat', room: conn.room, from: conn.name, content: frame.content, ts: Date.now(), ...(id !== undefined ? { id } : {}) });
-        if (!sent) return;
-        // v4: a send its backplane could not take is refused to its sender, never dropped unsaid.
-        st.inFlight++;
-        sent.then(
-          () => st.inFlight--,
-          (err: unknown) => {
-            st.inFlight--;
-            const { code, message } = refusal(err, '');
-            strategy.sendTo(conn, errorMessage(code, message, id));
-          },
-        );
-      };
-      if (st.pending === 0) publish(); // with nothing pending, chat goes straight on
-      else enqueue(st, publish);
-      return;
-    }
+    if (frame.type === 'chat') return frames.chat(st, frame);
+    if (frame.type === 'direct') return frames.direct(st, frame);
     if (st.limiter && !allowed(st, st.limiter.join(performance.now()))) return;
-    enqueue(st, async () => {
-      const name = frame.name ?? conn.name;
-      if (roster.isTaken(frame.room, name, conn)) return reject(conn, 'NAME_TAKEN');
-      try {
-        if (frame.room !== conn.room) {
-          // The version moves it first: refused (v4, Redis down), it stays where it was.
-          await strategy.move(conn, frame.room, frame.resume);
-          await roster.remove(conn).catch(() => {}); // (v4: Redis may have gone since; its reaper cleans up)
-          conn.name = name;
-          conn.room = frame.room;
-          try {
-            await roster.enter(conn);
-          } catch (err) {
-            return refuseEntry(st, err);
-          }
-          return;
-        }
-        if (name !== conn.name) await roster.rename(conn, name);
-        // v4: a join to the room it is in, with since and epoch, replays what it missed.
-        if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
-        await roster.sendJoined(conn);
-      } catch (err) {
-        const { code, message } = refusal(err, frame.room !== conn.room ? `could not move to ${frame.room}` : name !== conn.name ? `could not rename to ${name}` : `could not rejoin ${frame.room}`);
-        reject(conn, code, message);
-      }
-    });
+    frames.join(st, frame);
   }
 
   /** Whether a frame the limiter judged goes on; a flood is closed (1008). */
@@ -300,7 +227,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   admitUpgrades(http, options, counters, {
     closing: () => closing !== null,
     open: () => conns.size,
-    accept: (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req)),
+    authenticate: (req) => auth.authenticate(req),
+    accept: (req, socket, head, account) => wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, req, account)),
   });
 
   const stopSweeps = startSweeps(conns, { ...options, heartbeat: strategy.heartbeat }, counters);
@@ -331,6 +259,7 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       clearTimeout(grace);
       http.closeAllConnections();
       await strategy.close();
+      await log?.close();
       metrics.close();
       await closed;
     })();

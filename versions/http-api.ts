@@ -1,10 +1,17 @@
 // The host's HTTP side: the page's static files, /healthz, /metrics, /api/stats and
 // POST /api/send (the HTTP push of the article's /send), and which browser origins may use them.
+import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from './auth.ts';
+import type { MessageLog } from './message-log.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { backplaneRefusal, CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
+import { backplaneRefusal, CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, isValidUser, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
 import type { ServerCounters, Strategy } from './strategy.ts';
+import type { Users } from './users.ts';
+
+/** How long a token --auth dev hands out stays valid. */
+const DEV_TOKEN_TTL = '12h';
 
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -41,6 +48,12 @@ export interface HttpApiContext {
   connections(): number;
   /** Members of a room, for the answer to /api/send. */
   membersOf(room: string): number;
+  /** Direct messages: POST /api/send with `to` pushes to a user. */
+  users: Users;
+  auth: Authenticator;
+  /** The key that authorises a push to a user (null: only a token with the push scope). */
+  apiKey: string | null;
+  log: MessageLog | null;
 }
 
 /** The request handler for every HTTP request that is not a WebSocket upgrade. */
@@ -86,6 +99,8 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
         return sendJson(res, 200, CLOSE_CODE_WORDS);
       case '/api/send':
         return handleSend(req, res);
+      case '/api/dev-token':
+        return handleDevToken(req, res);
       default:
         return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${url.pathname}` } });
     }
@@ -93,7 +108,7 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
 
   async function handleSend(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'content-type' });
+      res.writeHead(204, { 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'content-type, authorization' });
       res.end();
       return;
     }
@@ -120,7 +135,8 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
     };
     const parsed = parseJsonObject(body);
     if (!parsed.ok) return fail(parsed.code);
-    const { room, content, from, id } = parsed.value;
+    const { room, content, from, id, to } = parsed.value;
+    if (to !== undefined) return pushToUser(req, res, to, content, id, fail);
     if (!isValidRoom(room)) return fail('BAD_ROOM');
     const bad = checkContent(content, limits);
     if (bad) {
@@ -138,7 +154,53 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       // answer (SEND_UNKNOWN: maybe sent). Either way the caller may send again, with the same id.
       return sendJson(res, 503, { error: backplaneRefusal(err as Error) });
     }
+    ctx.log?.record({ kind: 'room', id: id as string | undefined, from: from === undefined ? HTTP_SENDER : `${HTTP_SENDER}:${from as string}`, to: room, content: content as string });
     sendJson(res, 202, { ok: true, room, members: ctx.membersOf(room) });
+  }
+
+  /**
+   * POST /api/send {to, content}: go-pusher's /send?uid=, to every connection of one user on any
+   * node. A browser origin proves nothing about who may reach a person: this takes a server
+   * credential, --api-key, or a token with the push scope.
+   */
+  async function pushToUser(req: IncomingMessage, res: ServerResponse, to: unknown, content: unknown, id: unknown, fail: (code: ErrorCode, message?: string) => void): Promise<void> {
+    const sender = await pusher(req.headers.authorization);
+    if (sender === null) return refuse(res, 'auth', 401, ctx.apiKey === null && ctx.auth.mode === 'none' ? 'pushing to a user needs a credential, and this server has none: start it with --api-key' : 'pushing to a user needs Authorization: Bearer <--api-key>, or a token with the push scope');
+    if (!isValidUser(to)) return fail('BAD_RECIPIENT');
+    const bad = checkContent(content, limits);
+    if (bad) return fail(bad, contentDetail(bad, content, limits));
+    if (id !== undefined && !isValidId(id)) return fail('BAD_ID');
+    let reached: boolean;
+    try {
+      reached = await ctx.users.push(sender, to, { content: content as string, ...(id !== undefined ? { id: id as string } : {}) });
+    } catch (err) {
+      return sendJson(res, 503, { error: backplaneRefusal(err as Error) });
+    }
+    if (!reached) return sendJson(res, 404, { error: { code: 'USER_OFFLINE', message: `${ERROR_CODES.USER_OFFLINE}: ${to}` } });
+    sendJson(res, 202, { ok: true, to });
+  }
+
+  /** Who an Authorization header pushes as: the API key's holder (http), a token's sub with the push scope, or nobody (null). */
+  async function pusher(header: string | undefined): Promise<string | null> {
+    const bearer = header && /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (!bearer) return null;
+    if (ctx.apiKey !== null && sameSecret(bearer, ctx.apiKey)) return HTTP_SENDER;
+    const r = await ctx.auth.verify(bearer);
+    return r.ok && r.account?.scopes.includes('push') ? r.account.id : null;
+  }
+
+  /** --auth dev: POST {name} signs a token for that name (the page's sign-in field). */
+  async function handleDevToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!ctx.auth.issue) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'no dev sign-in here: the server runs without --auth dev' } });
+    if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST a JSON body {name}' } });
+    const origin = req.headers.origin;
+    if (origin !== undefined && !isAllowedOrigin(origin, ctx.allowOrigins)) return refuse(res, 'origin', 403, `origin ${origin} may not sign in here (--allow-origin)`);
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return refuse(res, 'content_type', 415, 'send Content-Type: application/json');
+    const body = await readBody(req, 4096);
+    const parsed = body === null ? null : parseJsonObject(body);
+    const name = parsed?.ok ? parsed.value.name : undefined;
+    if (!isValidName(name)) return sendJson(res, 400, { error: { code: 'BAD_NAME', message: ERROR_CODES.BAD_NAME } });
+    sendJson(res, 200, { token: await ctx.auth.issue(name, name, DEV_TOKEN_TTL), user: name, expiresIn: DEV_TOKEN_TTL });
   }
 
   function refuse(res: ServerResponse, limit: LimitName, status: number, message: string): void {
@@ -152,6 +214,13 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       else res.destroy();
     });
   };
+}
+
+/** Compares a presented secret with the configured one in constant time. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The `from` of a chat posted over HTTP, alone or before the name the sender claimed. */

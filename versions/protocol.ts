@@ -5,10 +5,12 @@
 // It imports nothing but its own parts (codes.ts: error and close codes; names.ts: what a name
 // may be), so a client or the harness can take it without a server's weight.
 import { ERROR_CODES, type ErrorCode, type LimitName } from './protocol/codes.ts';
+import { isValidUser, parseMediaFields, type MediaFields } from './protocol/message.ts';
 import { isValidName } from './protocol/names.ts';
 
 export * from './protocol/codes.ts';
 export { isValidName, nameKey } from './protocol/names.ts';
+export { isValidUser, parseMediaFields, MEDIA_KINDS, type MediaFields } from './protocol/message.ts';
 
 /** Where every version takes the WebSocket upgrade; everything else on its port is the page and the HTTP API. */
 export const WS_PATH = '/chatroom';
@@ -38,7 +40,9 @@ export interface ResumePoint {
 export type ClientFrame =
   | { type: 'join'; room: string; name?: string; resume?: ResumePoint }
   /** `id` (optional): the sender's name for this send; v4 delivers one send per (sender, id) however often it comes. */
-  | { type: 'chat'; content: string; id?: string };
+  | ({ type: 'chat'; content: string; id?: string } & MediaFields)
+  /** A private message to every connection of user `to` (and the sender's own connections). */
+  | ({ type: 'direct'; to: string; content: string; id?: string } & MediaFields);
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string };
 
@@ -89,11 +93,15 @@ export function parseClientFrame(text: string, limits: ProtocolLimits): ParseRes
   if (!parsed.ok) return parsed;
   const obj = parsed.value;
   const type = obj.type ?? ('content' in obj ? 'chat' : undefined);
-  if (type === 'chat') {
+  if (type === 'chat' || type === 'direct') {
+    if (type === 'direct' && !isValidUser(obj.to)) return fail('BAD_RECIPIENT');
     const bad = checkContent(obj.content, limits);
     if (bad) return fail(bad, contentDetail(bad, obj.content, limits));
     if (obj.id !== undefined && !isValidId(obj.id)) return fail('BAD_ID');
-    return { ok: true, frame: { type: 'chat', content: obj.content as string, ...(obj.id !== undefined ? { id: obj.id as string } : {}) } };
+    const media = parseMediaFields(obj);
+    if (!media.ok) return fail('BAD_MEDIA', media.detail);
+    const common = { content: obj.content as string, ...(obj.id !== undefined ? { id: obj.id as string } : {}), ...media.fields };
+    return { ok: true, frame: type === 'chat' ? { type, ...common } : { type, to: obj.to as string, ...common } };
   }
   if (type === 'join') {
     if (!isValidRoom(obj.room)) return fail('BAD_ROOM');
@@ -131,8 +139,12 @@ export function parseResumePoint(since: unknown, epoch: unknown): ResumePoint | 
  * the room's stream (`seq`, from 1, in `epoch`), and `replayed` to those sent again on recovery.
  */
 export type ServerMessage =
-  | { type: 'chat'; room: string; from: string; content: string; ts: number; id?: string; seq?: number; epoch?: string; replayed?: true }
-  | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo }
+  /** `user`: the sender's user id, when it signed in (--auth). */
+  | ({ type: 'chat'; room: string; from: string; content: string; ts: number; id?: string; user?: string; seq?: number; epoch?: string; replayed?: true } & MediaFields)
+  /** `from`: the sender's user id (what a reply goes `to`); `name`: how it is shown. */
+  | ({ type: 'direct'; from: string; name: string; to: string; content: string; ts: number; id?: string } & MediaFields)
+  /** `user`: who this connection is, when it signed in (--auth; else its name is its user). */
+  | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo; user?: string }
   /** Someone joined, left, or (rename) took the name `name`, having been `from`. */
   | { type: 'presence'; room: string; event: 'join' | 'leave' | 'rename'; name: string; members: number; from?: string }
   | { type: 'dropped'; count: number; total: number }
@@ -151,6 +163,8 @@ export interface ServerInfo {
   rate?: { msgsPerS: number; burst: number };
   /** v4: the node of the cluster this connection is on. */
   node?: string;
+  /** How connections sign in: none, dev (any name, loopback) or jwt. */
+  auth?: 'none' | 'dev' | 'jwt';
 }
 
 export function encodeServerMessage(msg: ServerMessage): string {

@@ -108,6 +108,6 @@ export class Roster {
         members.push(c.name);
       }
     }
-    this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info });
+    this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info, ...(conn.account ? { user: conn.account.id } : {}) });
   }
 }

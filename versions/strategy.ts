@@ -3,6 +3,7 @@
 // sockets of a room. Reading v1/, v2/ and v3/ side by side shows what each design changes.
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import type { Account } from './auth.ts';
 import type { BackplaneStats, ErrorCode, LimitName, ResumePoint, ServerMessage } from './protocol.ts';
 
 /** One client, as the host sees it. `socket` is the raw TCP socket under `ws`. */
@@ -13,6 +14,13 @@ export interface Connection {
   name: string;
   /** The room the host has confirmed; strategies keep their own membership. */
   room: string;
+  /** Who signed in (--auth), or undefined: then the connection's user is its name. */
+  readonly account?: Account;
+}
+
+/** The user a connection is: its account's id when it signed in, else the name it goes by. */
+export function userOf(conn: Connection): string {
+  return conn.account?.id ?? conn.name;
 }
 
 /** Plain numbers, bumped on hot paths and read by /metrics and /api/stats. */
@@ -21,6 +29,8 @@ export class ServerCounters {
   received = 0;
   /** Chat messages handed to a client's socket. */
   deliveries = 0;
+  /** Direct messages accepted (each counted once, however many connections it reached). */
+  directs = 0;
   /** Chat messages a version decided not to deliver to some client (v3 drop and kick). */
   drops = 0;
   /** Clients closed for being slow (v3 kick). */
@@ -68,6 +78,22 @@ export interface MemberDirectory {
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
 }
 
+/**
+ * Users across processes (v4): a node holds the users it has connections of, and a direct message
+ * goes to every node that holds its recipient or its sender. Absent, the host routes direct
+ * messages among its own connections.
+ */
+export interface UserRoute {
+  /** This node has its first connection of `user`: messages to them reach it from now on. */
+  hold(user: string): Promise<void>;
+  /** Its last connection of `user` has gone. */
+  release(user: string): void;
+  /** Sends a direct message (`json`) to every node holding `to` or `from`; resolves with whether any node holds `to`. */
+  send(to: string, from: string, json: string): Promise<boolean>;
+  /** Where a node hands a message for `user` that reached it: the host sets this. */
+  deliver: (user: string, json: string) => void;
+}
+
 export interface Strategy {
   /** 'v1', 'v1.1', 'v2', 'v3' or 'v4'. */
   readonly version: string;
@@ -75,6 +101,8 @@ export interface Strategy {
   readonly node?: string;
   /** v4: membership across nodes; absent, the host's roster counts its own connections. */
   readonly directory?: MemberDirectory;
+  /** v4: users across nodes, for direct messages; absent, the host routes them itself. */
+  readonly users?: UserRoute;
   /** One line for people: "v3 · on-full drop · queue 128". */
   readonly describe: string;
   /** Whether the host pings clients and drops the ones that stop answering. */

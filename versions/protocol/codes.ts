@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   BAD_ID: '"id" must be 1-64 printable ASCII characters',
   HISTORY_UNAVAILABLE: 'v4: what you missed could not be read from history (the backplane is down); you are in the room without it: join again with since and epoch later',
   BAD_SINCE: '"since" must be an integer >= 0 and "epoch" a string of 1-64 characters, given together',
+  BAD_MEDIA: 'a media field is wrong: "media" one of text, image, voice, link; "url" and "pic" http(s) URLs; "memo" a short string',
+  BAD_RECIPIENT: '"to" must be a user: 1-64 characters, no control characters',
+  USER_OFFLINE: 'the user you wrote to has no connection open on any node now; nothing was delivered',
+  NAME_FIXED: 'you are signed in: your name comes from your token, and a join frame cannot change it',
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -44,6 +48,8 @@ export const CLOSE_CODES = {
   IDLE_TIMEOUT: 4001,
   /** v3 `--on-full kick`: the client's queue was full, so the server closed it. */
   SLOW_CONSUMER: 4008,
+  /** --auth: the token the connection signed in with has expired; sign in again with a fresh one. */
+  TOKEN_EXPIRED: 4401,
 } as const;
 
 /** Close codes in words, for people: a client, a report, and the page (served as /close-codes.json). */
@@ -61,6 +67,7 @@ export const CLOSE_CODE_WORDS: Readonly<Record<number, string>> = {
   1013: 'try again later',
   [CLOSE_CODES.IDLE_TIMEOUT]: 'idle: no traffic for too long',
   [CLOSE_CODES.SLOW_CONSUMER]: 'too slow: kicked',
+  [CLOSE_CODES.TOKEN_EXPIRED]: 'token expired: sign in again',
 };
 
 /** A close code in words. */
@@ -73,7 +80,7 @@ export function closeCodeInWords(code: number): string {
  * hold the server (too many frames or connections, silence, slow headers or bodies), a request from a page
  * that is not the workbench's, a client that did not answer a close.
  */
-export const LIMITS = ['rate', 'flood', 'frame_timeout', 'max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
+export const LIMITS = ['auth', 'rate', 'flood', 'frame_timeout', 'max_connections', 'max_per_ip', 'headers_timeout', 'request_timeout', 'idle_timeout', 'close_grace', 'origin', 'host', 'content_type'] as const;
 export type LimitName = (typeof LIMITS)[number];
 
 /** The error code a ws protocol error (its WS_ERR_*) counts as: every frame ws refuses is counted. */

@@ -51,6 +51,8 @@ export interface BackplaneEvents {
   reregister(): void;
   /** Another node stopped beating; its members left these rooms. */
   departed(members: DepartedMember[]): void;
+  /** A direct message (JSON) for `user`, whom this node holds. */
+  direct(user: string, json: string): void;
 }
 
 /** The reason a step is refused while the node has no connection to its backplane. */
@@ -88,6 +90,14 @@ export interface Backplane {
   unsubscribe(room: string): Promise<void>;
   /** Sends a notice to every node with members in the room (this one included). */
   signal(room: string, json: string): Promise<void>;
+  /** This node hears direct messages to `user` from now on (it has a connection of theirs). */
+  holdUser(user: string): Promise<void>;
+  releaseUser(user: string): Promise<void>;
+  /**
+   * Sends a direct message to every node holding `to` or `from` (`from`'s other connections see
+   * what they sent); resolves with how many nodes hold `to`. Rejects as append() does.
+   */
+  direct(to: string, from: string, json: string): Promise<number>;
   /** `member` (unique in the cluster) is in `room` under `name`; resolves with the room's member count. */
   join(room: string, member: string, name: string): Promise<number>;
   /** `last`: it was this node's last member in the room (the room leaves the node's list). */

@@ -20,7 +20,7 @@
 // resume point it is replayed what it missed, from history and from what the feed delivered
 // meanwhile, and only then let into the room, so it gets every seq once, in order.
 import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
-import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
+import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats, UserRoute } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
 import { BackplaneDownError, NOT_REACHED, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
 import { Replayer, type Feed, type RecoveryCounts } from './replay.ts';
@@ -55,6 +55,8 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   readonly resendSafe = true;
   readonly node: string;
   readonly directory: MemberDirectory;
+  /** Direct messages go over a channel per user, which a node listens to while it holds a connection of theirs. */
+  readonly users: UserRoute;
   private readonly hub: Hub;
   private readonly feeds = new Map<string, Feed>();
   /** Connections added or moved whose `joined` reply has not gone out: they enter their room after it. */
@@ -98,6 +100,16 @@ export class ClusterHub implements Strategy, BackplaneEvents {
       rename: (conn, name) => bounded(backplane.join(conn.room, this.memberOf(conn), name), 'rename'),
       members: (room, max) => bounded(backplane.members(room, max), 'list'),
     };
+    this.users = {
+      hold: (user) => bounded(backplane.holdUser(user), 'sign-in'),
+      release: (user) => void backplane.releaseUser(user),
+      send: async (to, from, json) => (await backplane.direct(to, from, json)) > 0,
+      deliver: () => {}, // (the host sets it)
+    };
+  }
+
+  direct(user: string, json: string): void {
+    this.users.deliver(user, json);
   }
 
   /** A connection's name in the cluster's member lists: unique across nodes. */

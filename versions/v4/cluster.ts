@@ -7,6 +7,7 @@
 // reported and started again on its port, empty: the nodes reconnect, and their members are told
 // their streams were reset. SIGINT or SIGTERM stops every node, then the private Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatListening, parseListening, type Listening } from '../protocol.ts';
@@ -92,9 +93,13 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
     });
   }
 
+  // One secret for every node: a token one node signed (--auth dev) is good on all of them.
+  const nodeEnv = { ...process.env, CHAT_JWT_SECRET: process.env.CHAT_JWT_SECRET ?? randomBytes(32).toString('base64url') };
+
   function spawnNode(node: Node | { name: string; port: number }): Node {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'v4', '--node', node.name, '--port', String(node.port), '--redis', url!, ...nodeArgs(options.argv)], {
       cwd: ROOT,
+      env: nodeEnv,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const entry: Node = 'child' in node ? Object.assign(node, { child, startedAt: Date.now() }) : { ...node, child, listening: null, startedAt: Date.now(), backoffMs: RESTART_FIRST_MS };

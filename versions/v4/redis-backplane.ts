@@ -110,6 +110,11 @@ export class RedisBackplane implements Backplane {
     return `${this.options.prefix}${room}`;
   }
 
+  /** A user's channel: `user:` cannot start a room's (a room name has no colon). */
+  private userChannel(user: string): string {
+    return `${this.options.prefix}user:${user}`;
+  }
+
   async start(events: BackplaneEvents): Promise<void> {
     this.events = events;
     // Both connections must be ready for the node to be up; either one lost takes it down.
@@ -165,6 +170,7 @@ export class RedisBackplane implements Backplane {
     const room = channelBuf.toString('utf8').slice(this.options.prefix.length);
     const text = message.toString('utf8');
     if (text.startsWith('S|')) return events.signal(room, text.slice(2));
+    if (text.startsWith('D|') && room.startsWith('user:')) return events.direct(room.slice(5), text.slice(2));
     // E|<seq>|<epoch>|<json>
     const a = text.indexOf('|', 2);
     const b = text.indexOf('|', a + 1);
@@ -252,6 +258,28 @@ export class RedisBackplane implements Backplane {
 
   async signal(room: string, json: string): Promise<void> {
     await refused(this.cmd.publish(this.channel(room), `S|${json}`));
+  }
+
+  async holdUser(user: string): Promise<void> {
+    if (!this.up) throw new BackplaneDownError(NOT_REACHED);
+    await this.sub.subscribe(this.userChannel(user));
+  }
+
+  async releaseUser(user: string): Promise<void> {
+    await this.sub.unsubscribe(this.userChannel(user)).catch(() => {});
+  }
+
+  async direct(to: string, from: string, json: string): Promise<number> {
+    if (!this.up) throw new BackplaneDownError(NOT_REACHED);
+    const message = `D|${json}`;
+    try {
+      // PUBLISH answers how many subscribers got it: the nodes that hold the user, none if offline.
+      const [reached] = await Promise.all([this.cmd.publish(this.userChannel(to), message), from === to ? 0 : this.cmd.publish(this.userChannel(from), message)]);
+      return reached;
+    } catch (err) {
+      const f = failureOf(err);
+      throw f.maybeDone ? new SendUnknownError(f.reason) : new BackplaneDownError(f.reason);
+    }
   }
 
   private get roomsKey(): string {
