@@ -49,6 +49,10 @@ export interface ClientReport {
   receivedBeforeResume: number | null;
   /** With a resume plan (v4 faults): how this client came back after the server let it go. */
   recovery: RecoveryReport | null;
+  /** direct: whose sends it is owed (client ids), what it got from anyone else (leaks, must be 0), and, a sender, how many it sent. */
+  peers?: number[];
+  leaked?: number;
+  sent?: number;
 }
 
 /** What one client went through to resume a room's stream (v4). */
@@ -109,6 +113,13 @@ export type Seen = (typeof SEEN)[keyof typeof SEEN];
 export class SeqTracker {
   bits = new Uint8Array(64);
   highest = -1;
+
+  /** How many seqs it has seen. */
+  count(): number {
+    let n = 0;
+    for (const byte of this.bits) for (let b = byte; b !== 0; b &= b - 1) n++;
+    return n;
+  }
 
   has(seq: number): boolean {
     return (((this.bits[seq >> 3] ?? 0) >> (seq & 7)) & 1) === 1;
@@ -273,4 +284,11 @@ export class DeliveryMeter {
     }
     c.lastArrivalUs = now;
   }
+}
+
+/** Messages a client got from senders it was not owed anything from: direct messages that leaked to it. */
+export function leakedTo(seen: ReadonlyMap<number, SeqTracker>, peers: readonly number[]): number {
+  let n = 0;
+  for (const [sender, tracker] of seen) if (!peers.includes(sender)) n += tracker.count();
+  return n;
 }

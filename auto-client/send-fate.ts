@@ -70,3 +70,20 @@ export class SendFate {
     return { refused, refusedButDelivered, uncertain: this.uncertainSeqs.size, resent: this.resent, uncertainArrived };
   }
 }
+
+/** A sender's own message it never saw come back, sent this long before its node let it go, went down with the node. */
+const LOST_WITH_NODE_WINDOW_US = 1_000_000;
+
+/**
+ * A sender whose node died, and that came back with since and epoch, gets every message of its
+ * own that made it into the stream (live or replayed). What it sent in the last second before its
+ * node let it go and never got back was in that node's hands, not the stream's: lost with the
+ * node, never sent to anyone. Older ones missing are not counted here: they are plain losses.
+ */
+export function sendsLostWithNode(sentAtUs: readonly number[], closedAtUs: number, own: SeqTracker | undefined): number {
+  let n = 0;
+  sentAtUs.forEach((at, seq) => {
+    if (at >= closedAtUs - LOST_WITH_NODE_WINDOW_US && at <= closedAtUs && !own?.has(seq)) n++;
+  });
+  return n;
+}

@@ -3,14 +3,15 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, meteredClient, type RecoveryReport, type SeqTracker, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
+import { DeliveryMeter, leakedTo, meteredClient, type RecoveryReport, TIMELINE_STEP_MS, type ClientKind, type ClientReport, type MeteredClient, type MeterTiming } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { rng } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
 import { encodeProbe, nowUs } from './probe.ts';
 import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
-import { SendFate } from './send-fate.ts';
+import { SendFate, sendsLostWithNode } from './send-fate.ts';
+import { parseJsonLines, peekType } from './control-frames.ts';
 
 export type { ClientKind, ClientReport } from './delivery-meter.ts';
 
@@ -32,6 +33,12 @@ export interface ClientSpec {
   localAddress?: string;
   /** ws URL this client connects to (the harness spreads clients over server ports). */
   url: string;
+  /** direct: the user it is (its name, its token's sub), whom it writes to, and whose sends it is owed (client ids). */
+  user?: string;
+  directTo?: string;
+  peers?: number[];
+  /** A token to sign in with (Authorization: Bearer). */
+  token?: string;
 }
 
 export interface SwarmTiming extends MeterTiming {
@@ -151,22 +158,6 @@ interface LiveClient extends MeteredClient {
   fate: SendFate | null;
 }
 
-/** A sender's own message it never saw come back, sent this long before its node let it go, went down with the node. */
-const LOST_WITH_NODE_WINDOW_US = 1_000_000;
-
-/**
- * A sender whose node died, and that came back with since and epoch, gets every message of its
- * own that made it into the stream (live or replayed). What it sent in the last second before its
- * node let it go and never got back was in that node's hands, not the stream's: lost with the
- * node, never sent to anyone. Older ones missing are not counted here: they are plain losses.
- */
-export function sendsLostWithNode(sentAtUs: readonly number[], closedAtUs: number, own: SeqTracker | undefined): number {
-  let n = 0;
-  sentAtUs.forEach((at, seq) => {
-    if (at >= closedAtUs - LOST_WITH_NODE_WINDOW_US && at <= closedAtUs && !own?.has(seq)) n++;
-  });
-  return n;
-}
 
 const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
 /** Bytes kept of a chat frame's end: its seq, epoch and replayed mark, whatever the content. */
@@ -254,6 +245,7 @@ export class Swarm {
     try {
       c.wire = await WireClient.connect({
         url: c.joinUrl,
+        ...(c.spec.token ? { authorization: `Bearer ${c.spec.token}` } : {}),
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
         onText: (buf, start, end) => {
           if (c.generation !== generation) return; // still arriving on a connection this client left
@@ -360,6 +352,7 @@ export class Swarm {
   /** One probe from `c`; with a resume plan it carries its seq as its id, so the server's answers name it. */
   private sendProbe(c: LiveClient, seq: number, dueUs: number, now: number): void {
     const content = encodeProbe({ sender: c.spec.id, seq, intendedUs: dueUs, sentUs: now }, this.plan.sizeBytes);
+    if (c.spec.directTo !== undefined) return c.wire?.sendText(encodeClientFrame({ type: 'direct', to: c.spec.directTo, content }));
     c.wire?.sendText(encodeClientFrame(c.fate ? { type: 'chat', content, id: String(seq) } : { type: 'chat', content }));
   }
 
@@ -449,10 +442,16 @@ export class Swarm {
 
     for (const c of this.clients) {
       // A receiver that never heard again after a stall, or never heard at all: the silence up to the end of sending counts.
-      if (c.spec.kind !== 'churn') this.meter.finish(c, timing);
+      // (A bystander of the direct scenario is owed nothing: its silence is right.)
+      if (c.spec.kind !== 'churn' && c.spec.peers?.length !== 0) this.meter.finish(c, timing);
+      if (c.spec.peers) {
+        c.report.peers = c.spec.peers;
+        c.report.leaked = leakedTo(c.seen, c.spec.peers);
+      }
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
     }
     offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
+    if (this.plan.clients.some((c) => c.peers)) for (const s of senders) s.c.report.sent = s.seq;
     for (const s of senders) {
       const r = s.c.report.recovery;
       if (r && s.c.report.closedByServer) r.lostWithNode = sendsLostWithNode(s.sentAtUs, s.c.report.closedByServer.atUs, s.c.seen.get(s.c.spec.id));
@@ -536,47 +535,15 @@ export class Swarm {
   }
 }
 
-/** A frame's JSON message, or its lines' when it joins several with newlines; null when it is neither. */
-export function parseJsonLines(text: string): unknown[] | null {
-  try {
-    return [JSON.parse(text)];
-  } catch {
-    if (!text.includes('\n')) return null;
-  }
-  try {
-    return text
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as unknown);
-  } catch {
-    return null;
-  }
-}
 
 function joinUrl(spec: ClientSpec): string {
   const url = new URL(spec.url);
   url.searchParams.set('room', spec.room);
-  url.searchParams.set('name', `c${spec.id}`);
+  url.searchParams.set('name', spec.user ?? `c${spec.id}`);
   return url.toString();
 }
 
-const TYPE_PREFIX = Buffer.from('{"type":"');
-const MAX_TYPE_CHARS = 32;
 
-/**
- * The `type` of a control message that begins `{"type":"…"`, as our servers' do, without parsing
- * the rest (a `joined` reply lists up to 100 members; a swarm takes thousands a second); null when
- * it begins otherwise and must be parsed whole.
- */
-export function peekType(buf: Buffer, start: number, end: number): string | null {
-  const from = start + TYPE_PREFIX.length;
-  if (end < from || buf.compare(TYPE_PREFIX, 0, TYPE_PREFIX.length, start, from) !== 0) return null;
-  const last = Math.min(end, from + MAX_TYPE_CHARS);
-  for (let i = from; i < last; i++) {
-    if (buf[i] === 0x22) return buf.toString('latin1', from, i); // the closing quote: type names have no escapes
-  }
-  return null;
-}
 
 function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {

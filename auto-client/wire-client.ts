@@ -13,6 +13,8 @@ export interface WireClientOptions {
   url: string;
   /** Source address to bind, to spread 4-tuples over 127.0.0.0/8. */
   localAddress?: string;
+  /** An Authorization header for the upgrade ("Bearer <jwt>"). */
+  authorization?: string;
   /** A complete text message: bytes [start, end) of `buf`. `buf` is only valid during the call. */
   onText(buf: Buffer, start: number, end: number): void;
   /** A complete binary message, as onText. */
@@ -129,7 +131,7 @@ export class WireClient {
       this.socket.once('connect', () => {
         this.socket.write(
           `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${this.options.authorization ? `Authorization: ${this.options.authorization}\r\n` : ''}\r\n`,
         );
       });
     });

@@ -50,9 +50,13 @@ export function aggregate(run: TargetRun): VersionResult {
   // Nobody is filtered out: a client that never connected, or that the server closed, is owed its room's messages too.
   const counted = clients.filter((c) => c.kind !== 'churn');
   const kicked = clients.filter((c) => c.kind === 'slow' && c.closedByServer?.code === CLOSE_CODES.SLOW_CONSUMER).length;
+  // direct: a connection is owed what its peers sent (its user's partner's, its own user's), not its room's.
+  const sentBySender = new Map<number, number>();
+  for (const c of clients) if (c.sent !== undefined) sentBySender.set(c.id, c.sent);
+  const owedTo = (c: ClientReport): number => (c.peers ? sum(c.peers, (id) => sentBySender.get(id) ?? 0) : (sentByRoom[c.room] ?? 0));
   const owed = (cs: readonly ClientReport[]): KindAccounting => {
-    const expected = sum(cs, (c) => sentByRoom[c.room] ?? 0);
-    const received = sum(cs, (c) => c.received);
+    const expected = sum(cs, owedTo);
+    const received = sum(cs, (c) => c.received - (c.leaked ?? 0)); // (a leak is not a delivery it was owed)
     return { clients: cs.length, expected, received, lost: expected - received, toldDropped: sum(cs, (c) => c.droppedByServer) };
   };
   const byKind = { healthy: owed(counted.filter((c) => c.kind === 'healthy')), slow: owed(counted.filter((c) => c.kind === 'slow')) };
@@ -65,7 +69,7 @@ export function aggregate(run: TargetRun): VersionResult {
   // discards at ingress relays to nobody what it dropped, and no slow reader was owed that either.
   const relayedShare: Record<string, number> = {};
   for (const c of counted) {
-    if (c.kind !== 'healthy' || !(sentByRoom[c.room]! > 0)) continue;
+    if (c.kind !== 'healthy' || c.peers || !(sentByRoom[c.room]! > 0)) continue;
     relayedShare[c.room] = Math.max(relayedShare[c.room] ?? 0, Math.min(1, c.received / sentByRoom[c.room]!));
   }
   const accounting: Accounting = {
@@ -82,6 +86,7 @@ export function aggregate(run: TargetRun): VersionResult {
     kicked,
     byKind,
     relayedShare: Object.keys(relayedShare).length > 0 ? round(Math.min(...Object.values(relayedShare)), 3) : 1,
+    ...(clients.some((c) => c.peers) ? { leaked: sum(clients, (c) => c.leaked ?? 0) } : {}),
   };
 
   const perSecond: number[] = [];

@@ -31,6 +31,9 @@ const OPTIONS = {
     workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
     'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
     'behind-ms': { type: 'number', describe: 'a delivery this many ms later than it was due puts its receiver behind (default 1000)' },
+    tabs: { type: 'number', describe: 'direct: connections each user holds (default 2)' },
+    'fan-in': { type: 'number', describe: 'direct: users who write to one user in a fan-in group (default 4; 0: pairs only)' },
+    'jwt-secret': { type: 'string', describe: "direct on a --target: the HS256 secret the target verifies tokens with; the harness signs each user's token (default: $CHAT_JWT_SECRET; the harness's own servers get a secret of each run's)" },
     target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays each {"type":"chat","content"} it gets to every client (see the README)' },
     repeat: { type: 'number', default: DEFAULT_STRESS_OPTIONS.repeat, describe: 'runs of each version per scenario, interleaved; each figure becomes the median with its min-max (1-20)' },
     threshold: { type: 'string', array: true, default: [] as string[], describe: 'pass/fail, repeatable: "v3 p99 < 100ms", "v3 lost == 0", "v3 p99 < v2 p99 / 10"; metrics p50 p90 p99 p99.9 max lost lost.healthy lost.slow unexplained dropped stalled delivered/s cpu rss' },
@@ -60,6 +63,9 @@ const argv = await yargs(hideBin(process.argv))
   .help()
   .parseAsync();
 
+// (in the environment, where the run that signs tokens reads it: never in a report)
+if (argv['jwt-secret'] !== undefined) process.env.CHAT_JWT_SECRET = argv['jwt-secret'];
+
 const overrides: Partial<ScenarioConfig> = {
   clients: argv.clients,
   senders: argv.senders,
@@ -78,6 +84,8 @@ const overrides: Partial<ScenarioConfig> = {
   workers: argv.workers,
   p99LimitMs: argv['p99-limit'],
   behindMs: argv['behind-ms'],
+  tabs: argv.tabs,
+  fanIn: argv['fan-in'],
 };
 
 const tty = process.stderr.isTTY === true;

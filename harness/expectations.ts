@@ -14,7 +14,7 @@ export interface Check {
   pass: boolean;
   text: string;
   /** What it checks: the story's flaw, the server holding up, healthy losses, healthy lateness, the scenario taking effect, the ceiling. */
-  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once';
+  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once' | 'private';
 }
 
 /** A flaw the story expects a version to show in a scenario. */
@@ -186,6 +186,11 @@ export function versionChecks(mode: RunMode, scenario: string, r: VersionResult,
     const pass = refusedButDelivered === 0 && dup === 0;
     const resends = uncertain > 0 ? `; ${fmt(uncertain)} uncertain sends resent ${fmt(resent)} times with their ids, ${fmt(uncertainArrived)} of them arrived` : '';
     checks.push({ kind: 'once', pass, text: pass ? `${r.label}: every send done once or refused${resends}` : `${r.label}: ${fmt(refusedButDelivered)} refused sends delivered anyway, ${fmt(dup)} duplicates${resends} (expected 0 and 0)` });
+  }
+  if (r.accounting.leaked !== undefined) {
+    // direct: a private message that reached anyone but its recipient and its sender is a leak; no flaw excuses one.
+    const leaked = r.accounting.leaked;
+    checks.push({ kind: 'private', pass: leaked === 0, text: leaked === 0 ? `${r.label}: every direct message reached its recipient's and its sender's connections only` : `${r.label}: ${fmt(leaked)} DIRECT MESSAGES LEAKED to connections that were neither their recipient's nor their sender's (expected 0)` });
   }
   if (r.slowReaders && owed('pushback')) {
     checks.push({ kind: 'pushback', pass: r.slowReaders.pushedBack, text: r.slowReaders.pushedBack ? `${r.label}: the slow readers pushed back (the scenario took effect)` : `${r.label}: the slow readers did not push back (expected them to: the scenario did not take effect)` });

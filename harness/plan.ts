@@ -3,7 +3,7 @@
 import type { ClientSpec } from '../auto-client/swarm.ts';
 import { localAddressOf } from '../common/helpers.ts';
 import { DEFAULT_ROOM } from '../versions/protocol.ts';
-import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
+import { directGroups, slowResumeUs, type ScenarioConfig } from './scenarios.ts';
 
 export interface Target {
   /** 'v1', 'v3-kick', or 'external'. */
@@ -26,6 +26,7 @@ export function roomOf(i: number, rooms: number): string {
 }
 
 export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
+  if (config.scenario === 'direct') return planDirectClients(config, wsUrls);
   const specs: ClientSpec[] = [];
   const total = config.clients + config.churnClients;
   const slowFromUs = 0; // slow readers stop when sending starts
@@ -47,6 +48,50 @@ export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpe
 }
 
 /**
+ * The direct scenario: users (u0, u1, …) with `tabs` connections each, spread over the URLs (on v4,
+ * a user's tabs sit on different nodes), all in one room. Pairs write to each other, fan-in groups'
+ * senders to their first user, bystanders to nobody. Each connection is owed what its `peers` send
+ * (its own user's sends included: a sender's tabs see what it sent); anything else it gets is a leak.
+ */
+export function planDirectClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
+  const { tabs, fanIn } = config;
+  const g = directGroups(config);
+  const sender = (u: number): number => u * tabs; // a sending user sends from its first tab
+  const roles: Array<{ to: number | null; peers: number[] }> = [];
+  for (let k = 0; k < g.pairs; k++) {
+    const [a, b] = [2 * k, 2 * k + 1];
+    roles[a] = { to: b, peers: [sender(a), sender(b)] };
+    roles[b] = { to: a, peers: [sender(a), sender(b)] };
+  }
+  for (let k = 0; k < g.fanGroups; k++) {
+    const r = 2 * g.pairs + k * (fanIn + 1);
+    const senders = Array.from({ length: fanIn }, (_, i) => r + 1 + i);
+    roles[r] = { to: null, peers: senders.map(sender) };
+    for (const s of senders) roles[s] = { to: r, peers: [sender(s)] };
+  }
+  const specs: ClientSpec[] = [];
+  for (let id = 0; id < config.clients; id++) {
+    const u = Math.floor(id / tabs);
+    // (connections past the last whole user are bystanders of their own)
+    const user = u < g.users ? `u${u}` : `x${id}`;
+    const role = u < g.users ? roles[u] : undefined;
+    const sends = role !== undefined && role.to !== null && id === sender(u);
+    specs.push({
+      id,
+      room: DEFAULT_ROOM,
+      sends,
+      kind: 'healthy',
+      user,
+      ...(sends ? { directTo: `u${role!.to}` } : {}),
+      peers: role?.peers ?? [],
+      localAddress: localAddressOf(id),
+      url: wsUrls[id % wsUrls.length] as string,
+    });
+  }
+  return specs;
+}
+
+/**
  * With two or more workers, worker 0 holds only the senders: a worker busy parsing a flood of
  * deliveries must not delay the send schedule (its lag would be the generator's, not the server's).
  */
@@ -56,6 +101,8 @@ export function workerOf(spec: ClientSpec, workers: number): number {
 }
 
 export function stallThresholdMs(config: ScenarioConfig): number {
+  // direct: the quietest connection is a fan-in sender's, which hears only its own sends.
+  if (config.scenario === 'direct') return Math.max(STALL_MIN_MS, (10 * 1000 * config.burst) / config.rate);
   // The slowest room's message rate: WebSocket senders spread over the rooms, HTTP into room 0 only.
   const perRoom = Math.floor(config.senders / config.rooms) * config.rate + (config.rooms === 1 ? config.httpRate : 0);
   if (!(perRoom > 0)) throw new RangeError('every room needs a sender (senders >= rooms, or httpRate with one room)');

@@ -48,6 +48,11 @@ export interface Accounting {
    * messages to anyone: it discards at ingress. Absent in older reports.
    */
   relayedShare?: number;
+  /**
+   * direct: messages delivered to a connection that was neither their recipient's nor their
+   * sender's (a private message someone else read). Must be 0; absent for room scenarios.
+   */
+  leaked?: number;
 }
 
 /** Did the scenario's slow readers fall far enough behind for any server to feel them? */

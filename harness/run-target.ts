@@ -3,12 +3,14 @@
 // measures a fixed window, drains, watches the server throughout (server-sampler.ts,
 // server-health.ts), and stops everything it started in a finally.
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { nowUs } from '../auto-client/probe.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
-import type { SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
+import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
+import { signToken } from '../versions/auth.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
 import { Redis } from 'ioredis';
@@ -133,8 +135,14 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       track(redis.child);
       args = [...args, '--redis', redis.url];
     }
+    // direct: users sign in. The harness starts its servers with a secret of this run's (in the
+    // environment, never on a command line or in a report) and signs each user's token with it;
+    // a --target is signed for with $CHAT_JWT_SECRET (npm run stress -- --jwt-secret), if given.
+    const direct = config.scenario === 'direct';
+    const secret = direct ? (args ? randomBytes(32).toString('base64url') : (process.env.CHAT_JWT_SECRET ?? null)) : null;
+    if (direct && args && target.script === undefined) args = [...args, '--auth', 'jwt'];
     if (args) {
-      server = await startServerProcess(args, target.script);
+      server = await startServerProcess(args, target.script, secret ? { CHAT_JWT_SECRET: secret } : {});
       wsUrl = server.info.wsUrl;
       wsUrls = server.nodes.map((n) => n.wsUrl);
       statsUrl = server.nodes.map((n) => `${n.url}api/stats`);
@@ -152,6 +160,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const statsBefore = statsUrl ? await fetchStats(statsUrl) : null;
     const threshold = stallThresholdMs(config);
     const specs = planClients(config, wsUrls);
+    if (secret) await signTokens(specs, secret);
     const slowUntilUs = slowResumeUs(config);
     const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
       workerId: w,
@@ -314,7 +323,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     // (on a cluster: sent on the first node, received on the last, so the backplane is in the path)
     // (a node the scenario killed is not asked: it is dead by design)
     const standing = wsUrls.filter((u) => !killed.includes(u));
-    const afterRun = await checkRelay(standing.at(-1) ?? wsUrl, roomOf(0, config.rooms), epochNs, undefined, standing[0] ?? wsUrl);
+    const afterRun = await checkRelay(standing.at(-1) ?? wsUrl, roomOf(0, config.rooms), epochNs, undefined, standing[0] ?? wsUrl, secret ? (name) => signToken(secret, { sub: name }, '5m') : undefined);
     onProgress(label, 'stop', 1);
     const originS = timing.sendStartUs / 1e6;
     const exited = server?.exited ?? null;
@@ -335,3 +344,10 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
   }
 }
 
+
+/** Each user's token, signed once and given to every connection of theirs. */
+async function signTokens(specs: ClientSpec[], secret: string): Promise<void> {
+  const tokens = new Map<string, Promise<string>>();
+  for (const s of specs) if (s.user && !tokens.has(s.user)) tokens.set(s.user, signToken(secret, { sub: s.user }, '1h'));
+  for (const s of specs) if (s.user) s.token = await (tokens.get(s.user) as Promise<string>);
+}

@@ -6,7 +6,7 @@ import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n, plural } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom', 'direct'] as const;
 
 /** A fault a scenario injects into a v4 cluster mid-window. */
 export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause' | 'redis-oom';
@@ -57,6 +57,12 @@ export interface ScenarioConfig {
   /** When the fault strikes, in seconds after sending began. */
   faultAtS: number;
   outageS: number;
+  /**
+   * direct: connections each signed-in user holds (its tabs and devices, spread over the nodes),
+   * and how many users write to one in a fan-in group (beside the pairs who write to each other).
+   */
+  tabs: number;
+  fanIn: number;
 }
 
 /**
@@ -65,7 +71,7 @@ export interface ScenarioConfig {
  */
 export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000] as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0, tabs: 1, fanIn: 0 } as const;
 
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
@@ -128,6 +134,13 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis runs out of memory for ${c.outageS} s (maxmemory under what it holds, noeviction): sends are refused saying OOM, none accepted and lost`,
     config: { ...COMMON, scenario: 'redis-oom', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'redis-oom', faultAtS: 4, outageS: 2 },
   },
+  direct: {
+    describe: (c) => {
+      const g = directGroups(c);
+      return `${n(g.users)} signed-in users with ${plural(c.tabs, 'connection')} each, all in one room: ${n(g.pairs)} pairs write to each other and ${n(g.fanGroups)} groups of ${c.fanIn} write to one user, ${c.rate} direct msg/s each; ${n(g.bystanders)} bystanders must get none of it (a leak fails the run)`;
+    },
+    config: { ...COMMON, scenario: 'direct', clients: 400, senders: 1, rate: 5, size: 256, durationS: 8, tabs: 2, fanIn: 4 },
+  },
   capacity: {
     describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured; then the last interval is halved twice`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
@@ -148,6 +161,25 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
 
 /** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */
 export const FULL_SCENARIOS: readonly ScenarioName[] = ['scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom'];
+
+/** How the direct scenario's users are grouped: pairs, fan-in groups (fanIn senders to one user), and bystanders. */
+export interface DirectGroups {
+  users: number;
+  pairs: number;
+  fanGroups: number;
+  bystanders: number;
+  /** Users that send: both of each pair, the fanIn of each group. */
+  senders: number;
+}
+
+/** A tenth of the users (at least one) stand by; of the rest, about half pair up and half form fan-in groups; who is left over stands by too. */
+export function directGroups(c: Pick<ScenarioConfig, 'clients' | 'tabs' | 'fanIn'>): DirectGroups {
+  const users = Math.floor(c.clients / c.tabs);
+  const active = users - Math.max(1, Math.floor(users / 10));
+  const pairs = Math.floor(active / 4);
+  const fanGroups = c.fanIn > 0 ? Math.floor((active - 2 * pairs) / (c.fanIn + 1)) : 0;
+  return { users, pairs, fanGroups, bystanders: users - 2 * pairs - fanGroups * (c.fanIn + 1), senders: 2 * pairs + fanGroups * c.fanIn };
+}
 
 /** The per-sender rate that makes `deliveriesPerSecond` with this config's clients and senders. */
 export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): number {
@@ -182,6 +214,13 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);
+  positiveInt('tabs');
+  positiveInt('fanIn', 0);
+  if (c.scenario === 'direct') {
+    if (c.tabs > 1 && c.clients < 4 * c.tabs) throw new RangeError('direct needs at least 4 users: clients >= 4 × tabs');
+    if (directGroups(c).pairs < 1) throw new RangeError('direct needs at least one pair: raise --clients');
+    c.senders = directGroups(c).senders;
+  }
   return c;
 }
 

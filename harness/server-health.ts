@@ -98,7 +98,8 @@ export function traceOf(results: ReadonlyArray<{ t: number; ok: boolean; error: 
  * Two fresh clients join `room`; one sends a probe every RELAY_CHECK_RESEND_MS until the other
  * receives one or `timeoutMs` pass. The sends go as the swarm's do ({"type":"chat","content"}).
  */
-export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS, senderUrl = wsUrl): Promise<RelayCheck> {
+/** `tokenFor`: a server that signs users in (--auth) gets each fresh client's token from it. */
+export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS, senderUrl = wsUrl, tokenFor?: (name: string) => Promise<string>): Promise<RelayCheck> {
   const url = (name: string, base = wsUrl): string => {
     const u = new URL(base);
     u.searchParams.set('room', room);
@@ -113,7 +114,9 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
     let receiver: WireClient;
     let sender: WireClient;
     try {
+      const auth = async (name: string): Promise<{ authorization?: string }> => (tokenFor ? { authorization: `Bearer ${await tokenFor(name)}` } : {});
       receiver = await WireClient.connect({
+        ...(await auth('relay-check-in')),
         url: url('relay-check-in'),
         onText: (buf, start, end) => {
           if (readProbe(buf, start, end, probe) && probe.sender === RELAY_CHECK_SENDER_ID) received = true;
@@ -121,7 +124,7 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
         },
       });
       clients.push(receiver);
-      sender = await WireClient.connect({ url: url('relay-check-out', senderUrl), onText: () => {} });
+      sender = await WireClient.connect({ ...(await auth('relay-check-out')), url: url('relay-check-out', senderUrl), onText: () => {} });
       clients.push(sender);
     } catch (err) {
       return { accepting: false, relaying: false, detail: `a fresh client could not connect: ${(err as Error).message}` };

@@ -101,14 +101,14 @@ export const VERSIONS_CLI = 'versions/cli.ts';
  * `versionArgs`: e.g. ['v3', '--on-full', 'drop']. `--port 0` is added unless given. `script`: any
  * server that prints the same LISTENING line and serves /healthz (the tests' misbehaving servers).
  */
-export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI): Promise<ServerProcess> {
+export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   let args = versionArgs.includes('--port') ? versionArgs : [...versionArgs, '--port', '0'];
   // A scenario's sender stands for many people: a version's per-connection rate limit (fairness,
   // v3 and v4) would cap the load it offers, so the harness measures versions without it.
   if (script === VERSIONS_CLI && !args.includes('--max-msgs-per-s')) args = [...args, '--max-msgs-per-s', '0'];
   // A node the scenario kills stays dead: the run measures its clients going elsewhere.
   if (script === VERSIONS_CLI && args[0] === 'v4' && !args.some((a) => a.startsWith('--restart') || a === '--no-restart')) args = [...args, '--no-restart'];
-  const child = spawnTs(script, args);
+  const child = spawnTs(script, args, env);
   // v4 announces each of its nodes on a line of its own: wait for all of them.
   const nodesFlag = args.indexOf('--nodes');
   const expected = args[0] === 'v4' ? (nodesFlag >= 0 ? Number(args[nodesFlag + 1]) : 2) : 1;

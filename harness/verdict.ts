@@ -37,6 +37,7 @@ export function verdictParts(r: VersionResult, slowReaders: number): string[] {
     parts.push(`${fmt(h.clients)} healthy clients never stalled or fell behind, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
   if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
+  if (a.leaked !== undefined) parts.push(a.leaked === 0 ? `no direct message reached anyone but its recipient and its sender (${fmt(a.received)} delivered)` : `${fmt(a.leaked)} DIRECT MESSAGES LEAKED to other users' connections`);
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
   if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
     const why = r.offered.sendersLost > 0 ? `${fmt(r.offered.sendersLost)} of ${fmt(r.offered.senders)} senders lost their connection` : 'the senders could not keep their schedule';

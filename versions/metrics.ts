@@ -53,7 +53,8 @@ export class ServerMetrics {
     gauge('chat_queue_depth_max', 'Deepest single queue (v3: a client\'s; v2: the lock\'s).', () => strategy.stats().queueDepthMax);
     gauge('chat_buffered_bytes', 'Bytes waiting in user-space socket send buffers, summed.', () => host.bufferedBytes());
     counter('chat_messages_received_total', 'Chat messages accepted from WebSocket and HTTP.', () => counters.received);
-    counter('chat_deliveries_total', 'Chat messages handed to a client socket.', () => counters.deliveries);
+    counter('chat_deliveries_total', 'Chat and direct messages handed to a client socket.', () => counters.deliveries);
+    counter('chat_direct_messages_total', 'Direct messages accepted (each once, however many connections it reached).', () => counters.directs);
     counter('chat_drops_total', 'Chat messages not delivered to a slow client (v3 drop, kick).', () => counters.drops);
     counter('chat_kicks_total', 'Clients closed for being slow (v3 kick).', () => counters.kicks);
     counter('chat_control_frames_total', 'Non-chat frames sent: joined, presence, error, dropped.', () => counters.controlFrames);
@@ -117,6 +118,7 @@ export class ServerMetrics {
       rooms: this.host.rooms(),
       received: this.counters.received,
       deliveries: this.counters.deliveries,
+      directs: this.counters.directs,
       drops: this.counters.drops,
       kicks: this.counters.kicks,
       controlFrames: this.counters.controlFrames,

@@ -212,7 +212,9 @@ export interface ServerStats {
   poolSize: number;
   rooms: number;
   received: number;
+  /** Chat and direct messages handed to sockets; direct messages accepted. */
   deliveries: number;
+  directs?: number;
   drops: number;
   kicks: number;
   controlFrames: number;

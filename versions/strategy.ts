@@ -27,7 +27,7 @@ export function userOf(conn: Connection): string {
 export class ServerCounters {
   /** Frames accepted from clients and HTTP sends, before fan-out. */
   received = 0;
-  /** Chat messages handed to a client's socket. */
+  /** Chat and direct messages handed to a client's socket. */
   deliveries = 0;
   /** Direct messages accepted (each counted once, however many connections it reached). */
   directs = 0;

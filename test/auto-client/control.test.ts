@@ -1,6 +1,6 @@
 // How a swarm tells a control message's type without parsing it whole.
 import { describe, expect, it } from 'vitest';
-import { parseJsonLines, peekType } from '../../auto-client/swarm.ts';
+import { parseJsonLines, peekType } from '../../auto-client/control-frames.ts';
 import { encodeServerMessage } from '../../versions/protocol.ts';
 
 const at = (text: string, before = 'xx', after = 'yy'): [Buffer, number, number] => {

@@ -1,7 +1,7 @@
 // What a receiver counts, frame by frame: every message of a frame that joins several, and the
 // stalls of a client that received late or nothing at all.
 import { describe, expect, it } from 'vitest';
-import { DeliveryMeter, meteredClient, SEEN, SeqTracker, type MeterTiming } from '../../auto-client/delivery-meter.ts';
+import { DeliveryMeter, leakedTo, meteredClient, SEEN, SeqTracker, type MeterTiming } from '../../auto-client/delivery-meter.ts';
 import { encodeProbe } from '../../auto-client/probe.ts';
 
 const SIZE = 128;
@@ -105,5 +105,22 @@ describe('SeqTracker.see', () => {
   it('names what a sequence number is: in order, reordered, or a duplicate', () => {
     const t = new SeqTracker();
     expect([t.see(0), t.see(2), t.see(1), t.see(2), t.see(100)]).toEqual([SEEN.IN_ORDER, SEEN.IN_ORDER, SEEN.REORDERED, SEEN.DUPLICATE, SEEN.IN_ORDER]);
+  });
+});
+
+describe('leakedTo', () => {
+  it('counts what a client got from senders it was owed nothing from, each seq once', () => {
+    const seen = new Map<number, SeqTracker>();
+    const from = (sender: number, seqs: number[]): void => {
+      const t = new SeqTracker();
+      for (const s of seqs) t.see(s);
+      seen.set(sender, t);
+    };
+    from(1, [0, 1, 2, 3]);
+    from(2, [0, 5, 700]); // a seq past the tracker's first 64 bytes counts too
+    from(3, [4, 4, 4]); // a duplicate is one message
+    expect(leakedTo(seen, [1])).toBe(4);
+    expect(leakedTo(seen, [1, 2, 3])).toBe(0);
+    expect(leakedTo(seen, [])).toBe(8);
   });
 });

@@ -2,7 +2,7 @@
 // readings made by hand: sums, worst cases, and a node that stopped answering.
 import { describe, expect, it } from 'vitest';
 import { SeqTracker, type ClientReport } from '../../auto-client/delivery-meter.ts';
-import { sendsLostWithNode } from '../../auto-client/swarm.ts';
+import { sendsLostWithNode } from '../../auto-client/send-fate.ts';
 import { clusterFigures, clusterLine, recoveryFigures, recoveryLine } from '../../harness/cluster-figures.ts';
 import { alignNodes, mergeStats, type RawStats } from '../../harness/server-sampler.ts';
 import type { ServerStats } from '../../versions/protocol.ts';

@@ -56,6 +56,19 @@ describe('npm run stress -- --target, against servers that break', () => {
     expect(stderr).toContain('exit 2: the run found a broken server');
   });
 
+  it('a relay that sends a direct message to everyone: each leak counted against the bystanders and the other users, exit 6', async () => {
+    const { code, stderr, r } = await stressAgainst(['rate-cap', '--after', '100000'], ['--scenario', 'direct', '--clients', '40', '--tabs', '2', '--fan-in', '3', '--rate', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
+    expect(code, stderr).toBe(EXIT_CODES.checkFailed);
+    // 20 users: 2 stand by, 4 pairs, 2 groups of 3 writing to one; 14 senders. Every connection got
+    // every sender's message, and was owed those of its own conversation only.
+    const sent = r.offered.sent;
+    expect(r.offered.senders).toBe(14);
+    expect(r.accounting.lost).toBe(0);
+    expect(r.accounting.leaked).toBe(40 * sent - r.accounting.expected);
+    expect(r.accounting.leaked).toBeGreaterThan(30 * sent);
+    expect(stderr).toMatch(/external: [\d,]+ DIRECT MESSAGES LEAKED to connections that were neither their recipient's nor their sender's \(expected 0\)/);
+  });
+
   it('a server that deadlocks when its first client leaves: stopped relaying, still not relaying after the run, exit 2', async () => {
     const { code, stderr, r } = await stressAgainst(['deadlock'], ['--scenario', 'churn', '--clients', '40', '--senders', '4', '--churn', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
     expect(code, stderr).toBe(EXIT_CODES.brokenServer);

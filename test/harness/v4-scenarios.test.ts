@@ -73,6 +73,19 @@ describe('v4 scenarios', () => {
     expect(r.recovery!.uncertainArrived).toBe(r.recovery!.uncertain);
   });
 
+  it('direct: signed-in users with tabs on different nodes write privately; every message reaches its users\' connections only, exit 0', async () => {
+    const { code, stderr, report } = await stress(['--scenario', 'direct', '--versions', 'v3', 'v4 --nodes 3', '--clients', '60', '--tabs', '3', '--warmup', '1', '--duration', '3', '--drain', '2']);
+    expect(code, stderr).toBe(EXIT_CODES.ok);
+    for (const r of report.scenarios[0]!.results) {
+      expect(r.accounting.leaked, r.label).toBe(0);
+      expect(r.accounting.lost, r.label).toBe(0);
+      expect(r.accounting.duplicates, r.label).toBe(0);
+      expect(r.accounting.received, r.label).toBe(r.accounting.expected);
+      expect(r.accounting.expected, r.label).toBeGreaterThan(0);
+    }
+    expect(stderr).toMatch(/v4 --nodes 3: 60 healthy clients never stalled or fell behind, p99 [\d.]+ ms\s+no direct message reached anyone but its recipient and its sender/);
+  });
+
   it('redis-oom: while Redis is out of memory every send is refused, none accepted and lost, exit 0', async () => {
     const { code, stderr, report } = await stress(['--scenario', 'redis-oom', '--clients', '40', '--senders', '4', '--duration', '5', '--drain', '3']);
     const r = report.scenarios[0]!.results[0]!;

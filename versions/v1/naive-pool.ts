@@ -61,7 +61,8 @@ export class NaivePool implements Strategy {
   sendTo(conn: Connection, msg: ServerMessage): void {
     if (!isOpen(conn)) return;
     conn.ws.send(encodeServerMessage(msg));
-    this.counters.controlFrames++;
+    if (msg.type === 'direct') this.counters.deliveries++;
+    else this.counters.controlFrames++;
     this.counters.writes++;
   }
 

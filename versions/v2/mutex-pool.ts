@@ -74,7 +74,8 @@ export class MutexPool implements Strategy {
   sendTo(conn: Connection, msg: ServerMessage): void {
     if (!isOpen(conn)) return;
     conn.ws.send(encodeServerMessage(msg));
-    this.counters.controlFrames++;
+    if (msg.type === 'direct') this.counters.deliveries++;
+    else this.counters.controlFrames++;
     this.counters.writes++;
   }
 

@@ -94,8 +94,9 @@ export class Hub implements Strategy {
     this.publishText(room, encodeServerMessage(msg), msg.type === 'chat');
   }
 
+  /** A reply, or a direct message (queued, counted and dropped on full like a chat). */
   sendTo(conn: Connection, msg: ServerMessage): void {
-    this.sendText(conn, encodeServerMessage(msg), false);
+    this.sendText(conn, encodeServerMessage(msg), msg.type === 'direct');
   }
 
   /** A message already encoded (v4 gets each one as JSON from its backplane); framed once here. */
