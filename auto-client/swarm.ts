@@ -156,6 +156,8 @@ interface LiveClient extends MeteredClient {
   lostAtUs: number;
   /** With a resume plan (v4 faults): what became of its sends, by the server's answers (send-fate.ts). */
   fate: SendFate | null;
+  /** With a resume plan: the claim to its name its node gave it, shown when it comes back on another. */
+  claim: string | null;
 }
 
 
@@ -206,6 +208,7 @@ export class Swarm {
       urlIndex: Math.max(0, plan.resume?.urls.indexOf(spec.url) ?? 0),
       lostAtUs: 0,
       fate: plan.resume && spec.sends ? new SendFate() : null,
+      claim: null,
     }));
     if (plan.resume) for (const c of this.clients) c.report.recovery = { reconnects: 0, reconnectMs: [], replayed: 0, gapMissed: 0, resets: 0, refused: 0, refusedButDelivered: 0, uncertain: 0, resent: 0, uncertainArrived: 0, lostWithNode: 0 };
     this.slowClients = this.clients.filter((c) => c.spec.slow);
@@ -308,6 +311,7 @@ export class Swarm {
   private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
     const type = peekType(buf, start, end);
     if (type !== null && c.report.recovery && (type === 'gap' || type === 'reset' || type === 'error')) return this.onRecoveryNotice(c, c.report.recovery, buf.toString('utf8', start, end));
+    if (type === 'joined' && c.report.recovery) c.claim = (JSON.parse(buf.toString('utf8', start, end)) as { claim?: string }).claim ?? null;
     if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
     const text = buf.toString('utf8', start, end);
     const messages = parseJsonLines(text);
@@ -336,7 +340,8 @@ export class Swarm {
       c.urlIndex = (c.urlIndex + 1) % resume.urls.length;
       const url = new URL(resume.urls[c.urlIndex] as string);
       url.searchParams.set('room', c.spec.room);
-      url.searchParams.set('name', `c${c.spec.id}`);
+      url.searchParams.set('name', c.spec.user ?? `c${c.spec.id}`);
+      if (c.claim) url.searchParams.set('claim', c.claim);
       const at = SEQ_EPOCH.exec(c.lastTail);
       if (at) {
         url.searchParams.set('since', at[1] as string);

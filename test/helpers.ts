@@ -89,7 +89,7 @@ export class TestClient {
 }
 
 /** Opens a client and waits for its `joined` (with `awaitJoined: false`, only for the upgrade). */
-export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string; token?: string } = {}, headers: Record<string, string> = {}, awaitJoined = true, protocols: string[] = []): Promise<TestClient> {
+export async function openClient(server: ChatServer | string, query: { room?: string; name?: string; since?: number; epoch?: string; token?: string; claim?: string } = {}, headers: Record<string, string> = {}, awaitJoined = true, protocols: string[] = []): Promise<TestClient> {
   const base = typeof server === 'string' ? server : server.wsUrl;
   const url = new URL(base);
   if (query.room) url.searchParams.set('room', query.room);
@@ -97,6 +97,7 @@ export async function openClient(server: ChatServer | string, query: { room?: st
   if (query.since !== undefined) url.searchParams.set('since', String(query.since));
   if (query.epoch !== undefined) url.searchParams.set('epoch', query.epoch);
   if (query.token !== undefined) url.searchParams.set('token', query.token);
+  if (query.claim !== undefined) url.searchParams.set('claim', query.claim);
   let socket: Socket | undefined;
   const ws = new WebSocket(url, protocols, {
     perMessageDeflate: false,

@@ -152,6 +152,8 @@ export class Frames {
           } catch (err) {
             return this.refuseEntry(st, err);
           }
+          // (v4: a member on another node holds the name it asked for there: it is a guest)
+          if (conn.name !== name) this.reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
           return;
         }
         if (name !== conn.name) {
@@ -162,6 +164,7 @@ export class Frames {
         if (frame.resume) await strategy.move(conn, frame.room, frame.resume);
         await roster.sendJoined(conn);
       } catch (err) {
+        if ((err as { code?: string }).code === 'NAME_TAKEN') return this.reject(conn, 'NAME_TAKEN'); // (v4: held on another node)
         const { code, message } = this.refusal(err, frame.room !== conn.room ? `could not move to ${frame.room}` : name !== conn.name ? `could not rename to ${name}` : `could not rejoin ${frame.room}`);
         this.reject(conn, code, message);
       }

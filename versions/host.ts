@@ -3,6 +3,7 @@
 // (frames.ts), the HTTP routes (http-api.ts), room membership (roster.ts) and users (users.ts)
 // beside it. Written once; a version only decides how a message reaches the sockets
 // (strategy.ts).
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo, Socket } from 'node:net';
@@ -119,8 +120,11 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
     const conn: Connection = { id: nextId++, ws, socket, name: account?.name ?? query.get('name') ?? '', room: isValidRoom(room) ? room : DEFAULT_ROOM, ...(account ? { account } : {}) };
     // A name asked for in the URL that is taken gets a guest name, and the client is told why.
     // (Signed in, the name is the token's: a user's tabs share it.)
-    const taken = !account && isValidName(conn.name) && roster.isTaken(conn.room, conn.name);
+    const asked = !account && isValidName(conn.name) ? conn.name : null;
+    const taken = asked !== null && roster.isTaken(conn.room, asked);
     if (!account && (!isValidName(conn.name) || taken)) conn.name = roster.guestName(conn.room, conn.id);
+    // v4: the claim to its name it was given on another node, shown again (else a new one).
+    if (strategy.claimsNames && !account) conn.claim = parseClaim(query.get('claim')) ?? randomBytes(16).toString('base64url');
     // v4: `since` and `epoch` in the URL resume the room's stream where a reconnecting client left it.
     const resume = parseResumePoint(query.get('since') ?? undefined, query.get('epoch') ?? undefined);
     socket.setNoDelay(true);
@@ -138,7 +142,8 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
       } catch (err) {
         return frames.refuseEntry(st, err); // (v4: never a socket left waiting in silence)
       }
-      if (taken) frames.reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
+      // (v4: taken on another node, it is a guest now too)
+      if (taken || (asked !== null && conn.name !== asked)) frames.reject(conn, 'NAME_TAKEN', `${ERROR_CODES.NAME_TAKEN}: you are ${conn.name}`);
       if (resume === 'bad') frames.reject(conn, 'BAD_SINCE', `${ERROR_CODES.BAD_SINCE}: the URL's since and epoch were ignored`);
     });
     ws.on('pong', onPong);
@@ -267,6 +272,11 @@ export async function startChatServer(strategy: Strategy, counters: ServerCounte
   }
 
   return { strategy, counters, metrics, port, url: `http://${hostForUrl}:${port}/`, wsUrl: `ws://${hostForUrl}:${port}${WS_PATH}`, close };
+}
+
+/** A claim a client shows: what the server gave it (base64url, 16-64 characters), or null. */
+function parseClaim(text: string | null): string | null {
+  return text !== null && /^[A-Za-z0-9_-]{16,64}$/.test(text) ? text : null;
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {

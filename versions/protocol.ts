@@ -143,8 +143,11 @@ export type ServerMessage =
   | ({ type: 'chat'; room: string; from: string; content: string; ts: number; id?: string; user?: string; seq?: number; epoch?: string; replayed?: true } & MediaFields)
   /** `from`: the sender's user id (what a reply goes `to`); `name`: how it is shown. */
   | ({ type: 'direct'; from: string; name: string; to: string; content: string; ts: number; id?: string } & MediaFields)
-  /** `user`: who this connection is, when it signed in (--auth; else its name is its user). */
-  | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo; user?: string }
+  /**
+   * `user`: who this connection is, when it signed in (--auth; else its name is its user).
+   * `claim` (v4): show it (?claim=) when you come back on another node, and your name is yours at once.
+   */
+  | { type: 'joined'; room: string; name: string; id: number; members: string[]; server: ServerInfo; user?: string; claim?: string }
   /** Someone joined, left, or (rename) took the name `name`, having been `from`. */
   | { type: 'presence'; room: string; event: 'join' | 'leave' | 'rename'; name: string; members: number; from?: string }
   | { type: 'dropped'; count: number; total: number }

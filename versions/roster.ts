@@ -6,6 +6,8 @@ import type { Connection, Strategy } from './strategy.ts';
 
 /** Presence notices are broadcast only in rooms up to this size; a 10k-member room would send N² frames. */
 export const PRESENCE_MAX_MEMBERS = 64;
+/** v4: guest names tried when a member on another node holds the one asked for, before giving up. */
+const MAX_GUEST_ATTEMPTS = 6;
 /** Names listed in a `joined` reply. */
 const MEMBERS_LISTED = 100;
 
@@ -34,10 +36,14 @@ export class Roster {
     return holder !== undefined && holder !== except;
   }
 
-  /** `guest-<id>`, or the first `guest-<id>-<k>` no member of `room` has: a guest never shares a chosen name. */
-  guestName(room: string, id: number): string {
-    let name = `guest-${id}`;
-    for (let k = 2; this.isTaken(room, name); k++) name = `guest-${id}-${k}`;
+  /**
+   * `guest-<id>` (v4: `guest-<node>-<id>`, connection ids are a node's own), or the first
+   * `…-<k>` from `from` on that no member of `room` here has: a guest never shares a chosen name.
+   */
+  guestName(room: string, id: number, from = 2): string {
+    const base = this.strategy.node ? `guest-${this.strategy.node}-${id}` : `guest-${id}`;
+    let name = from > 2 ? `${base}-${from}` : base;
+    for (let k = from; this.isTaken(room, name); k++) name = `${base}-${k}`;
     return name;
   }
 
@@ -64,7 +70,19 @@ export class Roster {
     let names = this.names.get(conn.room);
     if (!names) this.names.set(conn.room, (names = new Map()));
     names.set(nameKey(conn.name), conn);
-    return this.strategy.directory ? await this.strategy.directory.join(conn) : set.size;
+    const directory = this.strategy.directory;
+    if (!directory) return set.size;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await directory.join(conn);
+      } catch (err) {
+        // v4: a member on another node holds the name: a guest name instead (the host says so).
+        if ((err as { code?: string }).code !== 'NAME_TAKEN' || attempt > MAX_GUEST_ATTEMPTS) throw err;
+        if (names.get(nameKey(conn.name)) === conn) names.delete(nameKey(conn.name));
+        conn.name = this.guestName(conn.room, conn.id, attempt + 1);
+        names.set(nameKey(conn.name), conn);
+      }
+    }
   }
 
   /** `conn` enters its room: it is added, told where it is (`joined`), and only then does the room hear of it. */
@@ -108,6 +126,6 @@ export class Roster {
         members.push(c.name);
       }
     }
-    this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info, ...(conn.account ? { user: conn.account.id } : {}) });
+    this.strategy.sendTo(conn, { type: 'joined', room: conn.room, name: conn.name, id: conn.id, members, server: this.info, ...(conn.account ? { user: conn.account.id } : {}), ...(conn.claim ? { claim: conn.claim } : {}) });
   }
 }

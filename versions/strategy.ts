@@ -16,6 +16,11 @@ export interface Connection {
   room: string;
   /** Who signed in (--auth), or undefined: then the connection's user is its name. */
   readonly account?: Account;
+  /**
+   * v4, not signed in: what proves its name is its own (told in `joined`). A client that comes back
+   * on another node after its own died shows it (?claim=) and keeps its name at once.
+   */
+  claim?: string;
 }
 
 /** The user a connection is: its account's id when it signed in, else the name it goes by. */
@@ -103,6 +108,8 @@ export interface Strategy {
   readonly directory?: MemberDirectory;
   /** v4: users across nodes, for direct messages; absent, the host routes them itself. */
   readonly users?: UserRoute;
+  /** v4: a name is claimed across nodes, and a connection gets a claim to show when it comes back. */
+  readonly claimsNames?: boolean;
   /** One line for people: "v3 · on-full drop · queue 128". */
   readonly describe: string;
   /** Whether the host pings clients and drops the ones that stop answering. */

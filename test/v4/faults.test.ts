@@ -77,7 +77,10 @@ describe('npm run v4', () => {
     await cat.waitFor(() => cat.closed !== null, 'the connection to n3 lost');
     expect(cat.closed!.code).toBe(1006);
     const last = cat.chats().at(-1) as Chat;
-    const back = await open(n1.wsUrl, { room: 'kill', name: 'cat', since: last.seq, epoch: last.epoch });
+    // Its name is its own at once on n1, though n3 is not reaped yet: it shows the claim n3 gave it.
+    const back = await open(n1.wsUrl, { room: 'kill', name: 'cat', since: last.seq, epoch: last.epoch, claim: cat.ofType('joined')[0]!.claim! });
+    expect(back.ofType('joined')[0]!.name).toBe('cat');
+    expect(back.ofType('error')).toEqual([]);
     await sending;
     for (const c of [ann, bob]) await c.waitFor(() => c.chats().length === TOTAL, `${TOTAL} chats`);
     await back.waitFor(() => cat.chats().length + back.chats().length === TOTAL, 'the rest of the messages, on n1');

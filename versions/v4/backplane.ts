@@ -63,6 +63,11 @@ export class BackplaneDownError extends Error {
   readonly code = 'BACKPLANE_DOWN';
 }
 
+/** Another member of the room, on any node, holds the name. */
+export class NameTakenError extends Error {
+  readonly code = 'NAME_TAKEN';
+}
+
 /** The connection to the backplane was lost while the send was under way: it may have been appended. */
 export class SendUnknownError extends Error {
   readonly code = 'SEND_UNKNOWN';
@@ -98,10 +103,15 @@ export interface Backplane {
    * what they sent); resolves with how many nodes hold `to`. Rejects as append() does.
    */
   direct(to: string, from: string, json: string): Promise<number>;
-  /** `member` (unique in the cluster) is in `room` under `name`; resolves with the room's member count. */
-  join(room: string, member: string, name: string): Promise<number>;
-  /** `last`: it was this node's last member in the room (the room leaves the node's list). */
-  leave(room: string, member: string, last: boolean): Promise<number>;
+  /**
+   * `member` (unique in the cluster) is in `room` under `name`; resolves with the room's member
+   * count. `claim`: the name's key, held for it alone in the room across every node, the key of
+   * the name it had (a rename), and its claim (`secret`): shown by a member that comes back on
+   * another node, it takes the name over. Rejects with NameTakenError when another member holds it.
+   */
+  join(room: string, member: string, name: string, claim?: { key: string; was: string | null; secret: string }): Promise<number>;
+  /** `last`: it was this node's last member in the room (the room leaves the node's list). `nameKey`: the name it claimed, let go. */
+  leave(room: string, member: string, last: boolean, nameKey?: string): Promise<number>;
   members(room: string, max: number): Promise<{ names: string[]; count: number }>;
   /** This node serves clients at `url` (http://host:port/): listed by peers() while it beats. */
   announce(url: string): Promise<void>;

@@ -19,7 +19,7 @@
 // one it already had is ignored. A client that joins is first held outside the room; with a
 // resume point it is replayed what it missed, from history and from what the feed delivered
 // meanwhile, and only then let into the room, so it gets every seq once, in order.
-import { encodeServerMessage, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
+import { encodeServerMessage, nameKey, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats, UserRoute } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
 import { BackplaneDownError, NOT_REACHED, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
@@ -53,6 +53,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   readonly heartbeat = true;
   readonly limitsRate = true;
   readonly resendSafe = true;
+  readonly claimsNames = true;
   readonly node: string;
   readonly directory: MemberDirectory;
   /** Direct messages go over a channel per user, which a node listens to while it holds a connection of theirs. */
@@ -85,19 +86,24 @@ export class ClusterHub implements Strategy, BackplaneEvents {
       else this.registeredIn.delete(room);
       return n;
     };
+    // A name is one member's in its room across every node (claimed in Redis), but for a signed-in
+    // user's, which is the token's: a user's tabs on several nodes share it.
+    const claim = (conn: Connection, name: string, was: string | null): { key: string; was: string | null; secret: string } | undefined =>
+      conn.account || conn.claim === undefined ? undefined : { key: nameKey(name), was: was === null ? null : nameKey(was), secret: conn.claim };
     this.directory = {
       join: async (conn) => {
-        const members = await bounded(backplane.join(conn.room, this.memberOf(conn), conn.name), 'join');
+        const members = await bounded(backplane.join(conn.room, this.memberOf(conn), conn.name, claim(conn, conn.name, null)), 'join');
         if (!this.registered.has(conn)) count(conn.room, 1);
         this.registered.set(conn, conn.room);
         return members;
       },
       leave: (conn, room) => {
-        if (!this.registered.delete(conn)) return backplane.leave(room, this.memberOf(conn), false);
-        return backplane.leave(room, this.memberOf(conn), count(room, -1) === 0);
+        const key = conn.account ? '' : nameKey(conn.name);
+        if (!this.registered.delete(conn)) return backplane.leave(room, this.memberOf(conn), false, key);
+        return backplane.leave(room, this.memberOf(conn), count(room, -1) === 0, key);
       },
       // (registering again under the new name overwrites the old one, and counts the room)
-      rename: (conn, name) => bounded(backplane.join(conn.room, this.memberOf(conn), name), 'rename'),
+      rename: (conn, name) => bounded(backplane.join(conn.room, this.memberOf(conn), name, claim(conn, name, conn.name)), 'rename'),
       members: (room, max) => bounded(backplane.members(room, max), 'list'),
     };
     this.users = {

@@ -17,7 +17,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { randomBytes } from 'node:crypto';
 import { Redis, ReplyError } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, NOT_REACHED, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NameTakenError, NOT_REACHED, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
 import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
 
 export interface RedisBackplaneOptions {
@@ -286,12 +286,14 @@ export class RedisBackplane implements Backplane {
     return `${this.options.prefix}node:${this.options.node}:rooms`;
   }
 
-  join(room: string, member: string, name: string): Promise<number> {
-    return refused(this.cmd.ceJoin(this.key(room, 'members'), this.roomsKey, member, name, room, this.options.roomTtlMs));
+  async join(room: string, member: string, name: string, claim?: { key: string; was: string | null; secret: string }): Promise<number> {
+    const members = await refused(this.cmd.ceJoin(this.key(room, 'members'), this.roomsKey, this.key(room, 'names'), member, name, room, this.options.roomTtlMs, claim?.key ?? '', claim?.was ?? '', claim?.secret ?? ''));
+    if (members < 0) throw new NameTakenError(`another member of ${room} has the name ${name}`);
+    return members;
   }
 
-  leave(room: string, member: string, last: boolean): Promise<number> {
-    return refused(this.cmd.ceLeave(this.key(room, 'members'), this.roomsKey, member, room, last ? '1' : '0'));
+  leave(room: string, member: string, last: boolean, nameKey = ''): Promise<number> {
+    return refused(this.cmd.ceLeave(this.key(room, 'members'), this.roomsKey, this.key(room, 'names'), member, room, last ? '1' : '0', nameKey));
   }
 
   async members(room: string, max: number): Promise<{ names: string[]; count: number }> {

@@ -9,13 +9,17 @@
 //   <room>:bytes   the bytes of JSON the log holds: it is bounded in bytes as well as entries
 //   <room>:ids     a sorted set `<sender>\n<id>` → seq of the sends the log holds: a resend is not a second message
 //   <room>:members a hash, `<node>:<connection id>` → name
+//   <room>:names   a hash, a name's key (nameKey: case and look-alike forms folded) → the member
+//                  that holds it and its claim (`<member>\t<claim>`): a name is one person's in its
+//                  room across every node, and whoever shows the claim (a client whose node died,
+//                  coming back on another) takes it over at once
 // and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock), `node-urls` (where
 // each serves clients, for a client that fails over) and `node:<id>:rooms` (where a node has
 // registered members, for whoever reaps it).
 // A room's keys expire after the room TTL without an append; its members hash, after the TTL
 // without a join or a beat of a node that has members there.
 
-export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members';
+export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members' | 'names';
 /** The keys APPEND takes, in order. */
 export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes'];
 
@@ -92,16 +96,35 @@ if max > 0 then
 end
 return out`;
 
-// KEYS: members, node's rooms. ARGV: member, name, room, TTL ms.
+// KEYS: members, node's rooms, names. ARGV: member, name, room, TTL ms, the name's key ('': not
+// claimed, a signed-in user's name is the token's), the key of the name it had ('': none), the
+// member's claim. Returns the room's member count, or -1 when another member holds the name and
+// the claim shown is not its (nothing changed).
 export const JOIN = `
+local function holds(key, member)
+  local v = redis.call('HGET', KEYS[3], key)
+  return v and string.sub(v, 1, #member + 1) == member .. '\t'
+end
+if ARGV[5] ~= '' then
+  local v = redis.call('HGET', KEYS[3], ARGV[5])
+  if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '\t' and string.sub(v, string.find(v, '\t', 1, true) + 1) ~= ARGV[7] then return -1 end
+  if ARGV[6] ~= '' and ARGV[6] ~= ARGV[5] and holds(ARGV[6], ARGV[1]) then redis.call('HDEL', KEYS[3], ARGV[6]) end
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[1] .. '\t' .. ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[3])
 return redis.call('HLEN', KEYS[1])`;
 
-// KEYS: members, node's rooms. ARGV: member, room, '1' when it was this node's last member there.
+// KEYS: members, node's rooms, names. ARGV: member, room, '1' when it was this node's last member
+// there, its name's key ('': none claimed).
 export const LEAVE = `
 redis.call('HDEL', KEYS[1], ARGV[1])
+if ARGV[4] ~= '' then
+  local v = redis.call('HGET', KEYS[3], ARGV[4])
+  if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\t' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+end
 if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) end
 return redis.call('HLEN', KEYS[1])`;
 
@@ -123,6 +146,12 @@ local function reap(id, out)
         out[#out + 1] = redis.call('HLEN', h)
       end
     end
+    -- and the names its members held: free for others again
+    local names = ARGV[3] .. room .. ':names'
+    local held = redis.call('HGETALL', names)
+    for i = 1, #held, 2 do
+      if string.sub(held[i + 1], 1, #pre) == pre then redis.call('HDEL', names, held[i]) end
+    end
   end
   redis.call('DEL', roomsKey)
   redis.call('HDEL', ARGV[3] .. 'node-urls', id)
@@ -141,7 +170,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
 local out = {fresh}
 local own = ARGV[3] .. 'node:' .. ARGV[1] .. ':rooms'
-for _, room in ipairs(redis.call('SMEMBERS', own)) do redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4]) end
+for _, room in ipairs(redis.call('SMEMBERS', own)) do
+  redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4])
+  redis.call('PEXPIRE', ARGV[3] .. room .. ':names', ARGV[4])
+end
 if ARGV[5] ~= '1' then return out end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
   reap(id, out)
@@ -159,8 +191,8 @@ return out`;
 export type Scripts = {
   ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, jsonOpen: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number): Promise<[number, string, number]>;
   ceHistory(epochKey: string, seqKey: string, logKey: string, after: number, max: number, maxBytes: number): Promise<Array<string | number>>;
-  ceJoin(membersKey: string, roomsKey: string, member: string, name: string, room: string, ttlMs: number): Promise<number>;
-  ceLeave(membersKey: string, roomsKey: string, member: string, room: string, last: '0' | '1'): Promise<number>;
+  ceJoin(membersKey: string, roomsKey: string, namesKey: string, member: string, name: string, room: string, ttlMs: number, nameKey: string, oldNameKey: string, claim: string): Promise<number>;
+  ceLeave(membersKey: string, roomsKey: string, namesKey: string, member: string, room: string, last: '0' | '1', nameKey: string): Promise<number>;
   ceBeat(nodesKey: string, node: string, deadAfterMs: number, prefix: string, ttlMs: number, mayReap: '0' | '1'): Promise<Array<string | number>>;
   ceForget(nodesKey: string, node: string, unused: string, prefix: string): Promise<Array<string | number>>;
 };
@@ -169,8 +201,8 @@ export type Scripts = {
 export const SCRIPTS = {
   ceAppend: { numberOfKeys: 5, lua: APPEND },
   ceHistory: { numberOfKeys: 3, lua: HISTORY },
-  ceJoin: { numberOfKeys: 2, lua: JOIN },
-  ceLeave: { numberOfKeys: 2, lua: LEAVE },
+  ceJoin: { numberOfKeys: 3, lua: JOIN },
+  ceLeave: { numberOfKeys: 3, lua: LEAVE },
   ceBeat: { numberOfKeys: 1, lua: BEAT },
   ceForget: { numberOfKeys: 1, lua: FORGET },
 } as const;
