@@ -16,6 +16,12 @@ const DEV_TOKEN_TTL = '12h';
 const STATIC_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/state.js': ['state.js', 'text/javascript; charset=utf-8'],
+  '/log.js': ['log.js', 'text/javascript; charset=utf-8'],
+  '/outbox.js': ['outbox.js', 'text/javascript; charset=utf-8'],
+  '/people.js': ['people.js', 'text/javascript; charset=utf-8'],
+  '/servers.js': ['servers.js', 'text/javascript; charset=utf-8'],
+  '/counters.js': ['counters.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
   '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
 };
