@@ -3,7 +3,9 @@
 // generator is the harness's own Swarm in this process, connecting and waiting for `joined` as a
 // stress run does. Where server and generator share the cores, the connect rate is bounded by the
 // sum of the two, so this says which side to make cheaper. Versions alternate within each run, so
-// a noisy neighbour falls on all of them alike.
+// a noisy neighbour falls on all of them alike. With --jwt each version is measured twice in every
+// run, as it is and signing every client in (--auth jwt, HS256): what verifying a token before the
+// upgrade costs a connect, as a ratio within one run.
 import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -14,6 +16,8 @@ import { DEFAULT_VERSIONS, resolveScenario } from '../harness/scenarios.ts';
 import { startServerProcess } from '../harness/server-process.ts';
 import type { ServerStats } from '../versions/protocol.ts';
 import { fmt } from '../common/helpers.ts';
+import { signToken } from '../versions/auth.ts';
+import { randomBytes } from 'node:crypto';
 
 const CONNECTS_IN_FLIGHT = 1000;
 const WARM_UP_CLIENTS = 1000;
@@ -32,6 +36,7 @@ const argv = await yargs(hideBin(process.argv))
     clients: { type: 'number', default: 9000, describe: 'clients per run, from 1,000 to 15,000 (this process holds a socket for each)' },
     runs: { type: 'number', default: 3, describe: 'runs per version; the table gives each and their median' },
     json: { type: 'boolean', default: false, describe: 'print the results as JSON on stdout' },
+    jwt: { type: 'boolean', default: false, describe: 'measure each version also with --auth jwt (every client signed in with its own HS256 token), and give the ratio' },
   })
   .strict()
   .help()
@@ -39,13 +44,15 @@ const argv = await yargs(hideBin(process.argv))
 if (!(argv.clients >= 1000 && argv.clients <= 15_000)) throw new RangeError('--clients must be from 1,000 to 15,000');
 if (!(Number.isInteger(argv.runs) && argv.runs >= 1 && argv.runs <= 10)) throw new RangeError('--runs must be an integer from 1 to 10');
 for (const v of argv.versions) if (!DEFAULT_VERSIONS[v]) throw new RangeError(`--versions: unknown "${v}"`);
+/** What is measured: each version, and with --jwt each signing its clients in ("v3 +jwt"). */
+const labels = argv.versions.flatMap((v) => (argv.jwt ? [v, `${v} +jwt`] : [v]));
 
 // A first round, not recorded, warms this process's JIT: otherwise the first version measured
 // pays for compiling the generator's connect path.
-await measure(argv.versions[0] as string, WARM_UP_CLIENTS);
-const samples = new Map<string, Sample[]>(argv.versions.map((v) => [v, []]));
+await measure(labels[0] as string, WARM_UP_CLIENTS);
+const samples = new Map<string, Sample[]>(labels.map((v) => [v, []]));
 for (let run = 0; run < argv.runs; run++) {
-  for (const version of argv.versions) {
+  for (const version of labels) {
     const sample = await measure(version, argv.clients);
     samples.get(version)!.push(sample);
     process.stderr.write(`run ${run + 1} ${version}: ${Math.round(sample.connectsPerSecond)} connects/s, server ${sample.serverUs.toFixed(0)} µs, generator ${sample.generatorUs.toFixed(0)} µs per connect\n`);
@@ -65,7 +72,14 @@ const rows = [...samples].map(([version, ss]) => ({
   serverUsPerConnect: Math.round(median(ss.map((s) => s.serverUs))),
   generatorUsPerConnect: Math.round(median(ss.map((s) => s.generatorUs))),
 }));
-if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, rows }) + '\n');
+// With --jwt: connects/s signed in ÷ as it is, run by run (the two measured back to back), and their median.
+const ratios = argv.jwt
+  ? argv.versions.map((v) => {
+      const each = (samples.get(`${v} +jwt`) as Sample[]).map((s, i) => s.connectsPerSecond / (samples.get(v) as Sample[])[i]!.connectsPerSecond);
+      return { version: v, runs: each.map((r) => Math.round(r * 100) / 100), median: Math.round(median(each) * 100) / 100 };
+    })
+  : [];
+if (argv.json) process.stdout.write(JSON.stringify({ node: process.version, rows, ...(argv.jwt ? { jwtRatios: ratios } : {}) }) + '\n');
 else {
   const table = new Table({ head: ['version', 'clients', 'connects/s', 'server CPU per connect', 'generator CPU per connect'] });
   const each = (ss: Sample[], f: (s: Sample) => number): string => ss.map((s) => fmt(Math.round(f(s)))).join(', ');
@@ -79,17 +93,23 @@ else {
     ]);
   }
   process.stderr.write(`one connect (TCP, upgrade, joined), CPU on each side; ${argv.runs === 1 ? 'one run' : `medians of ${argv.runs} runs, each run in brackets`}:\n${table.toString()}\n`);
+  for (const r of ratios) process.stderr.write(`${r.version}: connects/s signed in (JWT checked before the upgrade) ÷ without, in the same run: ${r.median} (${r.runs.join(', ')})\n`);
 }
 
-async function measure(version: string, clients: number): Promise<Sample> {
-  const server = await startServerProcess(DEFAULT_VERSIONS[version] as string[]);
+async function measure(label: string, clients: number): Promise<Sample> {
+  const [version, jwt] = label.split(' ') as [string, string | undefined];
+  const secret = randomBytes(32).toString('base64url');
+  const server = await startServerProcess([...(DEFAULT_VERSIONS[version] as string[]), ...(jwt ? ['--auth', 'jwt'] : [])], undefined, jwt ? { CHAT_JWT_SECRET: secret } : {});
   try {
     const stats = (): Promise<ServerStats> => fetchStats(`${server.info.url}api/stats`);
     const config = resolveScenario('connections', { clients, workers: 1 });
+    const specs = planClients(config, [server.info.wsUrl]);
+    // (signed before the clock starts: what is measured is the server checking them)
+    if (jwt) for (const s of specs) s.token = await signToken(secret, { sub: `c${s.id}` }, '1h');
     const swarm = new Swarm({
       workerId: 1,
       epochNs: process.hrtime.bigint().toString(),
-      clients: planClients(config, [server.info.wsUrl]),
+      clients: specs,
       ratePerSender: config.rate,
       poisson: false,
       burst: 1,

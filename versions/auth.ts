@@ -69,7 +69,9 @@ export function createAuthenticator(o: AuthOptions): Authenticator {
   const secret = secretText === undefined ? null : new TextEncoder().encode(secretText);
   const algorithms = secret ? ['HS256'] : ['RS256', 'ES256'];
   let key: Promise<Uint8Array | CryptoKey | JWTVerifyGetKey>;
-  if (secret) key = Promise.resolve(secret);
+  // The secret imported once as a CryptoKey: jose would import raw bytes again on every verify
+  // (about a third of what a verify costs; docs/results.md, "Who is who").
+  if (secret) key = crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   else if (o.jwksFile) key = Promise.resolve(createLocalJWKSet(JSON.parse(readFileSync(o.jwksFile, 'utf8'))));
   else {
     const pem = readFileSync(o.jwtPublicKeyFile as string, 'utf8');
