@@ -29,6 +29,7 @@ export function connectFailureLine(raw: string, err: Error & { code?: string }):
   if (/upgrade refused: HTTP\/1\.1 (200|404)/.test(err.message) && url.pathname !== WS_PATH) {
     return `${raw} is not the WebSocket (${err.message.replace('upgrade refused: ', '')}); try ${webSocketUrlFor(url)}`;
   }
+  if (/upgrade refused: HTTP\/1\.1 401/.test(err.message)) return `${raw} asks its clients to sign in (401): give the harness the server's HS256 secret (--jwt-secret) or an Authorization template (--auth-header 'Bearer {user}')`;
   if (/timed out/.test(err.message)) return `${where} accepted the connection but did not complete the WebSocket upgrade: is it a WebSocket server?`;
   return `could not connect to ${raw}: ${err.message}`;
 }

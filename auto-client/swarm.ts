@@ -37,8 +37,8 @@ export interface ClientSpec {
   user?: string;
   directTo?: string;
   peers?: number[];
-  /** A token to sign in with (Authorization: Bearer). */
-  token?: string;
+  /** The Authorization header it signs in with ("Bearer <jwt>"). */
+  authorization?: string;
 }
 
 export interface SwarmTiming extends MeterTiming {
@@ -248,7 +248,7 @@ export class Swarm {
     try {
       c.wire = await WireClient.connect({
         url: c.joinUrl,
-        ...(c.spec.token ? { authorization: `Bearer ${c.spec.token}` } : {}),
+        ...(c.spec.authorization ? { authorization: c.spec.authorization } : {}),
         ...(c.spec.localAddress ? { localAddress: c.spec.localAddress } : {}),
         onText: (buf, start, end) => {
           if (c.generation !== generation) return; // still arriving on a connection this client left

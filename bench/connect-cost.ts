@@ -105,7 +105,7 @@ async function measure(label: string, clients: number): Promise<Sample> {
     const config = resolveScenario('connections', { clients, workers: 1 });
     const specs = planClients(config, [server.info.wsUrl]);
     // (signed before the clock starts: what is measured is the server checking them)
-    if (jwt) for (const s of specs) s.token = await signToken(secret, { sub: `c${s.id}` }, '1h');
+    if (jwt) for (const s of specs) s.authorization = `Bearer ${await signToken(secret, { sub: `c${s.id}` }, '1h')}`;
     const swarm = new Swarm({
       workerId: 1,
       epochNs: process.hrtime.bigint().toString(),

@@ -33,6 +33,7 @@ const OPTIONS = {
     'behind-ms': { type: 'number', describe: 'a delivery this many ms later than it was due puts its receiver behind (default 1000)' },
     tabs: { type: 'number', describe: 'direct: connections each user holds (default 2)' },
     'fan-in': { type: 'number', describe: 'direct: users who write to one user in a fan-in group (default 4; 0: pairs only)' },
+    'auth-header': { type: 'string', describe: "direct on a --target: each user's Authorization header, {user} standing for the user: 'Bearer {user}', 'Bearer dev-{user}' (default: $CHAT_AUTH_HEADER)" },
     'jwt-secret': { type: 'string', describe: "direct on a --target: the HS256 secret the target verifies tokens with; the harness signs each user's token (default: $CHAT_JWT_SECRET; the harness's own servers get a secret of each run's)" },
     target: { type: 'string', describe: 'measure an external ws:// server on loopback that relays each {"type":"chat","content"} it gets to every client (see the README)' },
     repeat: { type: 'number', default: DEFAULT_STRESS_OPTIONS.repeat, describe: 'runs of each version per scenario, interleaved; each figure becomes the median with its min-max (1-20)' },
@@ -65,6 +66,7 @@ const argv = await yargs(hideBin(process.argv))
 
 // (in the environment, where the run that signs tokens reads it: never in a report)
 if (argv['jwt-secret'] !== undefined) process.env.CHAT_JWT_SECRET = argv['jwt-secret'];
+if (argv['auth-header'] !== undefined) process.env.CHAT_AUTH_HEADER = argv['auth-header'];
 
 const overrides: Partial<ScenarioConfig> = {
   clients: argv.clients,

@@ -139,7 +139,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     // environment, never on a command line or in a report) and signs each user's token with it;
     // a --target is signed for with $CHAT_JWT_SECRET (npm run stress -- --jwt-secret), if given.
     const direct = config.scenario === 'direct';
-    const secret = direct ? (args ? randomBytes(32).toString('base64url') : (process.env.CHAT_JWT_SECRET ?? null)) : null;
+    const secret = args && direct ? randomBytes(32).toString('base64url') : null;
     if (direct && args && target.script === undefined) args = [...args, '--auth', 'jwt'];
     if (args) {
       server = await startServerProcess(args, target.script, secret ? { CHAT_JWT_SECRET: secret } : {});
@@ -160,7 +160,9 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const statsBefore = statsUrl ? await fetchStats(statsUrl) : null;
     const threshold = stallThresholdMs(config);
     const specs = planClients(config, wsUrls);
-    if (secret) await signTokens(specs, secret);
+    // Each user's Authorization (a --target that signs people in is signed in to in every scenario).
+    const authFor = args ? (secret ? signedWith(secret) : undefined) : targetSignIn();
+    if (authFor) await signIn(specs, authFor);
     const slowUntilUs = slowResumeUs(config);
     const plans: SwarmPlan[] = Array.from({ length: config.workers }, (_, w) => ({
       workerId: w,
@@ -323,7 +325,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     // (on a cluster: sent on the first node, received on the last, so the backplane is in the path)
     // (a node the scenario killed is not asked: it is dead by design)
     const standing = wsUrls.filter((u) => !killed.includes(u));
-    const afterRun = await checkRelay(standing.at(-1) ?? wsUrl, roomOf(0, config.rooms), epochNs, undefined, standing[0] ?? wsUrl, secret ? (name) => signToken(secret, { sub: name }, '5m') : undefined);
+    const afterRun = await checkRelay(standing.at(-1) ?? wsUrl, roomOf(0, config.rooms), epochNs, undefined, standing[0] ?? wsUrl, authFor);
     onProgress(label, 'stop', 1);
     const originS = timing.sendStartUs / 1e6;
     const exited = server?.exited ?? null;
@@ -344,10 +346,27 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
   }
 }
 
+/** `Authorization` for a user: a token signed with `secret`. */
+function signedWith(secret: string): (user: string) => Promise<string> {
+  return async (user) => `Bearer ${await signToken(secret, { sub: user }, '1h')}`;
+}
 
-/** Each user's token, signed once and given to every connection of theirs. */
-async function signTokens(specs: ClientSpec[], secret: string): Promise<void> {
-  const tokens = new Map<string, Promise<string>>();
-  for (const s of specs) if (s.user && !tokens.has(s.user)) tokens.set(s.user, signToken(secret, { sub: s.user }, '1h'));
-  for (const s of specs) if (s.user) s.token = await (tokens.get(s.user) as Promise<string>);
+/**
+ * How a --target is signed in to: a token signed with $CHAT_JWT_SECRET (--jwt-secret), or the
+ * $CHAT_AUTH_HEADER template (--auth-header) with `{user}` for the user; undefined: not at all.
+ */
+export function targetSignIn(): ((user: string) => Promise<string>) | undefined {
+  const secret = process.env.CHAT_JWT_SECRET;
+  const template = process.env.CHAT_AUTH_HEADER;
+  if (secret) return signedWith(secret);
+  if (template) return async (user) => template.replaceAll('{user}', user);
+  return undefined;
+}
+
+/** Each user's Authorization header, made once and given to every connection of theirs. */
+async function signIn(specs: ClientSpec[], authFor: (user: string) => Promise<string>): Promise<void> {
+  const headers = new Map<string, Promise<string>>();
+  const userOf = (s: ClientSpec): string => s.user ?? `c${s.id}`;
+  for (const s of specs) if (!headers.has(userOf(s))) headers.set(userOf(s), authFor(userOf(s)));
+  for (const s of specs) s.authorization = await (headers.get(userOf(s)) as Promise<string>);
 }

@@ -157,6 +157,8 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
   'redis-kill': ['v4 --nodes 2'],
   'redis-pause': ['v4 --nodes 2'],
   'redis-oom': ['v4 --nodes 2'],
+  // one process that routes by its own map, and a cluster that routes over Redis channels
+  direct: ['v1', 'v3', 'v4 --nodes 3'],
 };
 
 /** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */

@@ -98,8 +98,8 @@ export function traceOf(results: ReadonlyArray<{ t: number; ok: boolean; error: 
  * Two fresh clients join `room`; one sends a probe every RELAY_CHECK_RESEND_MS until the other
  * receives one or `timeoutMs` pass. The sends go as the swarm's do ({"type":"chat","content"}).
  */
-/** `tokenFor`: a server that signs users in (--auth) gets each fresh client's token from it. */
-export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS, senderUrl = wsUrl, tokenFor?: (name: string) => Promise<string>): Promise<RelayCheck> {
+/** `authFor`: a server that signs users in (--auth) gets each fresh client's Authorization header from it. */
+export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, timeoutMs = RELAY_CHECK_TIMEOUT_MS, senderUrl = wsUrl, authFor?: (name: string) => Promise<string>): Promise<RelayCheck> {
   const url = (name: string, base = wsUrl): string => {
     const u = new URL(base);
     u.searchParams.set('room', room);
@@ -114,7 +114,7 @@ export async function checkRelay(wsUrl: string, room: string, epochNs: bigint, t
     let receiver: WireClient;
     let sender: WireClient;
     try {
-      const auth = async (name: string): Promise<{ authorization?: string }> => (tokenFor ? { authorization: `Bearer ${await tokenFor(name)}` } : {});
+      const auth = async (name: string): Promise<{ authorization?: string }> => (authFor ? { authorization: await authFor(name) } : {});
       receiver = await WireClient.connect({
         ...(await auth('relay-check-in')),
         url: url('relay-check-in'),

@@ -14,7 +14,7 @@ import type { RunMode } from './expectations.ts';
 import type { Target } from './plan.ts';
 import { renderHtml } from './render-html.ts';
 import { machineInfo, renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
-import { runTarget, type Phase, type ProgressFn } from './run-target.ts';
+import { runTarget, targetSignIn, type Phase, type ProgressFn } from './run-target.ts';
 import { REFERENCE } from './reference.ts';
 import { DEFAULT_VERSIONS, SCENARIO_VERSIONS, SCENARIOS, resolveScenario, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { evaluateThresholds, labelsOf, metricsOf, parseThreshold, SERVER_SIDE_METRICS, type Threshold } from './thresholds.ts';
@@ -183,7 +183,8 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
 
 /** One connect to a target before the run: a target that does not answer fails in a second, not after the whole scenario. */
 async function preflight(target: string): Promise<void> {
-  const client = await WireClient.connect({ url: target, onText: () => {} }).catch((err: Error) => {
+  const signIn = targetSignIn();
+  const client = await WireClient.connect({ url: target, onText: () => {}, ...(signIn ? { authorization: await signIn('preflight') } : {}) }).catch((err: Error) => {
     throw new Error(`target: ${connectFailureLine(target, err)}`);
   });
   client.close();

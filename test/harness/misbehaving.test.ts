@@ -69,6 +69,24 @@ describe('npm run stress -- --target, against servers that break', () => {
     expect(stderr).toMatch(/external: [\d,]+ DIRECT MESSAGES LEAKED to connections that were neither their recipient's nor their sender's \(expected 0\)/);
   });
 
+  it('a --target that signs users in: --jwt-secret signs each user\'s token and nothing leaks, exit 0; without it, the run stops at once and says what to give, exit 1', async () => {
+    const secret = 'a-target-secret-of-at-least-32-bytes';
+    const server = await startServerProcess(['v3', '--auth', 'jwt'], undefined, { CHAT_JWT_SECRET: secret });
+    try {
+      const flags = ['--target', server.info.wsUrl, '--scenario', 'direct', '--clients', '40', '--warmup', '1', '--duration', '2', '--drain', '1', '--workers', '1', '--out', out, '--json'];
+      const signed = await runCli('harness/cli.ts', [...flags, '--jwt-secret', secret]);
+      const r = (JSON.parse(signed.stdout) as StressReport).scenarios[0]!.results[0]!;
+      expect(signed.code, signed.stderr).toBe(EXIT_CODES.ok);
+      expect(r.accounting).toMatchObject({ leaked: 0, lost: 0 });
+      expect(r.accounting.expected).toBeGreaterThan(0);
+      const unsigned = await runCli('harness/cli.ts', flags);
+      expect(unsigned.code).toBe(EXIT_CODES.error);
+      expect(unsigned.stderr).toMatch(/asks its clients to sign in \(401\): give the harness the server's HS256 secret \(--jwt-secret\)/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a server that deadlocks when its first client leaves: stopped relaying, still not relaying after the run, exit 2', async () => {
     const { code, stderr, r } = await stressAgainst(['deadlock'], ['--scenario', 'churn', '--clients', '40', '--senders', '4', '--churn', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
     expect(code, stderr).toBe(EXIT_CODES.brokenServer);
