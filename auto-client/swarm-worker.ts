@@ -3,7 +3,8 @@
 // connects at once, after all of them have loaded: a worker still compiling would otherwise take
 // CPU from the others' connects, and the connect rate would count its start-up.
 // It exits by itself when the run is over, when its parent goes away, or after a hard deadline.
-import { Swarm, type SwarmPlan, type SwarmResult, type SwarmTiming } from './swarm.ts';
+import { Swarm } from './swarm.ts';
+import type { SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
 
 export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'connect' } | { type: 'go'; timing: SwarmTiming };
 export type FromWorker =

@@ -3,28 +3,16 @@
 // generator's health, and the verdict (verdict.ts).
 import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
 import { encodeHistogram, mergeEncoded, spectrum, summarize } from '../auto-client/histogram.ts';
-import type { OfferedLoad } from '../auto-client/swarm.ts';
+import type { OfferedLoad } from '../auto-client/swarm-plan.ts';
 import { fmt, round } from '../common/helpers.ts';
 import { clusterFigures, recoveryFigures } from './cluster-figures.ts';
-import { assessHealth, isGeneratorFailure } from './health.ts';
+import { assessHealth, GENERATOR_LIMITS, isGeneratorFailure } from './health.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
 import { roomOf } from './plan.ts';
 import type { Accounting, KindAccounting, SlowReaderEffect, StallSummary, VersionResult } from './result.ts';
 import type { TargetRun } from './run-target.ts';
 import { verdict } from './verdict.ts';
-
-/** Generator limits: past these the generator, not the server, may be the bottleneck. */
-export const GENERATOR_LIMITS = {
-  /** p99 lag between a message's intended and actual send time. */
-  scheduleLagP99Ms: 100,
-  /** Event-loop delay p99 of a worker. */
-  loopDelayP99Ms: 200,
-  /** CPU of one worker, in % of one core. */
-  cpuPct: 95,
-  /** All cores together during the measured window: past this, server and generator fight for CPU. */
-  machineBusyPct: 95,
-} as const;
 
 const KINDS: ClientKind[] = ['healthy', 'slow', 'churn'];
 

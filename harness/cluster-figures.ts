@@ -5,8 +5,16 @@ import { readFile } from 'node:fs/promises';
 import { fmt, round } from '../common/helpers.ts';
 import type { ServerStats } from '../versions/protocol.ts';
 import type { ClientReport } from '../auto-client/delivery-meter.ts';
-import type { FaultEvent } from './run-target.ts';
+import type { FaultKind } from './scenarios.ts';
 import type { RawStats } from './server-sampler.ts';
+
+/** A fault the harness injected: what, when (s after sending began), and until when for an outage. */
+export interface FaultEvent {
+  kind: Exclude<FaultKind, 'none'>;
+  atS: number;
+  endS: number | null;
+  detail: string;
+}
 
 export interface ClusterFigures {
   nodes: Array<{ node: string; connections: number; deliveries: number; cpuPct: number }>;

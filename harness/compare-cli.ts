@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { compareReports, renderComparison } from './compare.ts';
-import type { StressReport } from './report.ts';
+import type { StressReport } from './report-model.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run compare --')

@@ -6,7 +6,7 @@ import Table from 'cli-table3';
 import { fmt } from '../common/helpers.ts';
 import { REPEATED_FIGURES, type RepeatedFigure } from './repeats.ts';
 import { METRICS } from './thresholds.ts';
-import type { StressReport } from './report.ts';
+import type { StressReport } from './report-model.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
 import { ms } from './verdict.ts';
 

@@ -5,9 +5,21 @@
 import { TIMELINE_STEP_MS, type ClientReport } from '../auto-client/delivery-meter.ts';
 import { fmt, round } from '../common/helpers.ts';
 import { CLOSE_CODES, closeCodeInWords } from '../versions/protocol.ts';
-import type { ConnectFailure, SwarmResult } from '../auto-client/swarm.ts';
+import type { ConnectFailure, SwarmResult } from '../auto-client/swarm-plan.ts';
 import type { LivenessTrace, RelayCheck } from './server-health.ts';
 import type { ServerExitReport, TargetRun } from './run-target.ts';
+
+/** Generator limits: past these the generator, not the server, may be the bottleneck. */
+export const GENERATOR_LIMITS = {
+  /** p99 lag between a message's intended and actual send time. */
+  scheduleLagP99Ms: 100,
+  /** Event-loop delay p99 of a worker. */
+  loopDelayP99Ms: 200,
+  /** CPU of one worker, in % of one core. */
+  cpuPct: 95,
+  /** All cores together during the measured window: past this, server and generator fight for CPU. */
+  machineBusyPct: 95,
+} as const;
 
 /** A stretch of the run in which messages were being sent and no healthy client received any. */
 export interface RelayOutage {

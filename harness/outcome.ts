@@ -1,6 +1,6 @@
 // The whole run's answer, as an exit code a script or CI can gate on, and the reasons for it.
 import { brokenAsExpected } from './expectations.ts';
-import type { RunOutcome, StressReport } from './report.ts';
+import type { RunOutcome, StressReport } from './report-model.ts';
 import { evolutionStory, modeOf, scenarioChecks } from './story.ts';
 import { thresholdLine } from './thresholds.ts';
 

@@ -1,6 +1,6 @@
 // Planning a run: which clients there are, which room and worker each belongs to, where each
 // connects from, and how long a silence counts as a stall.
-import type { ClientSpec } from '../auto-client/swarm.ts';
+import type { ClientSpec } from '../auto-client/swarm-plan.ts';
 import { localAddressOf } from '../common/helpers.ts';
 import { DEFAULT_ROOM } from '../versions/protocol.ts';
 import { directGroups, slowResumeUs, type ScenarioConfig } from './scenarios.ts';

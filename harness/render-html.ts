@@ -7,8 +7,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Marked } from 'marked';
-import { byTarget } from './capacity.ts';
-import { renderMarkdown, type ScenarioReport, type StressReport } from './report.ts';
+import { byTarget } from './capacity-figures.ts';
+import { renderMarkdown } from './report.ts';
+import type { ScenarioReport, StressReport } from './report-model.ts';
 import { slowResumeUs } from './scenarios.ts';
 
 export function loadChartLibrary(): string {

@@ -1,68 +1,16 @@
-// The report model, and the renderers for the terminal and Markdown. Renderers return strings;
-// only the CLI decides where they go.
-import { cpus, totalmem, type as osType, release } from 'node:os';
+// The renderers for the terminal and Markdown (the report itself: report-model.ts). Renderers
+// return strings; only the CLI decides where they go.
 import Table from 'cli-table3';
 import { fmt, plural } from '../common/helpers.ts';
 import { clusterLine, recoveryLine } from './cluster-figures.ts';
-import { GENERATOR_LIMITS } from './aggregate.ts';
-import { byTarget, capacityRatios } from './capacity.ts';
+import { byTarget, capacityRatios } from './capacity-figures.ts';
 import { isReference } from './reference.ts';
 import type { RepeatSpread, VersionResult } from './result.ts';
 import { deadSockets, ms, msOrNa, verdictParts } from './verdict.ts';
-import { codesInWords } from './health.ts';
-import type { ScenarioConfig } from './scenarios.ts';
+import { codesInWords, GENERATOR_LIMITS } from './health.ts';
 import { evolutionStory, headlineLines, rowMark, storyLines } from './story.ts';
-import type { ThresholdResult } from './thresholds.ts';
-import type { RunMode } from './expectations.ts';
 import { OUTCOME_WORDS } from './outcome.ts';
-
-export interface MachineInfo {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  os: string;
-  node: string;
-}
-
-export interface ScenarioReport {
-  scenario: string;
-  describe: string;
-  config: ScenarioConfig;
-  results: VersionResult[];
-  /** Every --threshold whose versions ran in this scenario, passed or not. */
-  thresholds: ThresholdResult[];
-  /** How its versions were judged: against the story (the default run) or strictly; absent in older reports (strict). */
-  mode?: RunMode;
-}
-
-/** The whole run's answer: an exit code (outcome.ts) and, for anything but 0, why, one line per reason. */
-export interface RunOutcome {
-  exitCode: number;
-  reasons: string[];
-  /** The reasons under their headings: broken servers, runs not measurable, thresholds, checks or story rows. */
-  sections?: Array<{ heading: string; lines: string[] }>;
-}
-
-export interface StressReport {
-  createdAt: string;
-  command: string;
-  machine: MachineInfo;
-  seed: number;
-  scenarios: ScenarioReport[];
-  /** The exit code `npm run stress` gives for this run, and why. */
-  outcome: RunOutcome;
-}
-
-export function machineInfo(): MachineInfo {
-  const c = cpus();
-  return {
-    cpus: c.length,
-    cpuModel: c[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    os: `${osType()} ${release()}`,
-    node: process.version,
-  };
-}
+import type { ScenarioReport, StressReport } from './report-model.ts';
 
 /** A figure of repeated runs as its median and its range in brackets, or the one run's value. */
 function ranged(spreadOf: RepeatSpread | undefined, one: string, show: (x: number) => string): string {

@@ -2,7 +2,7 @@
 // builds it from a run, verdict.ts words it, capacity.ts builds the capacity ladder's.
 import type { ClientKind } from '../auto-client/delivery-meter.ts';
 import type { LatencySummary } from '../auto-client/histogram.ts';
-import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm.ts';
+import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm-plan.ts';
 import type { ClusterFigures, RecoveryFigures } from './cluster-figures.ts';
 import type { ServerHealth } from './health.ts';
 import type { HttpPushResult } from './http-push.ts';

@@ -9,13 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { nowUs } from '../auto-client/probe.ts';
 import type { FromWorker, ToWorker } from '../auto-client/swarm-worker.ts';
-import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm.ts';
+import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-client/swarm-plan.ts';
 import { signToken } from '../versions/auth.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
 import { Redis } from 'ioredis';
-import { slowResumeUs, type FaultKind, type ScenarioConfig } from './scenarios.ts';
-import { processCpuSeconds } from './cluster-figures.ts';
+import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
+import { processCpuSeconds, type FaultEvent } from './cluster-figures.ts';
 import type { Listening } from '../versions/protocol.ts';
 import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
 import { round } from '../common/helpers.ts';
@@ -92,13 +92,6 @@ export interface TargetRun {
   faults: FaultEvent[];
 }
 
-/** A fault the harness injected: what, when (s after sending began), and until when for an outage. */
-export interface FaultEvent {
-  kind: Exclude<FaultKind, 'none'>;
-  atS: number;
-  endS: number | null;
-  detail: string;
-}
 
 /** Lines of a crashed server's stderr a report quotes. */
 const STDERR_TAIL_LINES = 10;

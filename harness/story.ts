@@ -3,8 +3,8 @@
 // story needs, the evolution table: each flaw, the version it hurts, this run's evidence, and the
 // version that fixes it.
 import { fmt } from '../common/helpers.ts';
-import { capacityLeader } from './capacity.ts';
-import type { ScenarioReport, StressReport } from './report.ts';
+import { capacityLeader } from './capacity-figures.ts';
+import type { ScenarioReport, StressReport } from './report-model.ts';
 import type { VersionResult } from './result.ts';
 import { ceilingFractions, ceilingLine, isReference, V3_CEILING_TARGET } from './reference.ts';
 import { thresholdLine } from './thresholds.ts';

@@ -4,7 +4,7 @@
 // --medians: the README's headline table instead, each figure's median over the runs and its range.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StressReport } from '../harness/report.ts';
+import type { StressReport } from '../harness/report-model.ts';
 import type { VersionResult } from '../harness/result.ts';
 import { fmt } from '../common/helpers.ts';
 import { evolutionStory, rowMark } from '../harness/story.ts';

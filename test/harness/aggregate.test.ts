@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { rssSlopeKB } from '../../harness/aggregate.ts';
-import { capacityBreak, capacityRatios } from '../../harness/capacity.ts';
+import { capacityBreak, capacityRatios } from '../../harness/capacity-figures.ts';
 import type { CapacityStep, VersionResult } from '../../harness/result.ts';
 import { verdict } from '../../harness/verdict.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 
 describe('rssSlopeKB', () => {
   it('is what one more connection costs, past the server\'s one-off growth at the start of the ramp', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aggregate } from '../../harness/aggregate.ts';
 import { runCapacity } from '../../harness/capacity.ts';
 import { EXIT_CODES } from '../../harness/outcome.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import type { VersionResult } from '../../harness/result.ts';
 import { runTarget } from '../../harness/run-target.ts';
 import { resolveScenario } from '../../harness/scenarios.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../harness/outcome.ts';
 import { ceilingFractions, ceilingLine } from '../../harness/reference.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import type { VersionResult } from '../../harness/result.ts';
 import { startServerProcess } from '../../harness/server-process.ts';
 import { WebSocket } from 'ws';

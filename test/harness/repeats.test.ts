@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareReports, renderComparison } from '../../harness/compare.ts';
 import { combineRepeats, spread } from '../../harness/repeats.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import type { VersionResult } from '../../harness/result.ts';
 import { runStress } from '../../harness/stress.ts';
 import { runCli } from '../helpers.ts';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../../harness/render-html.ts';
-import { renderMarkdown, renderTerminal, type StressReport } from '../../harness/report.ts';
+import { renderMarkdown, renderTerminal } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import { ROOT } from '../../harness/server-process.ts';
 import { alive, delay, runCli } from '../helpers.ts';
 

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES, outcomeOf } from '../../harness/outcome.ts';
-import { renderOutcome, type ScenarioReport, type StressReport } from '../../harness/report.ts';
+import { renderOutcome } from '../../harness/report.ts';
+import type { ScenarioReport, StressReport } from '../../harness/report-model.ts';
 import type { VersionResult } from '../../harness/result.ts';
 import { evolutionStory, headlineLines, rowMark, storyLines } from '../../harness/story.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VersionResult } from '../../harness/result.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import { DEFAULT_STRESS_OPTIONS, resolveTargets, runStress } from '../../harness/stress.ts';
 
 let out: string;

@@ -1,7 +1,7 @@
 // Pass/fail criteria: how they are written, and what they say against a real run's results.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import { evaluateThresholds, parseThreshold, thresholdLine } from '../../harness/thresholds.ts';
 
 const fixture = JSON.parse(await readFile(new URL('./fixtures/slow-consumer-report.json', import.meta.url), 'utf8')) as StressReport;

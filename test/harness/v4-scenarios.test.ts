@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../harness/outcome.ts';
-import type { StressReport } from '../../harness/report.ts';
+import type { StressReport } from '../../harness/report-model.ts';
 import { runCli } from '../helpers.ts';
 
 let out: string;

@@ -5,7 +5,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { FromWorker, ToWorker } from '../../auto-client/swarm-worker.ts';
-import type { SwarmPlan } from '../../auto-client/swarm.ts';
+import type { SwarmPlan } from '../../auto-client/swarm-plan.ts';
 import { workerChannel } from '../../harness/worker-channel.ts';
 import { stopProcessGroup } from '../../harness/server-process.ts';
 import { startVersion } from '../../versions/versions.ts';
