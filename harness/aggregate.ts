@@ -10,7 +10,7 @@ import { assessHealth, GENERATOR_LIMITS, isGeneratorFailure } from './health.ts'
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
 import { roomOf } from './plan.ts';
-import type { Accounting, KindAccounting, SlowReaderEffect, StallSummary, VersionResult } from './result.ts';
+import type { Accounting, FloodFigures, KindAccounting, SlowReaderEffect, StallSummary, VersionResult } from './result.ts';
 import type { TargetRun } from './run-target.ts';
 import { verdict } from './verdict.ts';
 
@@ -137,7 +137,9 @@ export function aggregate(run: TargetRun): VersionResult {
     churn: { joins: sum(run.workers, (w) => w.churn.joins), leaves: sum(run.workers, (w) => w.churn.leaves) },
     http: run.http,
     cluster: clusterFigures(run.statsBefore, run.statsAfter, run.redisCpuPct),
-    recovery: recoveryFigures(run.faults ?? [], clients),
+    // (a flood is no fault a client recovers from: its figures are its own)
+    recovery: recoveryFigures((run.faults ?? []).filter((f) => f.kind !== 'flood'), clients),
+    ...floodOf(run),
     verdict: '',
   };
   result.verdict = verdict(result, config.slow);
@@ -248,6 +250,20 @@ function sum<T>(xs: readonly T[], f: (x: T) => number): number {
 }
 
 /** p50 and p99 of the healthy receivers' latency for each second of intended send time, all workers merged. */
+/** flood: the honest clients' p99 over the measured seconds before the flood began, and over those after, by intended send time. */
+function floodOf(run: TargetRun): { flood?: FloodFigures } {
+  const f = (run.faults ?? []).find((e) => e.kind === 'flood');
+  if (!f?.flood) return {};
+  const { warmupS, durationS } = run.config;
+  const p99Over = (from: number, to: number): number => {
+    const encoded = run.workers.flatMap((w) => (w.healthyLatencyBySecond ?? []).slice(from, to)).filter((e): e is string => typeof e === 'string');
+    return encoded.length > 0 ? summarize(mergeEncoded(encoded)).p99 : 0;
+  };
+  const quietP99Ms = p99Over(warmupS, Math.floor(f.atS));
+  const floodedP99Ms = p99Over(Math.ceil(f.atS), warmupS + durationS);
+  return { flood: { atS: f.atS, ...f.flood, quietP99Ms, floodedP99Ms, ratio: quietP99Ms > 0 ? round(floodedP99Ms / quietP99Ms, 1) : 0 } };
+}
+
 export function latencyOverTime(workers: ReadonlyArray<{ healthyLatencyBySecond?: Array<string | null> }>): VersionResult['latencyOverTime'] {
   const seconds = Math.max(0, ...workers.map((w) => w.healthyLatencyBySecond?.length ?? 0));
   const out: VersionResult['latencyOverTime'] = [];

@@ -31,6 +31,7 @@ const OPTIONS = {
     workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
     'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
     'behind-ms': { type: 'number', describe: 'a delivery this many ms later than it was due puts its receiver behind (default 1000)' },
+    'flood-rate': { type: 'number', describe: 'flood: frames per second the abusive client writes (default 20,000)' },
     tabs: { type: 'number', describe: 'direct: connections each user holds (default 2)' },
     'fan-in': { type: 'number', describe: 'direct: users who write to one user in a fan-in group (default 4; 0: pairs only)' },
     'auth-header': { type: 'string', describe: "direct on a --target: each user's Authorization header, {user} standing for the user: 'Bearer {user}', 'Bearer dev-{user}' (default: $CHAT_AUTH_HEADER)" },
@@ -87,6 +88,7 @@ const overrides: Partial<ScenarioConfig> = {
   p99LimitMs: argv['p99-limit'],
   behindMs: argv['behind-ms'],
   tabs: argv.tabs,
+  floodRate: argv['flood-rate'],
   fanIn: argv['fan-in'],
 };
 

@@ -14,6 +14,8 @@ export interface FaultEvent {
   atS: number;
   endS: number | null;
   detail: string;
+  /** flood: what the abusive client wrote, and when (s after sending began) and how the server closed it. */
+  flood?: { sent: number; closedCode: number | null; closedAtS: number | null };
 }
 
 export interface ClusterFigures {

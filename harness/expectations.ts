@@ -5,7 +5,7 @@
 // sound chat server owes its users.
 import { fmt } from '../common/helpers.ts';
 import type { VersionResult } from './result.ts';
-import { deadSockets, ms } from './verdict.ts';
+import { deadSockets, floodInWords, ms } from './verdict.ts';
 
 /** story: each version against what the story expects of it; strict: every version must hold. */
 export type RunMode = 'story' | 'strict';
@@ -14,7 +14,7 @@ export interface Check {
   pass: boolean;
   text: string;
   /** What it checks: the story's flaw, the server holding up, healthy losses, healthy lateness, the scenario taking effect, the ceiling. */
-  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once' | 'private';
+  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once' | 'private' | 'fair';
 }
 
 /** A flaw the story expects a version to show in a scenario. */
@@ -33,6 +33,9 @@ interface Expectation {
 
 /** Peak bytes a pool version must hold in user space for its stuck readers, in MB, before its buffering counts. */
 export const BUFFERED_MB_MIN = 1;
+
+/** flood: the honest clients' p99 during the flood may be at most this many times what it was before it. */
+export const FAIR_RATIO = 2;
 
 /** Dead sockets v1's pool must hold after churn for the leak to count. */
 export const LEAK_MIN = 1;
@@ -135,6 +138,18 @@ export const STORY_EXPECTATIONS: Readonly<Record<string, Readonly<Record<string,
       excuses: ['behind'],
     },
   },
+  // One client floods a room of its own: the versions without a per-connection limit let it slow every room.
+  flood: Object.fromEntries(
+    ['v1', 'v1.1', 'v2'].map((label) => [
+      label,
+      {
+        flaw: "lets one client's flood slow every other room (no per-connection limit)",
+        evidence: (r: VersionResult) => floodInWords(r),
+        shown: (r: VersionResult) => (r.flood?.ratio ?? 0) > FAIR_RATIO,
+        excuses: ['fair', 'behind', 'held'],
+      },
+    ]),
+  ),
   // Redis out of memory: every send is refused, saying so; none is accepted and lost.
   'redis-oom': {
     'v4 --nodes 2': {
@@ -192,8 +207,13 @@ export function versionChecks(mode: RunMode, scenario: string, r: VersionResult,
     const leaked = r.accounting.leaked;
     checks.push({ kind: 'private', pass: leaked === 0, text: leaked === 0 ? `${r.label}: every direct message reached its recipient's and its sender's connections only` : `${r.label}: ${fmt(leaked)} DIRECT MESSAGES LEAKED to connections that were neither their recipient's nor their sender's (expected 0)` });
   }
+  if (r.flood && owed('fair')) {
+    const pass = r.flood.ratio <= FAIR_RATIO;
+    checks.push({ kind: 'fair', pass, text: `${r.label}: ${floodInWords(r)}${pass ? '' : ` (expected at most ${FAIR_RATIO}×)`}` });
+  }
   if (r.slowReaders && owed('pushback')) {
     checks.push({ kind: 'pushback', pass: r.slowReaders.pushedBack, text: r.slowReaders.pushedBack ? `${r.label}: the slow readers pushed back (the scenario took effect)` : `${r.label}: the slow readers did not push back (expected them to: the scenario did not take effect)` });
   }
   return checks;
 }
+

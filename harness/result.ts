@@ -161,7 +161,21 @@ export interface VersionResult {
   cluster?: ClusterFigures | null;
   /** A scenario with a fault (v4): what clients went through to resume. */
   recovery?: RecoveryFigures | null;
+  /** flood: the honest clients' p99 before the flood and during it, in the same run, and what the abuser did. */
+  flood?: FloodFigures;
   verdict: string;
+}
+
+export interface FloodFigures {
+  /** When the flood began (s after sending began), what the abusive client wrote, and when and how the server closed it. */
+  atS: number;
+  sent: number;
+  closedCode: number | null;
+  closedAtS: number | null;
+  /** Healthy receivers' p99 (ms) over the window's seconds before the flood, and over those during it; their ratio. */
+  quietP99Ms: number;
+  floodedP99Ms: number;
+  ratio: number;
 }
 
 export interface CapacityStep {

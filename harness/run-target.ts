@@ -13,10 +13,9 @@ import type { ClientSpec, SwarmPlan, SwarmResult, SwarmTiming } from '../auto-cl
 import { signToken } from '../versions/auth.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
-import { Redis } from 'ioredis';
 import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
 import { processCpuSeconds, type FaultEvent } from './cluster-figures.ts';
-import type { Listening } from '../versions/protocol.ts';
+import { injectFault, type FaultContext } from './faults.ts';
 import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
 import { round } from '../common/helpers.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
@@ -95,9 +94,6 @@ export interface TargetRun {
 
 /** Lines of a crashed server's stderr a report quotes. */
 const STDERR_TAIL_LINES = 10;
-/** redis-kill: how many times Redis closes the nodes' connections, and how far apart. */
-const REDIS_KILLS = 5;
-const REDIS_KILL_GAP_MS = 300;
 
 export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop';
 export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
@@ -113,6 +109,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
   let redis: RedisServer | null = null;
   const faults: FaultEvent[] = [];
   const killed: string[] = [];
+  /** What the scenario's fault works on (broker-outage replaces its Redis: the one to stop is there). */
+  let fault: FaultContext | null = null;
   try {
     onProgress(label, 'start', 0);
     let wsUrl: string;
@@ -120,9 +118,10 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     let wsUrls: string[];
     let statsUrl: string[] | null = null;
     let describe = target.label;
-    if (config.fault !== 'none' && target.args?.[0] !== 'v4') throw new RangeError(`${config.scenario} injects a fault into a v4 cluster: run it with --versions "v4 --nodes 3"`);
+    const clusterFault = config.fault !== 'none' && config.fault !== 'flood';
+    if (clusterFault && target.args?.[0] !== 'v4') throw new RangeError(`${config.scenario} injects a fault into a v4 cluster: run it with --versions "v4 --nodes 3"`);
     let args = target.args;
-    if (config.fault !== 'none' && config.fault !== 'node-kill' && args && !args.includes('--redis')) {
+    if (clusterFault && config.fault !== 'node-kill' && args && !args.includes('--redis')) {
       // The harness strikes at Redis itself, so it starts it, on a port the cluster is told.
       redis = await startRedisServer({ detached: true });
       track(redis.child);
@@ -135,7 +134,8 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     const secret = args && direct ? randomBytes(32).toString('base64url') : null;
     if (direct && args && target.script === undefined) args = [...args, '--auth', 'jwt'];
     if (args) {
-      server = await startServerProcess(args, target.script, secret ? { CHAT_JWT_SECRET: secret } : {});
+      // (flood measures each version with its own per-connection limit: the one thing it is about)
+      server = await startServerProcess(args, target.script, secret ? { CHAT_JWT_SECRET: secret } : {}, { rateLimit: config.scenario === 'flood' });
       wsUrl = server.info.wsUrl;
       wsUrls = server.nodes.map((n) => n.wsUrl);
       statsUrl = server.nodes.map((n) => `${n.url}api/stats`);
@@ -173,7 +173,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       connectConcurrency: CONNECTS_IN_FLIGHT,
       slowResumeUs: config.slow > 0 ? slowUntilUs : null,
       // In a fault scenario a client let go comes back on another node and resumes the stream.
-      resume: config.fault !== 'none' ? { urls: wsUrls, delayMs: RESUME_DELAY_MS } : null,
+      resume: clusterFault ? { urls: wsUrls, delayMs: RESUME_DELAY_MS } : null,
     }));
 
     onProgress(label, 'connect', 0);
@@ -246,53 +246,10 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
           )
         : Promise.resolve(null);
     httpP.catch(() => {});
-    const faultP = config.fault === 'none' ? Promise.resolve() : sleep((timing.sendStartUs - nowUs(epochNs)) / 1000 + config.faultAtS * 1000).then(() => injectFault());
+    const ctx: FaultContext = { config, server, redis, killed, faults, atS: () => Math.round((nowUs(epochNs) - timing.sendStartUs) / 1e5) / 10, wsUrl, windowEndS: config.warmupS + config.durationS };
+    fault = ctx;
+    const faultP = config.fault === 'none' ? Promise.resolve() : sleep((timing.sendStartUs - nowUs(epochNs)) / 1000 + config.faultAtS * 1000).then(() => injectFault(ctx));
     faultP.catch(() => {});
-    async function injectFault(): Promise<void> {
-      const atS = (): number => Math.round((nowUs(epochNs) - timing.sendStartUs) / 1e5) / 10;
-      if (config.fault === 'node-kill' && server) {
-        const victim = server.nodes.at(-1) as Listening;
-        const at = atS();
-        process.kill(victim.pid, 'SIGKILL');
-        killed.push(victim.wsUrl);
-        faults.push({ kind: 'node-kill', atS: at, endS: null, detail: `node ${victim.node} (pid ${victim.pid}, ${victim.url}) killed with SIGKILL` });
-      } else if (config.fault === 'broker-outage' && redis) {
-        const at = atS();
-        const port = redis.port;
-        await redis.stop(0);
-        await sleep(config.outageS * 1000);
-        redis = await startRedisServer({ port, detached: true });
-        track(redis.child);
-        faults.push({ kind: 'broker-outage', atS: at, endS: atS(), detail: `redis-server on port ${port} killed, and started again (empty: no persistence)` });
-      } else if ((config.fault === 'redis-kill' || config.fault === 'redis-pause' || config.fault === 'redis-oom') && redis) {
-        const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-        admin.on('error', () => {});
-        try {
-          const at = atS();
-          if (config.fault === 'redis-kill') {
-            let killed = 0;
-            for (let i = 0; i < REDIS_KILLS; i++) {
-              if (i > 0) await sleep(REDIS_KILL_GAP_MS);
-              killed += Number(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
-            }
-            faults.push({ kind: 'redis-kill', atS: at, endS: atS(), detail: `redis-server closed ${killed} node connections (CLIENT KILL TYPE normal, ${REDIS_KILLS} times ${REDIS_KILL_GAP_MS} ms apart)` });
-          } else if (config.fault === 'redis-oom') {
-            // Just under what it holds, with noeviction (a Redis this run started): every write is refused with OOM.
-            const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0);
-            await admin.config('SET', 'maxmemory', String(Math.max(1, used - 1024)));
-            await sleep(config.outageS * 1000);
-            await admin.config('SET', 'maxmemory', '0');
-            faults.push({ kind: 'redis-oom', atS: at, endS: atS(), detail: `redis-server out of memory for ${config.outageS} s (maxmemory ${used - 1024} B, under the ${used} B it held; noeviction)` });
-          } else {
-            await admin.client('PAUSE', Math.round(config.outageS * 1000), 'ALL');
-            await sleep(config.outageS * 1000);
-            faults.push({ kind: 'redis-pause', atS: at, endS: atS(), detail: `redis-server paused every client for ${config.outageS} s (CLIENT PAUSE ALL)` });
-          }
-        } finally {
-          admin.disconnect();
-        }
-      }
-    }
     const total = (timing.drainEndUs - timing.sendStartUs) / 1e6;
     const ticker = setInterval(() => {
       const t = (nowUs(epochNs) - timing.sendStartUs) / 1e6;
@@ -336,6 +293,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     await Promise.all(workers.map((w) => stopProcessGroup(w, 2_000)));
     await server?.stop();
     await redis?.stop();
+    if (fault?.redis && fault.redis !== redis) await fault.redis.stop();
   }
 }
 

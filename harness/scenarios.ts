@@ -6,10 +6,10 @@ import { instantsBefore } from '../auto-client/schedule.ts';
 import { fmt as n, plural } from '../common/helpers.ts';
 import { stuckReaderBuffers } from './loopback-buffers.ts';
 
-export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom', 'direct'] as const;
+export const SCENARIO_NAMES = ['baseline', 'slow-consumer', 'churn', 'burst', 'rooms', 'http-push', 'capacity', 'connections', 'scale-out', 'node-kill', 'broker-outage', 'redis-kill', 'redis-pause', 'redis-oom', 'direct', 'flood'] as const;
 
 /** A fault a scenario injects into a v4 cluster mid-window. */
-export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause' | 'redis-oom';
+export type FaultKind = 'none' | 'node-kill' | 'broker-outage' | 'redis-kill' | 'redis-pause' | 'redis-oom' | 'flood';
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioConfig {
@@ -63,6 +63,8 @@ export interface ScenarioConfig {
    */
   tabs: number;
   fanIn: number;
+  /** flood: frames per second the one abusive client writes into a room of its own, from faultAtS to the end of the window. */
+  floodRate: number;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface ScenarioConfig {
  */
 export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000] as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0, tabs: 1, fanIn: 0 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0, tabs: 1, fanIn: 0, floodRate: 0 } as const;
 
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
@@ -134,6 +136,11 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis runs out of memory for ${c.outageS} s (maxmemory under what it holds, noeviction): sends are refused saying OOM, none accepted and lost`,
     config: { ...COMMON, scenario: 'redis-oom', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'redis-oom', faultAtS: 4, outageS: 2 },
   },
+  flood: {
+    describe: (c) => `${n(c.clients)} honest clients in ${c.rooms} rooms, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s one more client writes tiny chats into a room of its own at ${n(c.floodRate)} frames/s until the window ends: the honest clients' p99 during the flood against before it, in the same run (each version with its own limits on)`,
+    // The flood starts halfway through the window, so the same run measures the rooms before and during it.
+    config: { ...COMMON, scenario: 'flood', clients: 200, senders: 20, rate: 5, size: 256, rooms: 10, durationS: 10, fault: 'flood', faultAtS: 0, floodRate: 20_000 },
+  },
   direct: {
     describe: (c) => {
       const g = directGroups(c);
@@ -159,6 +166,8 @@ export const SCENARIO_VERSIONS: Partial<Record<ScenarioName, string[]>> = {
   'redis-oom': ['v4 --nodes 2'],
   // one process that routes by its own map, and a cluster that routes over Redis channels
   direct: ['v1', 'v3', 'v4 --nodes 3'],
+  // two without a per-connection limit (their story has none), and one with
+  flood: ['v1', 'v2', 'v3'],
 };
 
 /** What `npm run stress -- --full` adds to the default run: the story past one process (v4). */
@@ -192,6 +201,8 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   const base = SCENARIOS[name];
   if (!base) throw new RangeError(`scenario must be one of ${SCENARIO_NAMES.join(', ')}`);
   const c: ScenarioConfig = { ...base.config, ...stripUndefined(overrides), scenario: name };
+  // flood: halfway through the window, whatever its length: the same run measures before and during
+  if (c.fault === 'flood') c.faultAtS = c.warmupS + c.durationS / 2;
   const positiveInt = (k: keyof ScenarioConfig, min = 1): void => {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new RangeError(`${k} must be an integer >= ${min}`);
@@ -217,6 +228,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);
   positiveInt('tabs');
+  if (c.fault === 'flood' && !(Number.isInteger(c.floodRate) && c.floodRate >= 1 && c.floodRate <= 100_000)) throw new RangeError('floodRate must be an integer from 1 to 100,000 frames/s');
   positiveInt('fanIn', 0);
   if (c.scenario === 'direct') {
     if (c.tabs > 1 && c.clients < 4 * c.tabs) throw new RangeError('direct needs at least 4 users: clients >= 4 × tabs');

@@ -101,11 +101,12 @@ export const VERSIONS_CLI = 'versions/cli.ts';
  * `versionArgs`: e.g. ['v3', '--on-full', 'drop']. `--port 0` is added unless given. `script`: any
  * server that prints the same LISTENING line and serves /healthz (the tests' misbehaving servers).
  */
-export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/** `rateLimit`: keep the version's own per-connection rate limit (the flood scenario). */
+export async function startServerProcess(versionArgs: string[], script = VERSIONS_CLI, env: NodeJS.ProcessEnv = {}, o: { rateLimit?: boolean } = {}): Promise<ServerProcess> {
   let args = versionArgs.includes('--port') ? versionArgs : [...versionArgs, '--port', '0'];
   // A scenario's sender stands for many people: a version's per-connection rate limit (fairness,
   // v3 and v4) would cap the load it offers, so the harness measures versions without it.
-  if (script === VERSIONS_CLI && !args.includes('--max-msgs-per-s')) args = [...args, '--max-msgs-per-s', '0'];
+  if (script === VERSIONS_CLI && !o.rateLimit && !args.includes('--max-msgs-per-s')) args = [...args, '--max-msgs-per-s', '0'];
   // A node the scenario kills stays dead: the run measures its clients going elsewhere.
   if (script === VERSIONS_CLI && args[0] === 'v4' && !args.some((a) => a.startsWith('--restart') || a === '--no-restart')) args = [...args, '--no-restart'];
   const child = spawnTs(script, args, env);

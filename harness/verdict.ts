@@ -37,6 +37,7 @@ export function verdictParts(r: VersionResult, slowReaders: number): string[] {
     parts.push(`${fmt(h.clients)} healthy clients never stalled or fell behind, p99 ${msOrNa(r.latency.healthy.count, r.latency.healthy.p99)}`);
   }
   if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
+  if (r.flood) parts.push(floodInWords(r));
   if (a.leaked !== undefined) parts.push(a.leaked === 0 ? `no direct message reached anyone but its recipient and its sender (${fmt(a.received)} delivered)` : `${fmt(a.leaked)} DIRECT MESSAGES LEAKED to other users' connections`);
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
   if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
@@ -113,4 +114,12 @@ export function msOrNa(count: number, x: number): string {
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** "healthy p99 4.1 ms before the flood, 5.0 ms during it (1.2×); the flooder was closed with 1008 at 7.1 s after 150 frames". */
+export function floodInWords(r: VersionResult): string {
+  const f = r.flood;
+  if (!f) return 'no flood';
+  const abuser = f.closedCode !== null ? `the flooder was closed with ${f.closedCode} at ${f.closedAtS} s after ${fmt(f.sent)} frames` : `the flooder wrote ${fmt(f.sent)} frames and was never closed`;
+  return `healthy p99 ${ms(f.quietP99Ms)} before the flood, ${ms(f.floodedP99Ms)} during it (${f.ratio}×); ${abuser}`;
 }

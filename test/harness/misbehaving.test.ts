@@ -57,7 +57,7 @@ describe('npm run stress -- --target, against servers that break', () => {
   });
 
   it('a relay that sends a direct message to everyone: each leak counted against the bystanders and the other users, exit 6', async () => {
-    const { code, stderr, r } = await stressAgainst(['rate-cap', '--after', '100000'], ['--scenario', 'direct', '--clients', '40', '--tabs', '2', '--fan-in', '3', '--rate', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
+    const { code, stderr, r } = await stressAgainst(['rate-cap', '--after', '100000'], ['--scenario', 'direct', '--clients', '40', '--tabs', '2', '--fan-in', '3', '--rate', '5', '--warmup', '1', '--duration', '2', '--drain', '1', '--workers', '1']);
     expect(code, stderr).toBe(EXIT_CODES.checkFailed);
     // 20 users: 2 stand by, 4 pairs, 2 groups of 3 writing to one; 14 senders. Every connection got
     // every sender's message, and was owed those of its own conversation only.
@@ -201,7 +201,7 @@ describe('a spawned server that crashes', () => {
 describe('a capacity ladder whose server crashes on a later step', () => {
   it('reports the crash and its words, not the clean health of the step it sustained', async () => {
     // Each step starts a fresh server: the first step sends ~1,300 messages, the second ~2,600.
-    const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 2, drainS: 1, workers: 1 });
+    const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 1.5, drainS: 1, workers: 1 });
     const r = await runCapacity({ label: 'crasher', args: ['crash', '--after', '2000'], script: SERVER }, config, 1, () => {});
     expect(r.capacity!.steps.map((st) => st.targetPerSecond)).toEqual([10_000, 20_000]);
     expect(r.capacity!.brokeBy).toMatch(/^the server broke: the server exited with code 2 [\d.]+ s after sending began: panic: concurrent write to websocket connection/);

@@ -65,6 +65,26 @@ describe('a per-connection rate limit (v3, v4)', () => {
     await reader.waitFor(() => reader.chats().length === 300, 'all 300');
   });
 
+  it('v3 closes a client that keeps sending at many times its rate, not only one that floods at once', async () => {
+    // 50/s and 10 at once: a client at 1,000 frames/s gets one through each time a token comes
+    // back, so its drops are never 30 in a row; within a second they are far past 30.
+    const s = await start('v3', { maxMsgsPerS: 50, burst: 10 });
+    const steady = await open(s, 'r', 'steady');
+    const other = await open(s, 'calm', 'other');
+    const timer = setInterval(() => {
+      for (let i = 0; i < 10 && steady.closed === null; i++) steady.send({ type: 'chat', content: 'x' });
+    }, 10);
+    try {
+      await steady.waitFor(() => steady.closed !== null, 'the close', 5_000);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(steady.closed!.code).toBe(1008);
+    expect(await metricValue(s, 'chat_limit_refusals_total', 'limit="flood"')).toBe(1);
+    other.send({ type: 'chat', content: 'still here' });
+    await other.waitFor(() => other.chats().length === 1, 'the other room goes on');
+  });
+
   it('joins are limited too: a burst of five, then about one a second', async () => {
     const s = await start('v3');
     const c = await open(s, 'a', 'hopper');
