@@ -29,6 +29,8 @@ export interface ClientSpec {
   peers?: number[];
   /** The Authorization header it signs in with ("Bearer <jwt>"). */
   authorization?: string;
+  /** A switcher (a churn client that stays): once a second it switches rooms or renames, and waits for the answer. */
+  switches?: boolean;
 }
 
 export interface SwarmTiming extends MeterTiming {
@@ -122,8 +124,18 @@ export interface SwarmResult {
   /** Text frames that were neither a probe nor JSON (nor lines of JSON): counted, with their first bytes. */
   unparsed: { count: number; samples: string[] };
   churn: { joins: number; leaves: number };
+  /** The switchers' requests: asked, answered with joined or refused with an error, never answered, and the slowest answer (ms). */
+  switches: SwitchFigures;
   /** Deliveries per second since sendStart. */
   deliveriesPerSecond: number[];
   framesReceived: number;
   health: WorkerHealth;
+}
+
+export interface SwitchFigures {
+  asked: number;
+  joined: number;
+  refused: number;
+  unanswered: number;
+  slowestMs: number;
 }

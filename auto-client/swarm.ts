@@ -11,6 +11,7 @@ import { encodeProbe, nowUs } from './probe.ts';
 import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
 import { SendFate, sendsLostWithNode } from './send-fate.ts';
+import { Switches } from './switches.ts';
 import { parseJsonLines, peekType } from './control-frames.ts';
 
 import type { ClientSpec, ConnectFailure, OfferedLoad, SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
@@ -43,6 +44,8 @@ const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
 const TAIL_BYTES = 112;
 
 const TICK_MS = 1;
+/** A switcher asks this often. */
+const SWITCH_EVERY_US = 1_000_000;
 /** Connect failures and unparsed frames kept with their text; beyond these only the count grows. */
 const MAX_FAILURES_KEPT = 20;
 const MAX_UNPARSED_SAMPLES = 3;
@@ -67,6 +70,7 @@ export class Swarm {
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
   private timing: SwarmTiming | null = null;
   private churn = { joins: 0, leaves: 0 };
+  private readonly switches = new Switches();
 
   constructor(private readonly plan: SwarmPlan) {
     this.epoch = BigInt(plan.epochNs);
@@ -187,6 +191,7 @@ export class Swarm {
 
   private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
     const type = peekType(buf, start, end);
+    if (c.spec.switches && (type === 'joined' || type === 'error')) this.switches.answered(c.spec.id, nowUs(this.epoch), type === 'error');
     if (type !== null && c.report.recovery && (type === 'gap' || type === 'reset' || type === 'error')) return this.onRecoveryNotice(c, c.report.recovery, buf.toString('utf8', start, end));
     if (type === 'joined' && c.report.recovery) c.claim = (JSON.parse(buf.toString('utf8', start, end)) as { claim?: string }).claim ?? null;
     if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
@@ -276,7 +281,10 @@ export class Swarm {
     const sentTimeline: number[] = [];
     const offered: OfferedLoad = { senders: senders.length, planned: 0, sent: 0, sendersLost: 0 };
     const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
-    const churners = this.clients.filter((c) => c.spec.kind === 'churn');
+    const churners = this.clients.filter((c) => c.spec.kind === 'churn' && !c.spec.switches);
+    const switchers = this.clients.filter((c) => c.spec.switches);
+    let nextSwitch = timing.sendStartUs;
+    let switchIndex = 0;
     let nextChurn = timing.sendStartUs;
     let churnIndex = 0;
 
@@ -311,6 +319,13 @@ export class Swarm {
           const c = churners[churnIndex++ % churners.length] as LiveClient;
           void this.reconnect(c);
           nextChurn = now + (this.plan.churnPeriodMs * 1000) / churners.length;
+        }
+        if (switchers.length > 0 && now >= nextSwitch && now < timing.measureEndUs) {
+          // One switcher at a time asks, spread over a second: each asks once a second.
+          const c = switchers[switchIndex++ % switchers.length] as LiveClient;
+          const frame = c.joined && c.wire?.isOpen ? this.switches.next(c.spec.id, c.spec.room, now) : null;
+          if (frame) c.wire?.sendText(encodeClientFrame(frame));
+          nextSwitch = now + SWITCH_EVERY_US / switchers.length;
         }
         if (now >= timing.drainEndUs) return resolve();
         setTimeout(tick, TICK_MS);
@@ -359,6 +374,7 @@ export class Swarm {
       healthyTimeline: Array.from(this.meter.healthyTimeline, (v) => v ?? 0),
       unparsed: this.unparsed,
       churn: this.churn,
+      switches: this.switches.result(),
       deliveriesPerSecond: Array.from(this.meter.perSecond, (v) => v ?? 0),
       healthyLatencyBySecond: Array.from(this.meter.healthyBySecond, (r) => (r ? r.encode() : null)),
       framesReceived: this.meter.framesReceived,

@@ -3,7 +3,7 @@
 // generator's health, and the verdict (verdict.ts).
 import type { ClientKind, ClientReport } from '../auto-client/delivery-meter.ts';
 import { encodeHistogram, mergeEncoded, spectrum, summarize } from '../auto-client/histogram.ts';
-import type { OfferedLoad } from '../auto-client/swarm-plan.ts';
+import type { OfferedLoad, SwitchFigures } from '../auto-client/swarm-plan.ts';
 import { fmt, round } from '../common/helpers.ts';
 import { clusterFigures, recoveryFigures } from './cluster-figures.ts';
 import { assessHealth, GENERATOR_LIMITS, isGeneratorFailure } from './health.ts';
@@ -140,6 +140,7 @@ export function aggregate(run: TargetRun): VersionResult {
     // (a flood is no fault a client recovers from: its figures are its own)
     recovery: recoveryFigures((run.faults ?? []).filter((f) => f.kind !== 'flood'), clients),
     ...floodOf(run),
+    ...switchesOf(run),
     verdict: '',
   };
   result.verdict = verdict(result, config.slow);
@@ -250,6 +251,14 @@ function sum<T>(xs: readonly T[], f: (x: T) => number): number {
 }
 
 /** p50 and p99 of the healthy receivers' latency for each second of intended send time, all workers merged. */
+/** The switchers' requests over every worker (none asked: no figures). */
+function switchesOf(run: TargetRun): { switches?: SwitchFigures } {
+  const all = run.workers.map((w) => w.switches).filter((s): s is SwitchFigures => s !== undefined);
+  const asked = sum(all, (s) => s.asked);
+  if (asked === 0) return {};
+  return { switches: { asked, joined: sum(all, (s) => s.joined), refused: sum(all, (s) => s.refused), unanswered: sum(all, (s) => s.unanswered), slowestMs: Math.max(...all.map((s) => s.slowestMs)) } };
+}
+
 /** flood: the honest clients' p99 over the measured seconds before the flood began, and over those after, by intended send time. */
 function floodOf(run: TargetRun): { flood?: FloodFigures } {
   const f = (run.faults ?? []).find((e) => e.kind === 'flood');

@@ -31,6 +31,7 @@ const OPTIONS = {
     workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
     'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
     'behind-ms': { type: 'number', describe: 'a delivery this many ms later than it was due puts its receiver behind (default 1000)' },
+    switchers: { type: 'number', describe: 'extra clients that switch rooms or rename once a second each and must get an answer every time (broker-outage: 10)' },
     'flood-rate': { type: 'number', describe: 'flood: frames per second the abusive client writes (default 20,000)' },
     tabs: { type: 'number', describe: 'direct: connections each user holds (default 2)' },
     'fan-in': { type: 'number', describe: 'direct: users who write to one user in a fan-in group (default 4; 0: pairs only)' },
@@ -89,6 +90,7 @@ const overrides: Partial<ScenarioConfig> = {
   behindMs: argv['behind-ms'],
   tabs: argv.tabs,
   floodRate: argv['flood-rate'],
+  switchers: argv.switchers,
   fanIn: argv['fan-in'],
 };
 

@@ -5,7 +5,7 @@
 // sound chat server owes its users.
 import { fmt } from '../common/helpers.ts';
 import type { VersionResult } from './result.ts';
-import { deadSockets, floodInWords, ms } from './verdict.ts';
+import { deadSockets, floodInWords, ms, switchesInWords } from './verdict.ts';
 
 /** story: each version against what the story expects of it; strict: every version must hold. */
 export type RunMode = 'story' | 'strict';
@@ -14,7 +14,7 @@ export interface Check {
   pass: boolean;
   text: string;
   /** What it checks: the story's flaw, the server holding up, healthy losses, healthy lateness, the scenario taking effect, the ceiling. */
-  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once' | 'private' | 'fair';
+  kind: 'flaw' | 'held' | 'lost' | 'behind' | 'pushback' | 'ceiling' | 'once' | 'private' | 'fair' | 'answered';
 }
 
 /** A flaw the story expects a version to show in a scenario. */
@@ -206,6 +206,11 @@ export function versionChecks(mode: RunMode, scenario: string, r: VersionResult,
     // direct: a private message that reached anyone but its recipient and its sender is a leak; no flaw excuses one.
     const leaked = r.accounting.leaked;
     checks.push({ kind: 'private', pass: leaked === 0, text: leaked === 0 ? `${r.label}: every direct message reached its recipient's and its sender's connections only` : `${r.label}: ${fmt(leaked)} DIRECT MESSAGES LEAKED to connections that were neither their recipient's nor their sender's (expected 0)` });
+  }
+  if (r.switches) {
+    // Nobody left hanging: every switch and rename gets `joined` or an error, during an outage too.
+    const pass = r.switches.unanswered === 0;
+    checks.push({ kind: 'answered', pass, text: `${r.label}: ${switchesInWords(r.switches)}${pass ? '' : ' (expected every one answered)'}` });
   }
   if (r.flood && owed('fair')) {
     const pass = r.flood.ratio <= FAIR_RATIO;

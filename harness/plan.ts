@@ -28,17 +28,19 @@ export function roomOf(i: number, rooms: number): string {
 export function planClients(config: ScenarioConfig, wsUrls: string[]): ClientSpec[] {
   if (config.scenario === 'direct') return planDirectClients(config, wsUrls);
   const specs: ClientSpec[] = [];
-  const total = config.clients + config.churnClients;
+  const total = config.clients + config.churnClients + config.switchers;
   const slowFromUs = 0; // slow readers stop when sending starts
   const slowUntilUs = slowResumeUs(config);
   for (let i = 0; i < total; i++) {
     const churn = i >= config.clients;
+    const switches = i >= config.clients + config.churnClients;
     const slow = !churn && i >= config.clients - config.slow;
     specs.push({
       id: i,
       room: roomOf(i, config.rooms),
       sends: i < config.senders,
       kind: churn ? 'churn' : slow ? 'slow' : 'healthy',
+      ...(switches ? { switches: true } : {}),
       ...(slow ? { slow: { mode: config.slowMode, fromUs: slowFromUs, untilUs: slowUntilUs, bytesPerSec: config.slowBytesPerSec } } : {}),
       localAddress: localAddressOf(i),
       url: wsUrls[i % wsUrls.length] as string,

@@ -2,7 +2,7 @@
 // builds it from a run, verdict.ts words it, capacity.ts builds the capacity ladder's.
 import type { ClientKind } from '../auto-client/delivery-meter.ts';
 import type { LatencySummary } from '../auto-client/histogram.ts';
-import type { OfferedLoad, WorkerHealth } from '../auto-client/swarm-plan.ts';
+import type { OfferedLoad, SwitchFigures, WorkerHealth } from '../auto-client/swarm-plan.ts';
 import type { ClusterFigures, RecoveryFigures } from './cluster-figures.ts';
 import type { ServerHealth } from './health.ts';
 import type { HttpPushResult } from './http-push.ts';
@@ -163,6 +163,8 @@ export interface VersionResult {
   recovery?: RecoveryFigures | null;
   /** flood: the honest clients' p99 before the flood and during it, in the same run, and what the abuser did. */
   flood?: FloodFigures;
+  /** The switchers' rooms switches and renames (broker-outage asks during the outage): every one answered? */
+  switches?: SwitchFigures;
   verdict: string;
 }
 

@@ -65,6 +65,11 @@ export interface ScenarioConfig {
   fanIn: number;
   /** flood: frames per second the one abusive client writes into a room of its own, from faultAtS to the end of the window. */
   floodRate: number;
+  /**
+   * Extra clients that, once a second each, switch rooms or take a new name, and wait for the
+   * answer (`joined` or an error): broker-outage asks during the outage too. Never counted as receivers.
+   */
+  switchers: number;
 }
 
 /**
@@ -73,7 +78,7 @@ export interface ScenarioConfig {
  */
 export const CAPACITY_LADDER = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000] as const;
 
-const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0, tabs: 1, fanIn: 0, floodRate: 0 } as const;
+const COMMON = { rooms: 1, slow: 0, slowMode: 'stuck', slowBytesPerSec: 64 * 1024, churnClients: 0, churnPeriodMs: 0, burst: 1, httpRate: 0, poisson: false, warmupS: 2, drainS: 3, workers: 2, p99LimitMs: 100, behindMs: 1000, fault: 'none', faultAtS: 0, outageS: 0, tabs: 1, fanIn: 0, floodRate: 0, switchers: 0 } as const;
 
 
 /** Each scenario's defaults, and one line that says what it does with the configuration it runs. */
@@ -119,9 +124,9 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     config: { ...COMMON, scenario: 'node-kill', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, fault: 'node-kill', faultAtS: 4.5 },
   },
   'broker-outage': {
-    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost${c.churnClients > 0 ? `, and of ${c.churnClients} clients coming and going those that come meanwhile are answered at once (1013)` : ''}`,
+    describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis is killed and started again ${c.outageS} s later: sends meanwhile are refused (BACKPLANE_DOWN), never silently lost${c.churnClients > 0 ? `, and of ${c.churnClients} clients coming and going those that come meanwhile are answered at once (1013)` : ''}${c.switchers > 0 ? `; ${c.switchers} more switch rooms or rename once a second each, and every request gets an answer` : ''}`,
     // Beside them 20 churners come and go (one every 100 ms): those that come during the outage are answered at once (1013).
-    config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2, churnClients: 20, churnPeriodMs: 2000 },
+    config: { ...COMMON, scenario: 'broker-outage', clients: 300, senders: 10, rate: 10, size: 256, durationS: 8, drainS: 4, fault: 'broker-outage', faultAtS: 4.5, outageS: 2, churnClients: 20, churnPeriodMs: 2000, switchers: 10 },
   },
   'redis-kill': {
     describe: (c) => `${n(c.clients)} clients in one room over a cluster's nodes, ${plural(c.senders, 'sender')} × ${c.rate} msg/s; at ${c.faultAtS} s Redis closes the nodes' connections five times (CLIENT KILL): sends under way are answered SEND_UNKNOWN and resent with their ids, never delivered twice`,
@@ -228,6 +233,7 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
   if (c.slow > 0) checkSlowReadersFallBehind(c);
   positiveInt('tabs');
+  positiveInt('switchers', 0);
   if (c.fault === 'flood' && !(Number.isInteger(c.floodRate) && c.floodRate >= 1 && c.floodRate <= 100_000)) throw new RangeError('floodRate must be an integer from 1 to 100,000 frames/s');
   positiveInt('fanIn', 0);
   if (c.scenario === 'direct') {

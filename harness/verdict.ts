@@ -3,6 +3,7 @@
 import { fmt } from '../common/helpers.ts';
 import { CLOSE_CODES } from '../versions/protocol.ts';
 import type { Accounting, StallSummary, VersionResult } from './result.ts';
+import type { SwitchFigures } from '../auto-client/swarm-plan.ts';
 
 /** A share of the planned sends below this is said in the verdict: the load was not what the header says. */
 export const OFFERED_MIN_SHARE = 0.95;
@@ -38,6 +39,7 @@ export function verdictParts(r: VersionResult, slowReaders: number): string[] {
   }
   if (a.lost > 0) parts.push(lossInWords(a, slowReaders));
   if (r.flood) parts.push(floodInWords(r));
+  if (r.switches) parts.push(switchesInWords(r.switches));
   if (a.leaked !== undefined) parts.push(a.leaked === 0 ? `no direct message reached anyone but its recipient and its sender (${fmt(a.received)} delivered)` : `${fmt(a.leaked)} DIRECT MESSAGES LEAKED to other users' connections`);
   if (a.kicked > 0) parts.push(`${a.kicked} slow reader${a.kicked > 1 ? 's' : ''} kicked (${CLOSE_CODES.SLOW_CONSUMER})`);
   if (r.offered.planned > 0 && r.offered.share < OFFERED_MIN_SHARE) {
@@ -122,4 +124,9 @@ export function floodInWords(r: VersionResult): string {
   if (!f) return 'no flood';
   const abuser = f.closedCode !== null ? `the flooder was closed with ${f.closedCode} at ${f.closedAtS} s after ${fmt(f.sent)} frames` : `the flooder wrote ${fmt(f.sent)} frames and was never closed`;
   return `healthy p99 ${ms(f.quietP99Ms)} before the flood, ${ms(f.floodedP99Ms)} during it (${f.ratio}×); ${abuser}`;
+}
+
+/** "20 switches and renames asked: 14 joined, 6 refused, 0 never answered; the slowest answer 12 ms". */
+export function switchesInWords(s: SwitchFigures): string {
+  return `${fmt(s.asked)} room switches and renames asked: ${fmt(s.joined)} joined, ${fmt(s.refused)} refused with an error, ${fmt(s.unanswered)} never answered; the slowest answer ${ms(s.slowestMs)}`;
 }

@@ -87,6 +87,15 @@ describe('npm run stress -- --target, against servers that break', () => {
     }
   });
 
+  it('a relay that answers a room switch or a rename with nothing: every request counted as never answered, exit 6', async () => {
+    const { code, stderr, r } = await stressAgainst(['rate-cap', '--after', '100000'], ['--scenario', 'baseline', ...SMALL, '--switchers', '3']);
+    expect(code, stderr).toBe(EXIT_CODES.checkFailed);
+    expect(r.switches!.asked).toBeGreaterThanOrEqual(3);
+    expect(r.switches).toMatchObject({ joined: 0, refused: 0 });
+    expect(r.switches!.unanswered).toBe(3); // one request each, waiting for good: a switcher asks again only once answered
+    expect(stderr).toMatch(/external: \d+ room switches and renames asked: 0 joined, 0 refused with an error, 3 never answered.*\(expected every one answered\)/);
+  });
+
   it('a server that deadlocks when its first client leaves: stopped relaying, still not relaying after the run, exit 2', async () => {
     const { code, stderr, r } = await stressAgainst(['deadlock'], ['--scenario', 'churn', '--clients', '40', '--senders', '4', '--churn', '5', '--warmup', '1', '--duration', '3', '--drain', '1', '--workers', '1']);
     expect(code, stderr).toBe(EXIT_CODES.brokenServer);

@@ -44,7 +44,7 @@ describe('v4 scenarios', () => {
     expect(stderr).toMatch(/killed with SIGKILL at [\d.]+ s\. 30 of 30 clients let go got a connection back/);
   });
 
-  it('broker-outage: sends during the outage are refused and owed to nobody, connections answered at once; every node comes back; nothing else lost, exit 0', async () => {
+  it('broker-outage: sends during the outage are refused and owed to nobody, connections, switches and renames answered at once; every node comes back; nothing else lost, exit 0', async () => {
     const { code, stderr, report } = await stress(['--scenario', 'broker-outage', '--clients', '60', '--senders', '6', '--duration', '6', '--drain', '3']);
     const r = report.scenarios[0]!.results[0]!;
     expect(code, stderr).toBe(EXIT_CODES.ok);
@@ -57,6 +57,12 @@ describe('v4 scenarios', () => {
     expect(r.cluster!.nodes).toHaveLength(2);
     expect(r.cluster!.reconnects).toBe(2);
     expect(r.health.notes.join(' ')).toMatch(/while the scenario held Redis down, as designed/);
+    // 10 switchers ask once a second each, through the outage: refused then, joined otherwise, never left hanging.
+    expect(r.switches!.unanswered).toBe(0);
+    expect(r.switches!.refused).toBeGreaterThan(0);
+    expect(r.switches!.joined).toBeGreaterThan(0);
+    expect(r.switches!.joined + r.switches!.refused).toBe(r.switches!.asked);
+    expect(r.switches!.slowestMs).toBeLessThanOrEqual(5_000); // ENTRY_TIMEOUT_MS: a join, switch or rename is answered within 5 s
   });
 
   it('redis-kill: Redis closes the nodes\' connections under load; every send lands once or is refused, none refused is delivered, exit 0', async () => {
