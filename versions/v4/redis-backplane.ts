@@ -15,10 +15,11 @@
 // append goes through again.
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { Redis, ReplyError } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, NameTakenError, NOT_REACHED, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NameTakenError, NOT_REACHED, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
 import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
+import { failureOf, refused, sendFailure } from './redis-failures.ts';
 
 export interface RedisBackplaneOptions {
   /** redis://host:port */
@@ -232,9 +233,8 @@ export class RedisBackplane implements Backplane {
       return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}`, duplicate: had === 1 };
     } catch (err) {
       this.counts.refused++;
-      const f = failureOf(err);
-      this.oom = f.oom;
-      throw f.maybeDone ? new SendUnknownError(f.reason) : new BackplaneDownError(f.reason);
+      this.oom = failureOf(err).oom;
+      throw sendFailure(err);
     } finally {
       this.counts.inFlight--;
     }
@@ -277,8 +277,7 @@ export class RedisBackplane implements Backplane {
       const [reached] = await Promise.all([this.cmd.publish(this.userChannel(to), message), from === to ? 0 : this.cmd.publish(this.userChannel(from), message)]);
       return reached;
     } catch (err) {
-      const f = failureOf(err);
-      throw f.maybeDone ? new SendUnknownError(f.reason) : new BackplaneDownError(f.reason);
+      throw sendFailure(err);
     }
   }
 
@@ -331,28 +330,6 @@ export class RedisBackplane implements Backplane {
     this.cmd.disconnect();
     this.sub.disconnect();
   }
-}
-
-/**
- * What a failed command means. Redis answered with an error: it did nothing (a script's OOM is
- * checked before its first write). The command was never written (no connection, no offline
- * queue): nothing done. The connection was lost after it was written: it may have been done.
- */
-function failureOf(err: unknown): { reason: string; maybeDone: boolean; oom: boolean } {
-  const message = (err as Error).message;
-  if (err instanceof ReplyError) {
-    const oom = /^OOM/.test(message);
-    return { reason: oom ? 'Redis is out of memory (OOM) and refuses writes' : `Redis refused it: ${message}`, maybeDone: false, oom };
-  }
-  if (/isn't writeable/.test(message)) return { reason: NOT_REACHED, maybeDone: false, oom: false };
-  return { reason: 'the connection to Redis was lost before it answered', maybeDone: true, oom: false };
-}
-
-/** A command's promise whose failure reads as BACKPLANE_DOWN, with the reason in words (never ioredis's own). */
-function refused<T>(p: Promise<T>): Promise<T> {
-  return p.catch((err: unknown) => {
-    throw new BackplaneDownError(failureOf(err).reason);
-  });
 }
 
 /** A round-trip histogram (ns) in ms: p50, p99, max; zeros when empty. */
