@@ -2,16 +2,17 @@
 // closed when its token expires, direct messages that reach every connection of a user and
 // nobody else, a push to a user that needs a server credential, the message model's media
 // fields, and the message log.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../../versions/auth.ts';
 import type { ChatServer } from '../../versions/host.ts';
 import { resolveHostOptions } from '../../versions/host-options.ts';
 import type { ServerMessage } from '../../versions/protocol.ts';
 import { startVersion, type VersionName } from '../../versions/versions.ts';
-import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
+import { delay, eventually, metricValue, openClient, runCli, stats, type TestClient } from '../helpers.ts';
 
 type Direct = Extract<ServerMessage, { type: 'direct' }>;
 const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
@@ -223,5 +224,43 @@ describe('the message log', () => {
     await a.waitFor(() => a.chats().length === 1, 'the echo');
     await s.close();
     await eventually(() => readFileSync(file, 'utf8').includes('"content":"kept"'), 'the content in the log');
+  });
+});
+
+describe('sign-in with a public key or a JWKS (RS256, ES256), and the claims checked', () => {
+  it('verifies ES256 against a PEM public key and RS256 against a JWKS file, picking the key by kid; refuses a token not valid yet and one from another issuer', async () => {
+    const ec = await generateKeyPair('ES256');
+    const rsa = await generateKeyPair('RS256');
+    const pem = join(dir, 'ec.pem');
+    writeFileSync(pem, await exportSPKI(ec.publicKey));
+    const jwks = join(dir, 'keys.json');
+    writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'r1', alg: 'RS256' }] }));
+    const sign = (key: CryptoKey, alg: string, claims: { sub: string; nbf?: string; iss?: string }, kid?: string): Promise<string> => {
+      let t = new SignJWT({}).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).setSubject(claims.sub).setExpirationTime('1h');
+      if (claims.nbf) t = t.setNotBefore(claims.nbf);
+      if (claims.iss) t = t.setIssuer(claims.iss);
+      return t.sign(key);
+    };
+    const withKey = await start('v3', { auth: { mode: 'jwt', jwtPublicKeyFile: pem, issuer: 'idp' } });
+    const a = await open(withKey, { room: 'r' }, { authorization: `Bearer ${await sign(ec.privateKey, 'ES256', { sub: 'ann', iss: 'idp' })}` });
+    expect(a.ofType('joined')[0]!.user).toBe('ann');
+    await expect(openClient(withKey, { room: 'r' }, { authorization: `Bearer ${await sign(ec.privateKey, 'ES256', { sub: 'ann', iss: 'other' })}` }, false)).rejects.toThrow(/"iss" claim/);
+    await expect(openClient(withKey, { room: 'r' }, { authorization: `Bearer ${await sign(ec.privateKey, 'ES256', { sub: 'ann', iss: 'idp', nbf: '10m' })}` }, false)).rejects.toThrow(/not valid yet/);
+    await expect(openClient(withKey, { room: 'r' }, { authorization: `Bearer ${await token('ann')}` }, false)).rejects.toThrow(/algorithm this server does not accept/); // an HS256 token where keys are asymmetric
+    const withJwks = await start('v3', { auth: { mode: 'jwt', jwksFile: jwks } });
+    const b = await open(withJwks, { room: 'r' }, { authorization: `Bearer ${await sign(rsa.privateKey, 'RS256', { sub: 'bob' }, 'r1')}` });
+    expect(b.ofType('joined')[0]!.user).toBe('bob');
+    await expect(openClient(withJwks, { room: 'r' }, { authorization: `Bearer ${await sign(rsa.privateKey, 'RS256', { sub: 'bob' }, 'r2')}` }, false)).rejects.toThrow(/no key of the JWKS matches/);
+  });
+
+  it('npm run token prints a token the server takes, and refuses a short secret', async () => {
+    const printed = await runCli('versions/token-cli.ts', ['--sub', 'cy', '--name', 'Cy', '--ttl', '10m', '--secret', SECRET, '--audience', 'chat']);
+    expect(printed.code, printed.stderr).toBe(0);
+    const s = await jwtServer();
+    const c = await open(s, { room: 'r' }, { authorization: `Bearer ${printed.stdout.trim()}` });
+    expect(c.ofType('joined')[0]).toMatchObject({ user: 'cy', name: 'Cy' });
+    const short = await runCli('versions/token-cli.ts', ['--sub', 'cy', '--secret', 'short']);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toMatch(/at least 32 bytes/);
   });
 });
