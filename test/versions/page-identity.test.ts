@@ -113,13 +113,15 @@ describe('the page and who is who', () => {
     await expect.poll(() => cat.$$eval('#messages li.chat .content', (els) => els.map((e) => e.textContent))).toEqual(['hello all']);
   });
 
-  it("13. shows a message's media as links that open nothing until clicked, and only http(s) ones", async () => {
+  it("13. shows a message's media as links that open nothing until clicked, and only http(s) ones; a right-to-left sender reads as the sender", async () => {
     const s = await start();
     const page = await newPage(s);
     await join(page, 'ann');
-    const bob = await open(s, { name: 'bob' });
+    const bob = await open(s, { name: 'بوب' });
     bob.send({ type: 'direct', to: 'ann', content: 'look', media: 'image', url: 'https://example.org/cat.png', pic: 'https://example.org/cat-small.png', memo: 'a cat' });
-    await expect.poll(() => directs(page)).toEqual(['bob → you: look']);
+    await expect.poll(() => directs(page)).toEqual(['بوب → you: look']);
+    // the name in a <bdi> of its own: right-to-left, it must not turn "→ you" around it
+    expect(await page.$$eval('#directs li .from bdi', (els) => els.map((e) => e.textContent))).toEqual(['بوب']);
     const links = await page.$$eval('#directs a.media', (els) => els.map((a) => [a.textContent, a.getAttribute('href'), a.getAttribute('target'), a.getAttribute('rel')]));
     expect(links).toEqual([
       ['image: example.org', 'https://example.org/cat.png', '_blank', 'noopener noreferrer nofollow'],

@@ -58,7 +58,11 @@ export function writeTo(user) {
 /** A direct message: yours (to someone, or from another of your tabs) or to you, in the private list. */
 export function showDirect(msg) {
   const mine = msg.from === (state.user ?? state.name);
-  const li = addLine([[clock(msg.ts), 'meta'], [mine ? `you → ${msg.to}` : `${msg.name} → you`, 'from'], [msg.content, 'content']], 'direct', $('directs'));
+  const li = addLine([[clock(msg.ts), 'meta'], ['', 'from'], [msg.content, 'content']], 'direct', $('directs'));
+  // The other's name in a <bdi> of its own: an Arabic name must not turn "bob → you" around.
+  const who = document.createElement('bdi');
+  who.textContent = mine ? msg.to : msg.name;
+  li.querySelector('.from').append(...(mine ? ['you → ', who] : [who, ' → you']));
   addMedia(li, msg);
   const other = mine ? msg.to : msg.from;
   const reply = document.createElement('button');
