@@ -3,7 +3,7 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, leakedTo, meteredClient, type RecoveryReport, TIMELINE_STEP_MS, type ClientKind, type MeteredClient } from './delivery-meter.ts';
+import { DeliveryMeter, leakedTo, meteredClient, TIMELINE_STEP_MS, type ClientKind, type MeteredClient } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { rng } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
@@ -12,11 +12,13 @@ import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
 import { SendFate, sendsLostWithNode } from './send-fate.ts';
 import { Switches } from './switches.ts';
+import { keepClaim, keepTail, nextResumeUrl, noteRecovery, type Resumable } from './resume.ts';
+import { applySlow, type SlowReader } from './slow-reader.ts';
 import { parseJsonLines, peekType } from './control-frames.ts';
 
 import type { ClientSpec, ConnectFailure, OfferedLoad, SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
 
-interface LiveClient extends MeteredClient {
+interface LiveClient extends MeteredClient, Resumable, SlowReader {
   spec: ClientSpec;
   wire: WireClient | null;
   joined: boolean;
@@ -25,23 +27,13 @@ interface LiveClient extends MeteredClient {
   onJoined: (() => void) | null;
   /** Which connection of this client is current: a churn client's last one closes after the next has begun. */
   generation: number;
-  throttleBytes: number;
   /** The spec's URL with this client's room and name in its query. */
   joinUrl: string;
-  /** With a resume plan: the end of the last chat frame it got (its seq and epoch), which URL it is on, when it lost the last one. */
-  lastTail: string;
-  urlIndex: number;
+  /** When it lost its last connection (µs), with a resume plan. */
   lostAtUs: number;
-  /** With a resume plan (v4 faults): what became of its sends, by the server's answers (send-fate.ts). */
-  fate: SendFate | null;
-  /** With a resume plan: the claim to its name its node gave it, shown when it comes back on another. */
-  claim: string | null;
 }
 
 
-const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
-/** Bytes kept of a chat frame's end: its seq, epoch and replayed mark, whatever the content. */
-const TAIL_BYTES = 112;
 
 const TICK_MS = 1;
 /** A switcher asks this often. */
@@ -135,8 +127,7 @@ export class Swarm {
           if (c.generation !== generation) return; // still arriving on a connection this client left
           if (!this.meter.onText(c, buf, start, end)) this.onControl(c, buf, start, end);
           else if (c.report.recovery) {
-            c.lastTail = buf.toString('latin1', Math.max(start, end - TAIL_BYTES), end);
-            if (c.lastTail.endsWith('"replayed":true}')) c.report.recovery.replayed++;
+            keepTail(c, c.report.recovery, buf, start, end);
           }
         },
         onBinary: (_buf, start, end) => {
@@ -192,8 +183,8 @@ export class Swarm {
   private onControl(c: LiveClient, buf: Buffer, start: number, end: number): void {
     const type = peekType(buf, start, end);
     if (c.spec.switches && (type === 'joined' || type === 'error')) this.switches.answered(c.spec.id, nowUs(this.epoch), type === 'error');
-    if (type !== null && c.report.recovery && (type === 'gap' || type === 'reset' || type === 'error')) return this.onRecoveryNotice(c, c.report.recovery, buf.toString('utf8', start, end));
-    if (type === 'joined' && c.report.recovery) c.claim = (JSON.parse(buf.toString('utf8', start, end)) as { claim?: string }).claim ?? null;
+    if (type !== null && c.report.recovery && (type === 'gap' || type === 'reset' || type === 'error')) return noteRecovery(c, c.report.recovery, buf.toString('utf8', start, end), nowUs(this.epoch));
+    if (type === 'joined' && c.report.recovery) keepClaim(c, buf.toString('utf8', start, end));
     if (type !== null && type !== 'dropped') return this.onMessage(c, type, undefined);
     const text = buf.toString('utf8', start, end);
     const messages = parseJsonLines(text);
@@ -204,14 +195,6 @@ export class Swarm {
     }
   }
 
-  /** v4's notices: what history could not give back, a stream that was reset, a send refused. */
-  private onRecoveryNotice(c: LiveClient, r: RecoveryReport, text: string): void {
-    const m = JSON.parse(text) as { type: string; from?: number; to?: number; code?: string; id?: string };
-    if (m.type === 'gap' && typeof m.from === 'number' && typeof m.to === 'number') r.gapMissed += m.to - m.from + 1;
-    else if (m.type === 'reset') r.resets++;
-    else if (m.type === 'error' && typeof m.code === 'string' && m.id !== undefined && /^\d+$/.test(m.id)) c.fate?.onError(m.code, Number(m.id), nowUs(this.epoch));
-  }
-
   /** Connects `c` again, to the next URL, with where it left the stream; retries until the drain ends. */
   private resumeLater(c: LiveClient): void {
     const resume = this.plan.resume;
@@ -219,17 +202,7 @@ export class Swarm {
     setTimeout(() => {
       const drainEndUs = this.timing?.drainEndUs ?? Infinity;
       if (this.closing || c.joined || nowUs(this.epoch) >= drainEndUs) return;
-      c.urlIndex = (c.urlIndex + 1) % resume.urls.length;
-      const url = new URL(resume.urls[c.urlIndex] as string);
-      url.searchParams.set('room', c.spec.room);
-      url.searchParams.set('name', c.spec.user ?? `c${c.spec.id}`);
-      if (c.claim) url.searchParams.set('claim', c.claim);
-      const at = SEQ_EPOCH.exec(c.lastTail);
-      if (at) {
-        url.searchParams.set('since', at[1] as string);
-        url.searchParams.set('epoch', at[2] as string);
-      }
-      c.joinUrl = url.toString();
+      c.joinUrl = nextResumeUrl(c, resume.urls);
       void this.connect(c).then(() => {
         if (!c.joined) this.resumeLater(c); // that node refused it too: the next one
       });
@@ -313,7 +286,7 @@ export class Swarm {
           // Sends the server could not answer for go again, with the same id, until they come back.
           if (s.c.fate && s.c.wire?.isOpen) for (const r of s.c.fate.dueResends(now, s.c.seen.get(s.c.spec.id))) this.sendProbe(s.c, r.seq, r.dueUs, now);
         }
-        this.applySlow(now);
+        applySlow(this.slowClients, now - timing.sendStartUs);
         if (this.plan.churnPeriodMs > 0 && churners.length > 0 && now >= nextChurn && now < timing.measureEndUs) {
           // One churn client at a time leaves and comes back, spread over the period.
           const c = churners[churnIndex++ % churners.length] as LiveClient;
@@ -386,32 +359,6 @@ export class Swarm {
         scheduleLagMaxMs: this.lagHist.totalCount ? this.lagHist.maxValue / 1000 : 0,
       },
     };
-  }
-
-  private applySlow(now: number): void {
-    for (const c of this.slowClients) {
-      const slow = c.spec.slow;
-      if (!slow) continue;
-      const since = now - (this.timing as SwarmTiming).sendStartUs;
-      if (since >= slow.untilUs && c.report.receivedBeforeResume === null) c.report.receivedBeforeResume = c.report.received;
-      if (!c.wire) continue;
-      const socket = c.wire.socket;
-      const active = since >= slow.fromUs && since < slow.untilUs;
-      if (!active) {
-        if (socket.isPaused()) socket.resume();
-        continue;
-      }
-      if (slow.mode === 'stuck') {
-        if (!socket.isPaused()) socket.pause();
-        continue;
-      }
-      // throttle: read while under budget for the time elapsed since the slow period began.
-      const budget = (slow.bytesPerSec * (since - slow.fromUs)) / 1e6;
-      const read = socket.bytesRead - c.throttleBytes;
-      if (c.throttleBytes === 0) c.throttleBytes = socket.bytesRead;
-      if (read > budget && !socket.isPaused()) socket.pause();
-      else if (read <= budget && socket.isPaused()) socket.resume();
-    }
   }
 
   private async reconnect(c: LiveClient): Promise<void> {

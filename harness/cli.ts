@@ -7,9 +7,9 @@ import { flagErrorLine } from '../common/cli-errors.ts';
 import { EXIT_CODES } from './outcome.ts';
 import { renderOutcome, renderStoryTerminal, renderTerminal } from './report.ts';
 import type { Phase } from './run-target.ts';
-import { DEFAULT_VERSIONS, FULL_SCENARIOS, SCENARIO_NAMES, SCENARIO_VERSIONS, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
+import { DEFAULT_VERSIONS, FULL_SCENARIOS, SCENARIO_NAMES, type ScenarioConfig, type ScenarioName } from './scenarios.ts';
 import { stopAllStarted } from './server-process.ts';
-import { DEFAULT_STRESS_OPTIONS, runStress, type RunPosition } from './stress.ts';
+import { DEFAULT_STRESS_OPTIONS, runStress, versionsOf, type RunPosition } from './stress.ts';
 
 const OPTIONS = {
     versions: { type: 'string', array: true, default: DEFAULT_STRESS_OPTIONS.versions, describe: `versions to compare: ${Object.keys(DEFAULT_VERSIONS).join(', ')}; one may carry server flags in quotes, e.g. "v3 --flush-pacing 0" (see npm run v3 -- --help)` },
@@ -127,9 +127,13 @@ try {
   const given = (flag: string): boolean => process.argv.slice(2).some((a) => a === flag || a.startsWith(`${flag}=`));
   const versionsGiven = given('--versions');
   const versions = argv.versions.flatMap((v) => v.split(','));
-  const own = versionsGiven ? [] : scenarios.flatMap((sc) => (SCENARIO_VERSIONS[sc] ? [`${sc}: ${SCENARIO_VERSIONS[sc]!.join(', ')}`] : []));
-  const plain = scenarios.filter((sc) => versionsGiven || !SCENARIO_VERSIONS[sc]);
-  const what = argv.target ? `${scenarios.join(', ')} × external target` : [plain.length > 0 ? `${plain.join(', ')} × ${versions.join(', ')}` : '', ...own].filter(Boolean).join('; ');
+  // Scenarios that run the run's versions, then each that runs versions of its own (versionsOf, stress.ts).
+  const byVersions = new Map<string, string[]>();
+  for (const sc of scenarios) {
+    const vs = versionsOf(sc, { versions, scenarioVersions: !versionsGiven }).join(', ');
+    byVersions.set(vs, [...(byVersions.get(vs) ?? []), sc]);
+  }
+  const what = argv.target ? `${scenarios.join(', ')} × external target` : [...byVersions].map(([vs, scs]) => `${scs.join(', ')} × ${vs}`).join('; ');
   process.stderr.write(`chatroom-evolution stress: ${what}\n`);
   const { report, dir } = await runStress(
     {

@@ -227,6 +227,8 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (!(c.p99LimitMs > 0)) throw new RangeError('p99LimitMs must be > 0');
   if (!(c.behindMs > 0)) throw new RangeError('behindMs must be > 0');
   if (!(c.durationS > 0 && c.warmupS >= 0 && c.drainS >= 0)) throw new RangeError('durationS must be > 0, warmupS and drainS >= 0');
+  // (the window is counted in whole seconds: a rate over 1.5 s would count 1 s of deliveries)
+  if (!Number.isInteger(c.durationS) || !Number.isInteger(c.warmupS)) throw new RangeError('durationS and warmupS must be whole seconds');
   if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
   if ((c.fault === 'broker-outage' || c.fault === 'redis-pause' || c.fault === 'redis-oom') && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');

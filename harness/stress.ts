@@ -118,11 +118,16 @@ export function resolveTargets(options: StressOptions): Target[] {
   });
 }
 
+/** The versions each scenario runs: its own (SCENARIO_VERSIONS) unless told otherwise, else the run's. */
+export function versionsOf(scenario: ScenarioName, options: Pick<StressOptions, 'versions' | 'scenarioVersions'>): string[] {
+  return (options.scenarioVersions ? SCENARIO_VERSIONS[scenario] : undefined) ?? options.versions;
+}
+
 export async function runStress(partial: Partial<StressOptions>, hooks: StressHooks = {}): Promise<{ report: StressReport; dir: string }> {
   const options: StressOptions = { ...DEFAULT_STRESS_OPTIONS, ...partial };
   // Validate everything before running anything.
   const configs = options.scenarios.map((name) => resolveScenario(name, options.overrides));
-  const targetsOf = configs.map((c) => resolveTargets({ ...options, versions: (options.scenarioVersions ? SCENARIO_VERSIONS[c.scenario] : undefined) ?? options.versions }));
+  const targetsOf = configs.map((c) => resolveTargets({ ...options, versions: versionsOf(c.scenario, options) }));
   const thresholds = resolveThresholds(options.thresholds, targetsOf.flat(), options.target !== undefined);
   if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) throw new RangeError('repeat must be an integer from 1 to 20');
   if (options.target) await preflight(options.target);

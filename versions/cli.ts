@@ -1,6 +1,6 @@
 // `npm run v1|v2|v3|v4 -- [flags]`: starts one version in the foreground (v4: a cluster of node
-// processes, or with --node one node of it). The only module here that touches argv, the output
-// streams and process.exit (beside v4's launcher, cluster.ts).
+// processes, or with --node one node of it). The only module here that touches argv, signals and
+// process.exit (v4's launcher, cluster.ts, reports on the output streams too).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LIMITS, formatListening } from './protocol.ts';
@@ -10,7 +10,7 @@ import { AUTH_MODES, type AuthMode } from './auth.ts';
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES } from './message-log.ts';
 import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion } from './versions.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
-import { runCluster } from './v4/cluster.ts';
+import { runCluster, type ClusterHandle } from './v4/cluster.ts';
 import { startV4Node } from './v4/node.ts';
 import { DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS } from './v4/redis-backplane.ts';
 
@@ -78,12 +78,20 @@ if (requested === 'v4' && argv.node === undefined) {
     console.error('chatroom v4: --nodes must be an integer >= 1');
     process.exit(1);
   }
+  let cluster: ClusterHandle;
   try {
-    await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
+    cluster = await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
   } catch (err) {
     console.error(`chatroom v4: cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log(`chatroom v4: ${signal}, stopping ${cluster.nodes.length} nodes${cluster.privateRedis ? ' and the private redis-server' : ''}`);
+      void cluster.stop().then(() => process.exit(0));
+    });
+  }
+  void cluster.ended.then((code) => process.exit(code));
 } else await startOne(requested);
 
 async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {

@@ -210,7 +210,7 @@ describe('a spawned server that crashes', () => {
 describe('a capacity ladder whose server crashes on a later step', () => {
   it('reports the crash and its words, not the clean health of the step it sustained', async () => {
     // Each step starts a fresh server: the first step sends ~1,300 messages, the second ~2,600.
-    const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 1.5, drainS: 1, workers: 1 });
+    const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 2, drainS: 1, workers: 1 });
     const r = await runCapacity({ label: 'crasher', args: ['crash', '--after', '2000'], script: SERVER }, config, 1, () => {});
     expect(r.capacity!.steps.map((st) => st.targetPerSecond)).toEqual([10_000, 20_000]);
     expect(r.capacity!.brokeBy).toMatch(/^the server broke: the server exited with code 2 [\d.]+ s after sending began: panic: concurrent write to websocket connection/);

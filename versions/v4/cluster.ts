@@ -5,7 +5,7 @@
 // others go on, and it is started again on its port after a backoff (1 s, doubling to 30 s; back
 // to 1 s once a node has lived a minute), unless --no-restart. A private Redis that dies is
 // reported and started again on its port, empty: the nodes reconnect, and their members are told
-// their streams were reset. SIGINT or SIGTERM stops every node, then the private Redis.
+// their streams were reset. It returns a handle; the CLI owns the signals and the exit code.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -54,7 +54,18 @@ export function nodeArgs(argv: string[]): string[] {
   return out;
 }
 
-export async function runCluster(options: ClusterOptions): Promise<void> {
+/** A running cluster: where its nodes listen, how to stop it, and when it ended by itself. */
+export interface ClusterHandle {
+  readonly nodes: Listening[];
+  readonly privateRedis: boolean;
+  /** Stops every node, then the private Redis. */
+  stop(): Promise<void>;
+  /** Resolves with the exit code to give when the cluster ends by itself: every node dead, or its Redis not startable again. */
+  readonly ended: Promise<number>;
+}
+
+/** Starts the cluster; rejects (having stopped what it started) when a node does not listen. */
+export async function runCluster(options: ClusterOptions): Promise<ClusterHandle> {
   let redis: RedisServer | null = null;
   let url = options.redis;
   if (!url) {
@@ -67,27 +78,37 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
   let stopping = false;
   const alive = (n: Node): boolean => n.child.exitCode === null && n.child.signalCode === null;
 
-  const stopAll = async (code: number): Promise<never> => {
-    stopping = true;
-    await Promise.all(nodes.map(({ child }) => stopChild(child)));
-    await redis?.stop();
-    process.exit(code);
-  };
+  let endWith: (code: number) => void = () => {};
+  const ended = new Promise<number>((resolve) => (endWith = resolve));
+  let stopped: Promise<void> | null = null;
+  /** A private Redis being started again: a stop waits for it, and stops it too. */
+  let restarting: Promise<unknown> | null = null;
+  const stopAll = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      await Promise.all(nodes.map(({ child }) => stopChild(child)));
+      await restarting;
+      await redis?.stop();
+    })());
+  /** The cluster cannot go on: everything stops, and the CLI exits with `code`. */
+  const fail = (code: number): void => void stopAll().then(() => endWith(code));
 
   if (redis) superviseRedis(redis);
   function superviseRedis(r: RedisServer): void {
     r.child.once('exit', (code, signal) => {
       if (stopping) return;
       console.error(`chatroom v4: private redis-server (pid ${r.child.pid}) exited (${signal ?? `code ${code}`}); starting it again on port ${r.port}, empty: members will be told their streams were reset`);
-      void startRedisServer({ port: r.port }).then(
+      // (a stop's signal can reach Redis before the launcher: the restart it starts is stopped with the rest)
+      restarting = startRedisServer({ port: r.port }).then(
         (again) => {
           redis = again;
+          if (stopping) return;
           console.error(`chatroom v4: private redis-server back on ${again.url} (pid ${again.child.pid})`);
           superviseRedis(again);
         },
         (err: unknown) => {
           console.error(`chatroom v4: cannot start redis-server again: ${(err as Error).message}; stopping`);
-          void stopAll(1);
+          fail(1);
         },
       );
     });
@@ -116,7 +137,7 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
       const others = nodes.some((n) => n !== entry && alive(n));
       if (!options.restart || entry.listening === null) {
         console.error(`chatroom v4: node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}`);
-        if (nodes.every((n) => !alive(n))) void stopAll(1);
+        if (nodes.every((n) => !alive(n))) fail(1);
         return;
       }
       if (Date.now() - entry.startedAt >= RESTART_RESET_MS) entry.backoffMs = RESTART_FIRST_MS;
@@ -133,25 +154,18 @@ export async function runCluster(options: ClusterOptions): Promise<void> {
 
   for (let i = 0; i < options.nodes; i++) nodes.push(spawnNode({ name: `n${i + 1}`, port: options.port === 0 ? 0 : options.port + i }));
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      console.log(`chatroom v4: ${signal}, stopping ${nodes.length} nodes${redis ? ' and the private redis-server' : ''}`);
-      void stopAll(0);
-    });
-  }
-
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (nodes.some((n) => n.listening === null)) {
     if (nodes.some((n) => n.listening === null && (n.child.exitCode !== null || n.child.signalCode !== null)) || Date.now() > deadline) {
       const failed = nodes.filter((n) => n.listening === null).map((n) => n.name);
-      console.error(`chatroom v4: cannot start: node(s) ${failed.join(', ')} did not listen`);
-      await stopAll(1);
+      await stopAll();
+      throw new Error(`node(s) ${failed.join(', ')} did not listen`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   for (const n of nodes) console.log(formatListening(n.listening!));
   console.log(`chatroom v4: ${nodes.length} nodes up: ${nodes.map((n) => `${n.name} ${n.listening!.url}`).join(', ')}`);
+  return { nodes: nodes.map((n) => n.listening!), privateRedis: redis !== null, stop: stopAll, ended };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
