@@ -23,7 +23,7 @@ import { encodeServerMessage, nameKey, type BackplaneStats, type ResumePoint, ty
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats, UserRoute } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
 import { BackplaneDownError, NOT_REACHED, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
-import { Replayer, type Feed, type RecoveryCounts } from './replay.ts';
+import { catchUpPlan, Replayer, type Feed, type RecoveryCounts } from './replay.ts';
 
 /** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
 function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -303,14 +303,14 @@ export class ClusterHub implements Strategy, BackplaneEvents {
           feed.lastSeq = 0;
           if (slice.epoch !== null) slice = await this.backplane.history(feed.room, 0, this.options.history);
         }
-        const lostTo = slice.first === 0 ? slice.last : Math.min(slice.first - 1, slice.last);
-        if (lostTo > feed.lastSeq && feed.epoch !== null) {
+        // (a stream that changed again between the two reads is caught up by the next sync)
+        const plan = slice.epoch === feed.epoch ? catchUpPlan(slice, feed.lastSeq, slice.last) : { gap: null, entries: [] };
+        if (plan.gap && feed.epoch !== null) {
           this.recovery.gaps++;
-          this.hub.publish(feed.room, { type: 'gap', room: feed.room, epoch: feed.epoch, from: feed.lastSeq + 1, to: lostTo });
-          feed.lastSeq = lostTo;
+          this.hub.publish(feed.room, { type: 'gap', room: feed.room, epoch: feed.epoch, ...plan.gap });
+          feed.lastSeq = plan.gap.to;
         }
-        for (const e of slice.entries) {
-          if (e.epoch !== feed.epoch || e.seq <= feed.lastSeq) continue;
+        for (const e of plan.entries) {
           this.recovery.refetched++;
           this.deliver(feed, e);
         }

@@ -5,7 +5,27 @@
 import { errorMessage, type ResumePoint } from '../protocol.ts';
 import type { Connection } from '../strategy.ts';
 import type { Hub } from '../v3/hub.ts';
-import type { Backplane, StreamEntry } from './backplane.ts';
+import type { Backplane, HistorySlice, StreamEntry } from './backplane.ts';
+
+/** What a reader that has its stream up to `after` is owed from `slice`, up to `upTo`. */
+export interface CatchUp {
+  /** Seqs history no longer holds, told as a gap (null: nothing lost). */
+  gap: { from: number; to: number } | null;
+  /** The entries it holds that the reader lacks, oldest first. */
+  entries: StreamEntry[];
+}
+
+/**
+ * The one rule for catching up, for a node's feed (cluster-hub.ts) and a resuming client alike:
+ * what history trimmed between `after` and `upTo` is a gap, and the entries after it, up to `upTo`,
+ * follow. Pure: the caller tells and delivers.
+ */
+export function catchUpPlan(slice: HistorySlice, after: number, upTo: number): CatchUp {
+  const lostTo = Math.min(slice.first === 0 ? slice.last : slice.first - 1, upTo);
+  const gap = lostTo > after && slice.epoch !== null ? { from: after + 1, to: lostTo } : null;
+  const from = gap ? lostTo : after;
+  return { gap, entries: slice.entries.filter((e) => e.epoch === slice.epoch && e.seq > from && e.seq <= upTo) };
+}
 
 /** Times a recovery that raced a stream reset is tried again. */
 const RECOVERY_ATTEMPTS = 3;
@@ -91,15 +111,13 @@ export class Replayer {
       this.recovery.resets++;
       this.hub.sendTo(conn, { type: 'reset', room, epoch: slice.epoch, was: resume.epoch });
     }
-    const upTo = slice.epoch === feed.epoch ? feed.lastSeq : 0;
-    const lostTo = Math.min(slice.first === 0 ? slice.last : slice.first - 1, upTo);
-    if (lostTo > after && slice.epoch !== null) {
+    const plan = catchUpPlan(slice, after, slice.epoch === feed.epoch ? feed.lastSeq : 0);
+    if (plan.gap && slice.epoch !== null) {
       this.recovery.gaps++;
-      this.hub.sendTo(conn, { type: 'gap', room, epoch: slice.epoch, from: after + 1, to: lostTo });
-      after = lostTo;
+      this.hub.sendTo(conn, { type: 'gap', room, epoch: slice.epoch, ...plan.gap });
+      after = plan.gap.to;
     }
-    for (const e of slice.entries) {
-      if (e.seq <= after || e.seq > upTo) continue;
+    for (const e of plan.entries) {
       this.sendReplayed(conn, e);
       after = e.seq;
     }
