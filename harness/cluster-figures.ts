@@ -1,7 +1,6 @@
 // What a report shows of a v4 cluster beside what its clients measured: each node's share of the
 // deliveries and its CPU, Redis's CPU, and the backplane's own figures (publish round trip,
 // refusals, replays). A single-process version has none of these.
-import { readFile } from 'node:fs/promises';
 import { fmt, round } from '../common/helpers.ts';
 import type { ServerStats } from '../versions/protocol.ts';
 import type { ClientReport } from '../auto-client/delivery-meter.ts';
@@ -67,18 +66,6 @@ export function clusterLine(c: ClusterFigures): string {
     .filter(Boolean)
     .join(', ');
   return `${c.nodes.length} nodes, deliveries by node: ${perNode}; Redis CPU ${c.redisCpuPct === null ? 'not measured (not started by this run)' : `${c.redisCpuPct}%`}; ${fmt(c.published)} published, publish round trip p99 ${c.publishRttP99Ms} ms${faults ? `; ${faults}` : ''}`;
-}
-
-/** A process's CPU time so far, in seconds, from /proc (Linux); null when it cannot be read. */
-export async function processCpuSeconds(pid: number): Promise<number | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command (which may hold spaces) : utime is the 14th field, stime the 15th, in clock ticks (100/s).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
 }
 
 /** What clients went through when a scenario injected a fault (v4's node-kill, broker-outage). */

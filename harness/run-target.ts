@@ -14,13 +14,13 @@ import { signToken } from '../versions/auth.ts';
 import { pushOverHttp, type HttpPushResult } from './http-push.ts';
 import { planClients, roomOf, stallThresholdMs, workerOf, type Target } from './plan.ts';
 import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
-import { processCpuSeconds, type FaultEvent } from './cluster-figures.ts';
+import type { FaultEvent } from './cluster-figures.ts';
 import { injectFault, type FaultContext } from './faults.ts';
 import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
 import { round } from '../common/helpers.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
 import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
-import { alignNodes, busyPct, fetchStats, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
+import { alignNodes, busyPct, fetchStats, processCpuSeconds, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
 import { workerChannel } from './worker-channel.ts';
 
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));

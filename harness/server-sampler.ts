@@ -75,6 +75,18 @@ export interface CpuTimes {
   total: number;
 }
 
+/** A process's CPU time so far, in seconds, from /proc (Linux); null when it cannot be read. */
+export async function processCpuSeconds(pid: number): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) : utime is the 14th field, stime the 15th, in clock ticks (100/s).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Aggregate CPU times of all cores, from the first line of /proc/stat. */
 export async function readCpuTimes(): Promise<CpuTimes> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';

@@ -25,7 +25,7 @@ import { WriteScheduler, type FlushOptions } from './write-scheduler.ts';
 export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
 export type OnFullPolicy = (typeof ON_FULL_POLICIES)[number];
 
-/** flushPacing (default 1), flushRestMaxMs (default 25) and flushSliceMs (default 5): write-scheduler.ts. */
+/** The flush options (pacing, rest, slice) are write-scheduler.ts's; their defaults, versions.ts's. */
 export interface HubOptions extends FlushOptions {
   /** Messages each client's queue holds before `onFull` applies. Default 128 (the article's bufferSize). */
   queue: number;
