@@ -1,8 +1,9 @@
+// @ts-check
 // The browser test page: join any running version, chat in a room or privately, and watch its
 // counters live. This module holds the connection and what each server frame does; the parts
 // beside it are the message list (log.js), members, private messages and sign-in (people.js),
 // the server selector (servers.js) and the counters (counters.js).
-import { $, DEFAULT_LIMITS, state } from './state.js';
+import { $, $field, DEFAULT_LIMITS, state } from './state.js';
 import { addLine, addMedia, announce, clock, startSection, system } from './log.js';
 import { giveBack, resend, send, settle, tooLarge } from './outbox.js';
 import { memberJoined, memberLeft, renderMembers, renderSignIn, setMembers, showDirect, tokenFor, writeTo } from './people.js';
@@ -23,21 +24,25 @@ const SUBPROTOCOL = 'chatroom';
 
 // --- connection state: one status line, and stale marks while not connected ---
 
+/** @param {string} text @param {string} cls */
 function setState(text, cls) {
   $('state').textContent = text;
   $('state').className = `state ${cls}`;
 }
 
+/** @param {boolean} live */
 function setLive(live) {
   state.live = live;
   for (const id of ['live', 'members-panel', 'server-info']) $(id).classList.toggle('stale', !live);
   $('stale-note').hidden = live;
 }
 
+/** @param {number} code */
 function closeInWords(code) {
   return state.closeWords[code] ?? 'closed';
 }
 
+/** @param {string} address @param {number} code */
 function showCountdown(address, code) {
   const left = Math.max(0, state.retryAt - Date.now());
   setState(`disconnected from ${address}: ${closeInWords(code)} (${code}) · retrying in ${Math.ceil(left / 1000)} s`, 'closed');
@@ -45,6 +50,7 @@ function showCountdown(address, code) {
 
 // --- the socket ---
 
+/** @param {string} address */
 function connect(address, resume = false) {
   clearTimeout(state.reconnectTimer);
   clearInterval(state.countdownTimer);
@@ -60,9 +66,9 @@ function connect(address, resume = false) {
   }
   state.address = address;
   setLive(false);
-  const room = $('room').value || 'lobby';
+  const room = $field('room').value || 'lobby';
   const query = new URLSearchParams({ room });
-  state.asked = state.token ? '' : $('name').value.trim();
+  state.asked = state.token ? '' : $field('name').value.trim();
   if (state.asked) query.set('name', state.asked);
   // v4: the claim to the name, so another node of the cluster keeps it this page's
   if (state.claim) query.set('claim', state.claim);
@@ -92,6 +98,7 @@ function connect(address, resume = false) {
   for (const k of Object.keys(state.series)) state.series[k] = [];
 }
 
+/** @param {WebSocket} ws @param {string} address @param {CloseEvent} ev @param {boolean} opened */
 async function onClose(ws, address, ev, opened) {
   setLive(false);
   if (state.ws !== ws) return;
@@ -133,10 +140,11 @@ async function onClose(ws, address, ev, opened) {
   state.reconnectTimer = setTimeout(() => connect(address, true), delay);
 }
 
+/** @param {import('../protocol.ts').ServerMessage} msg */
 function onFrame(msg) {
   switch (msg.type) {
     case 'chat': {
-      if (typeof msg.seq === 'number') state.stream = { room: msg.room, seq: msg.seq, epoch: msg.epoch };
+      if (typeof msg.seq === 'number' && msg.epoch !== undefined) state.stream = { room: msg.room, seq: msg.seq, epoch: msg.epoch };
       if ($('state').classList.contains('degraded')) setState(`connected to ${state.address}`, 'open');
       const li = addLine([[msg.replayed ? `${clock(msg.ts)} · missed` : clock(msg.ts), 'meta'], [msg.from, 'from'], [msg.content, 'content']], msg.replayed ? 'chat replayed' : 'chat');
       addMedia(li, msg);
@@ -153,7 +161,7 @@ function onFrame(msg) {
     case 'presence':
       if (msg.room !== state.room) break;
       if (msg.event === 'rename') {
-        memberLeft(msg.from);
+        if (msg.from !== undefined) memberLeft(msg.from);
         memberJoined(msg.name);
         renderMembers();
         // (your own rename is said by the `joined` that follows it)
@@ -188,13 +196,14 @@ function onFrame(msg) {
       if (GIVE_BACK.has(msg.code)) giveBack(msg.id);
       if (NAME_REFUSED.has(msg.code)) {
         // The name you have stays yours, and the box says so: a refused one is not sent again on the next Join.
-        $('name').value = state.name;
+        $field('name').value = state.name;
         $('name-problem').textContent = msg.message;
       }
       break;
   }
 }
 
+/** @param {Extract<import('../protocol.ts').ServerMessage, { type: 'joined' }>} msg */
 function onJoined(msg) {
   const left = state.live && state.section !== null && msg.room !== state.room ? state.room : null;
   const renamed = state.live && msg.room === state.room && msg.name !== state.name ? state.name : null;
@@ -214,8 +223,8 @@ function onJoined(msg) {
     }
   }
   if (msg.name === state.asked) $('name-problem').textContent = '';
-  $('name').value = msg.name;
-  $('room').value = msg.room;
+  $field('name').value = msg.name;
+  $field('room').value = msg.room;
   $('current-room').textContent = msg.room;
   const l = state.limits;
   $('server-info').textContent = `${msg.server.describe} · frame ${Math.round(l.maxFrameBytes / 1024)} KiB · content ${Math.round(l.maxContentChars / 1024)} KiB`;
@@ -232,11 +241,12 @@ function onJoined(msg) {
 }
 
 /** v4: where the other nodes of `address`'s cluster serve (GET /api/nodes), for a failover. */
+/** @param {string} address @param {string} node */
 async function learnSiblings(address, node) {
   try {
     const res = await fetch(`http://${address}/api/nodes`, { signal: AbortSignal.timeout(1500) });
     const { nodes } = await res.json();
-    if (state.address === address) state.siblings = nodes.filter((n) => n.node !== node).map((n) => new URL(n.url).host);
+    if (state.address === address) state.siblings = /** @type {Array<{ node: string, url: string }>} */ (nodes).filter((n) => n.node !== node).map((n) => new URL(n.url).host);
   } catch {
     // the node or its Redis is not answering: no failover target until the next joined
   }
@@ -246,8 +256,8 @@ async function learnSiblings(address, node) {
 
 $('server-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const custom = $('custom-address').value.trim().replace(/^(ws|http)s?:\/\//, '').replace(/\/.*$/, '');
-  const address = custom || $('server-select').value;
+  const custom = $field('custom-address').value.trim().replace(/^(ws|http)s?:\/\//, '').replace(/\/.*$/, '');
+  const address = custom || $field('server-select').value;
   // Connect on the server you are on changes nothing: a second socket would take your name from you.
   if (address === state.address && state.live) return setState(`connected to ${address}`, 'open');
   // (in the same room of a v4 cluster, the new node replays what this page missed: since and epoch go along)
@@ -256,29 +266,29 @@ $('server-form').addEventListener('submit', (e) => {
 $('server-select').addEventListener('change', renderServerDetails);
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const name = state.user !== null ? '' : $('name').value.trim();
+  const name = state.user !== null ? '' : $field('name').value.trim();
   if (name) state.asked = name;
-  send({ type: 'join', room: $('room').value.trim(), ...(name ? { name } : {}) });
+  send({ type: 'join', room: $field('room').value.trim(), ...(name ? { name } : {}) });
 });
 $('name').addEventListener('input', () => ($('name-problem').textContent = ''));
 $('signin-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const typed = $('signin').value.trim();
+  const typed = $field('signin').value.trim();
   if (!typed) return;
   const address = state.address;
   try {
     state.token = await tokenFor(address, (await authOf(address)) ?? 'jwt', typed);
   } catch (err) {
-    $('signin-note').textContent = `not signed in: ${err.message}`;
+    $('signin-note').textContent = `not signed in: ${/** @type {Error} */ (err).message}`;
     return;
   }
-  $('signin').value = '';
+  $field('signin').value = '';
   connect(address, true);
 });
 $('direct-cancel').addEventListener('click', () => writeTo(null));
 $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const content = $('text').value;
+  const content = $field('text').value;
   if (!content) return;
   const problem = tooLarge(content);
   $('send-problem').textContent = problem ?? '';
@@ -288,16 +298,16 @@ $('send-form').addEventListener('submit', (e) => {
   if (send(frame)) {
     state.pending.push({ content, id, frame, at: performance.now(), tries: 0 });
     if (state.pending.length > 100) state.pending.shift();
-    $('text').value = '';
+    $field('text').value = '';
   }
 });
 $('text').addEventListener('input', () => {
-  if ($('send-problem').textContent) $('send-problem').textContent = tooLarge($('text').value) ?? '';
+  if ($('send-problem').textContent) $('send-problem').textContent = tooLarge($field('text').value) ?? '';
 });
 
 try {
   const remembered = localStorage.getItem(NAME_KEY);
-  if (remembered && !$('name').value) $('name').value = remembered;
+  if (remembered && !$field('name').value) $field('name').value = remembered;
 } catch {
   // no storage: a guest name, as before
 }

@@ -1,15 +1,17 @@
+// @ts-check
 // The live server counters: polled once a second from the server the page is on, each with a
 // sparkline of its last minute.
 import { $, fmt, state } from './state.js';
 
 const HISTORY = 60;
 
+/** @param {string} id @param {Array<number | null>} values */
 function spark(id, values) {
-  const canvas = $(id);
-  const ctx = canvas.getContext('2d');
+  const canvas = /** @type {HTMLCanvasElement} */ ($(id));
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   const { width, height } = canvas;
   ctx.clearRect(0, 0, width, height);
-  const numbers = values.filter((v) => typeof v === 'number');
+  const numbers = values.filter(/** @returns {v is number} */ (v) => typeof v === 'number');
   const range = $(`${id}-range`);
   if (numbers.length < 2) {
     range.textContent = '';
@@ -36,8 +38,9 @@ function spark(id, values) {
   ctx.stroke();
 }
 
+/** @param {string} key @param {number | null} value */
 function push(key, value) {
-  const s = state.series[key];
+  const s = /** @type {Array<number | null>} */ (state.series[key]);
   s.push(value);
   if (s.length > HISTORY) s.shift();
 }
@@ -53,13 +56,13 @@ export async function pollStats() {
     // How much the version batches, over the last second: 1 for v1 and v2, more for v3 under load;
     // none when nothing was written.
     const writes = last ? s.writes - last.s.writes : 0;
-    const batch = writes > 0 ? Math.round(((s.deliveries - last.s.deliveries) / writes) * 10) / 10 : null;
+    const batch = last && writes > 0 ? Math.round(((s.deliveries - last.s.deliveries) / writes) * 10) / 10 : null;
     state.lastStats = { s, at: now };
     const values = { connections: s.connections, rate: Math.round(rate), batch, deliveries: s.deliveries, drops: s.drops, queue: s.queueDepth, loop: Math.round(s.loopDelayMs.p99 * 10) / 10 };
     for (const [key, v] of Object.entries(values)) {
       push(key, v);
       $(`stat-${key}`).textContent = v === null ? '–' : v.toLocaleString('en-US');
-      spark(`chart-${key}`, state.series[key]);
+      spark(`chart-${key}`, state.series[key] ?? []);
     }
   } catch {
     // the server is too busy to answer: the gap in the charts says so

@@ -1,3 +1,4 @@
+// @ts-check
 // The message list. User text only ever reaches the page as text (textContent), never as HTML:
 // the article's page used innerHTML, which runs whatever a peer sends. Each part of a line (time,
 // name, message, round trip) is its own <bdi>, so right-to-left text in one never reorders another.
@@ -5,6 +6,7 @@ import { $, state } from './state.js';
 
 const MAX_LINES = 500;
 
+/** @param {Array<[string, string?]>} parts @param {string} [cls] */
 export function addLine(parts, cls, list = $('messages')) {
   const li = document.createElement('li');
   if (cls) li.className = cls;
@@ -16,7 +18,7 @@ export function addLine(parts, cls, list = $('messages')) {
   }
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(li);
-  while (list.children.length > MAX_LINES) list.firstElementChild.remove();
+  while (list.firstElementChild && list.children.length > MAX_LINES) list.firstElementChild.remove();
   if (atBottom) list.scrollTop = list.scrollHeight;
   return li;
 }
@@ -25,7 +27,9 @@ export function addLine(parts, cls, list = $('messages')) {
  * A message's media fields (the IM article's model), as links the reader may follow: nothing is
  * fetched or shown until they click, and only http(s) links are made (the server checks too).
  */
+/** @param {HTMLElement} li @param {{ media?: string, url?: string, pic?: string, memo?: string }} msg */
 export function addMedia(li, msg) {
+  /** @param {string} href @param {(u: URL) => string} label */
   const link = (href, label) => {
     let url;
     try {
@@ -54,8 +58,10 @@ export function addMedia(li, msg) {
 }
 
 let announceTimer = null;
+/** @type {string[]} */
 const toAnnounce = [];
 /** Screen readers hear notices and your own messages, gathered for a second, never a flood of others'. */
+/** @param {string} text */
 export function announce(text) {
   toAnnounce.push(text);
   if (toAnnounce.length > 5) toAnnounce.shift();
@@ -66,14 +72,17 @@ export function announce(text) {
 }
 
 /** A notice: in the list, and read out (the list itself is a log that does not announce every message). */
+/** @param {string} text */
 export function system(text) {
   announce(text);
   return addLine([[text]], 'system');
 }
 
+/** @param {number} ms */
 export const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
 
 /** Messages on screen belong to one room on one server: a switch starts a new section. */
+/** @param {string} room @param {string} server */
 export function startSection(room, server) {
   const key = `${room}@${state.address}`;
   if (state.section === key) return;

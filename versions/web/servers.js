@@ -1,6 +1,7 @@
+// @ts-check
 // The server selector: the workbench's versions on their default ports, each polled for whether it
 // is up and how it signs people in. Browsing it connects nowhere; Connect (or Enter) does.
-import { $ } from './state.js';
+import { $, $field } from './state.js';
 
 /** The workbench's versions and their default ports (versions/versions.ts; v4: its first two nodes). */
 const VERSIONS = [
@@ -22,8 +23,9 @@ function serverOptions() {
   return options;
 }
 
+/** @param {string} current */
 export function renderSelect(current) {
-  const select = $('server-select');
+  const select = /** @type {HTMLSelectElement} */ ($('server-select'));
   const chosen = select.value || current;
   select.replaceChildren(
     ...serverOptions().map((o) => {
@@ -34,16 +36,17 @@ export function renderSelect(current) {
       return opt;
     }),
   );
-  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  if (Array.from(select.options).some((o) => o.value === chosen)) select.value = chosen;
   renderServerDetails();
 }
 
 export function renderServerDetails() {
-  const address = $('server-select').value;
+  const address = $field('server-select').value;
   const s = statuses.get(address);
   $('server-details').textContent = `${address}${s ? ` · ${s}` : s === null ? ' · not answering' : ''}`;
 }
 
+/** @param {string} address */
 async function probe(address) {
   try {
     const res = await fetch(`http://${address}/healthz`, { signal: AbortSignal.timeout(1500) });
@@ -55,6 +58,7 @@ async function probe(address) {
   }
 }
 
+/** @param {string} current */
 export async function pollServers(current) {
   await Promise.all(serverOptions().map((o) => probe(o.address)));
   renderSelect(current);
@@ -65,6 +69,7 @@ export async function pollServers(current) {
  * if the page does not know yet; a custom address only ever answers a poll (the page probes no
  * address the user has not listed).
  */
+/** @param {string} address */
 export async function authOf(address) {
   if (!auths.has(address) && serverOptions().some((o) => o.address === address)) await probe(address);
   return auths.get(address) ?? null;
