@@ -1,7 +1,7 @@
 // @ts-check
 // What this page sends: each message waits, by its id, for its echo (its round trip), or for a
 // refusal that puts it back in the box; v4's SEND_UNKNOWN sends it again with the same id.
-import { $, $field, fmt, state } from './state.js';
+import { $field, fmt, state } from './state.js';
 import { announce, system } from './log.js';
 
 /** A send the server could not answer for (v4, SEND_UNKNOWN) goes again with its id, this long after, at most this often. */
