@@ -3,7 +3,7 @@
 // from the actual send time), and per-sender sequence numbers give lost, duplicate and reordered
 // deliveries. The swarm polices itself: event-loop delay, CPU and schedule lag.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DeliveryMeter, leakedTo, meteredClient, TIMELINE_STEP_MS, type ClientKind, type MeteredClient } from './delivery-meter.ts';
+import { DeliveryMeter, leakedTo, meteredClient, type ClientKind, type MeteredClient } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
 import { rng } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
@@ -12,11 +12,13 @@ import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
 import { SendFate, sendsLostWithNode } from './send-fate.ts';
 import { Switches } from './switches.ts';
+import { SendLedger } from './send-ledger.ts';
+import { Rotation } from './rotation.ts';
 import { keepClaim, keepTail, nextResumeUrl, noteRecovery, type Resumable } from './resume.ts';
 import { applySlow, type SlowReader } from './slow-reader.ts';
 import { parseJsonLines, peekType } from './control-frames.ts';
 
-import type { ClientSpec, ConnectFailure, OfferedLoad, SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
+import type { ClientSpec, ConnectFailure, SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
 
 interface LiveClient extends MeteredClient, Resumable, SlowReader {
   spec: ClientSpec;
@@ -53,7 +55,6 @@ export class Swarm {
   private readonly meter: DeliveryMeter;
   private readonly connectHist = createHistogram();
   private ramp = { startUs: 0, endUs: 0, connected: 0 };
-  private readonly lagHist = createHistogram();
   private readonly connectFailures: ConnectFailure[] = [];
   private connectFailureCount = 0;
   private readonly unparsed = { count: 0, samples: [] as string[] };
@@ -248,37 +249,23 @@ export class Swarm {
         const n = random(); // each sender's own phase
         return { c, seq: 0, n, nextUs: at(n), sentAtUs: [] as number[] };
       });
-    const sentByRoom: Record<string, number> = {};
-    const sentBeforeResumeByRoom: Record<string, number> = {};
-    const resumeAtUs = this.plan.slowResumeUs === null ? -Infinity : timing.sendStartUs + this.plan.slowResumeUs;
-    const sentTimeline: number[] = [];
-    const offered: OfferedLoad = { senders: senders.length, planned: 0, sent: 0, sendersLost: 0 };
+    const ledger = new SendLedger(senders.length, timing.sendStartUs, this.plan.slowResumeUs === null ? -Infinity : timing.sendStartUs + this.plan.slowResumeUs);
     const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
-    const churners = this.clients.filter((c) => c.spec.kind === 'churn' && !c.spec.switches);
-    const switchers = this.clients.filter((c) => c.spec.switches);
-    let nextSwitch = timing.sendStartUs;
-    let switchIndex = 0;
-    let nextChurn = timing.sendStartUs;
-    let churnIndex = 0;
+    const churners = new Rotation(this.clients.filter((c) => c.spec.kind === 'churn' && !c.spec.switches), this.plan.churnPeriodMs * 1000, timing.sendStartUs);
+    const switchers = new Rotation(this.clients.filter((c) => c.spec.switches), SWITCH_EVERY_US, timing.sendStartUs);
 
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = nowUs(this.epoch);
         for (const s of senders) {
           while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
-            offered.planned += burst;
+            ledger.planned(burst);
             for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
               this.sendProbe(s.c, s.seq, s.nextUs, now);
               if (s.c.report.recovery) s.sentAtUs.push(now); // (fault scenarios only: see sendsLostWithNode)
               s.c.fate?.sent(s.seq, s.nextUs);
               s.seq++;
-              offered.sent++;
-              const room = s.c.spec.room;
-              sentByRoom[room] = (sentByRoom[room] ?? 0) + 1;
-              if (now < resumeAtUs) sentBeforeResumeByRoom[room] = (sentBeforeResumeByRoom[room] ?? 0) + 1;
-              const step = Math.floor((now - timing.sendStartUs) / (TIMELINE_STEP_MS * 1000));
-              sentTimeline[step] = (sentTimeline[step] ?? 0) + 1;
-              recordUs(this.lagHist, now - s.nextUs);
+              ledger.sent(s.c.spec.room, now, s.nextUs);
             }
             s.n += this.plan.poisson ? -Math.log(1 - random()) : 1;
             s.nextUs = at(s.n);
@@ -287,18 +274,13 @@ export class Swarm {
           if (s.c.fate && s.c.wire?.isOpen) for (const r of s.c.fate.dueResends(now, s.c.seen.get(s.c.spec.id))) this.sendProbe(s.c, r.seq, r.dueUs, now);
         }
         applySlow(this.slowClients, now - timing.sendStartUs);
-        if (this.plan.churnPeriodMs > 0 && churners.length > 0 && now >= nextChurn && now < timing.measureEndUs) {
-          // One churn client at a time leaves and comes back, spread over the period.
-          const c = churners[churnIndex++ % churners.length] as LiveClient;
-          void this.reconnect(c);
-          nextChurn = now + (this.plan.churnPeriodMs * 1000) / churners.length;
-        }
-        if (switchers.length > 0 && now >= nextSwitch && now < timing.measureEndUs) {
-          // One switcher at a time asks, spread over a second: each asks once a second.
-          const c = switchers[switchIndex++ % switchers.length] as LiveClient;
-          const frame = c.joined && c.wire?.isOpen ? this.switches.next(c.spec.id, c.spec.room, now) : null;
-          if (frame) c.wire?.sendText(encodeClientFrame(frame));
-          nextSwitch = now + SWITCH_EVERY_US / switchers.length;
+        if (now < timing.measureEndUs) {
+          // One churn client at a time leaves and comes back; one switcher at a time asks (each once a second).
+          const leaving = churners.due(now);
+          if (leaving) void this.reconnect(leaving);
+          const asking = switchers.due(now);
+          const frame = asking?.joined && asking.wire?.isOpen ? this.switches.next(asking.spec.id, asking.spec.room, now) : null;
+          if (frame) asking?.wire?.sendText(encodeClientFrame(frame));
         }
         if (now >= timing.drainEndUs) return resolve();
         setTimeout(tick, TICK_MS);
@@ -320,7 +302,7 @@ export class Swarm {
       }
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
     }
-    offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
+    ledger.offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
     if (this.plan.clients.some((c) => c.peers)) for (const s of senders) s.c.report.sent = s.seq;
     for (const s of senders) {
       const r = s.c.report.recovery;
@@ -335,15 +317,15 @@ export class Swarm {
     return {
       workerId: this.plan.workerId,
       clients: this.clients.map((c) => c.report),
-      sentByRoom,
+      sentByRoom: ledger.byRoom,
       latency: { healthy: enc('healthy'), slow: enc('slow'), churn: enc('churn') },
       connectUs: encodeHistogram(this.connectHist),
       ramp: this.ramp,
       connectFailures: this.connectFailures,
       connectFailureCount: this.connectFailureCount,
-      offered,
-      sentBeforeResumeByRoom,
-      sentTimeline: Array.from(sentTimeline, (v) => v ?? 0),
+      offered: ledger.offered,
+      sentBeforeResumeByRoom: ledger.beforeResumeByRoom,
+      sentTimeline: ledger.sentTimeline(),
       healthyTimeline: Array.from(this.meter.healthyTimeline, (v) => v ?? 0),
       unparsed: this.unparsed,
       churn: this.churn,
@@ -355,8 +337,8 @@ export class Swarm {
         cpuPct: Math.round(((cpu.user + cpu.system) / wallUs) * 1000) / 10,
         loopDelayP99Ms: Math.max(0, this.loop.percentile(99) / 1e6 - 10),
         loopDelayMaxMs: Math.max(0, this.loop.max / 1e6 - 10),
-        scheduleLagP99Ms: this.lagHist.totalCount ? this.lagHist.getValueAtPercentile(99) / 1000 : 0,
-        scheduleLagMaxMs: this.lagHist.totalCount ? this.lagHist.maxValue / 1000 : 0,
+        scheduleLagP99Ms: ledger.lag.totalCount ? ledger.lag.getValueAtPercentile(99) / 1000 : 0,
+        scheduleLagMaxMs: ledger.lag.totalCount ? ledger.lag.maxValue / 1000 : 0,
       },
     };
   }
