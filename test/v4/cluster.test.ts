@@ -1,22 +1,22 @@
 // v4 in one test process: two or three nodes over a real redis-server (Debian's, on a free
 // port), real sockets. Each test uses its own rooms, so they share one Redis.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import type { ServerMessage } from '../../versions/protocol.ts';
 import { startV4Node, type V4Options } from '../../versions/v4/node.ts';
-import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
+import { startRedisServer } from '../../common/redis-server.ts';
+import { useV4Fixture } from './fixture.ts';
 import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
 type Chat = Extract<ServerMessage, { type: 'chat' }>;
 
-let redis: RedisServer;
-const servers: ChatServer[] = [];
-const clients: TestClient[] = [];
+const fixture = useV4Fixture();
+const { servers, clients } = fixture;
 let nodeCount = 0;
 
 // A test client stands for a room's senders here (hundreds of messages at once): no per-connection rate limit.
 async function node(options: Partial<V4Options> = {}): Promise<ChatServer> {
-  const s = await startV4Node({ redis: redis.url, node: `t${++nodeCount}`, port: 0, heartbeatMs: 200, maxMsgsPerS: 0, ...options });
+  const s = await startV4Node({ redis: fixture.redis.url, node: `t${++nodeCount}`, port: 0, heartbeatMs: 200, maxMsgsPerS: 0, ...options });
   servers.push(s);
   return s;
 }
@@ -35,19 +35,6 @@ function sendMany(c: TestClient, label: string, n: number): void {
 function seqs(c: TestClient): number[] {
   return c.chats().map((m) => (m as Chat).seq as number);
 }
-
-beforeAll(async () => {
-  redis = await startRedisServer({ detached: true });
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await redis?.stop();
-});
 
 describe('v4 over Redis', () => {
   it("gives every member a room's messages once, in one seq order, whichever node sent them", async () => {
@@ -153,15 +140,15 @@ describe('v4 over Redis', () => {
     const b = await open(n2, { room: 'outage', name: 'bob' });
     a.send({ type: 'chat', content: 'before' });
     await b.waitFor(() => b.chats().length === 1, 'before');
-    const port = redis.port;
-    await redis.stop(0);
+    const port = fixture.redis.port;
+    await fixture.redis.stop(0);
     await eventually(async () => (await stats(n1)).backplane!.state === 'down', 'n1 sees Redis down');
     a.send({ type: 'chat', content: 'during' });
     await a.waitFor(() => a.ofType('error').some((e) => e.code === 'BACKPLANE_DOWN'), 'BACKPLANE_DOWN');
     const refused = await fetch(`${n2.url}api/send`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ room: 'outage', content: 'x' }) });
     expect(refused.status).toBe(503);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('BACKPLANE_DOWN');
-    redis = await startRedisServer({ port, detached: true });
+    fixture.redis = await startRedisServer({ port, detached: true });
     await eventually(async () => (await stats(n1)).backplane!.state === 'up' && (await stats(n2)).backplane!.state === 'up', 'both nodes back', 15_000);
     await b.waitFor(() => b.ofType('reset').length === 1, 'a reset notice');
     a.send({ type: 'chat', content: 'after' });
@@ -182,7 +169,7 @@ describe('v4 over Redis', () => {
     const a = await open(n1, { room: 'paused' });
     const probe = await open(n1, { room: 'paused' });
     const { Redis } = await import('ioredis');
-    const admin = new Redis(redis.url);
+    const admin = new Redis(fixture.redis.url);
     try {
       await admin.client('PAUSE', 1500, 'WRITE');
       sendMany(a, 'p', 200);

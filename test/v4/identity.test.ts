@@ -1,23 +1,22 @@
 // v4: who is who across nodes. A direct message goes over a Redis channel per user, which a node
 // listens to while it holds a connection of that user; a signed-in user's tabs may sit on any node.
 // A name is one member's in its room across every node, claimed in Redis.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signToken } from '../../versions/auth.ts';
 import type { ChatServer } from '../../versions/host.ts';
 import type { ServerMessage } from '../../versions/protocol.ts';
 import { startV4Node } from '../../versions/v4/node.ts';
-import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
+import { useV4Fixture } from './fixture.ts';
 import { delay, eventually, openClient, type TestClient } from '../helpers.ts';
 
 type Direct = Extract<ServerMessage, { type: 'direct' }>;
 const SECRET = 'one-secret-for-every-node-of-the-cluster';
-let redis: RedisServer;
-const servers: ChatServer[] = [];
-const clients: TestClient[] = [];
+const fixture = useV4Fixture();
+const { servers, clients } = fixture;
 let nodeCount = 0;
 
 async function node(auth = true): Promise<ChatServer> {
-  const s = await startV4Node({ redis: redis.url, node: `d${++nodeCount}`, port: 0, heartbeatMs: 200, ...(auth ? { auth: { mode: 'jwt', jwtSecret: SECRET } } : {}), apiKey: 'an-api-key-for-the-test' });
+  const s = await startV4Node({ redis: fixture.redis.url, node: `d${++nodeCount}`, port: 0, heartbeatMs: 200, ...(auth ? { auth: { mode: 'jwt', jwtSecret: SECRET } } : {}), apiKey: 'an-api-key-for-the-test' });
   servers.push(s);
   return s;
 }
@@ -29,19 +28,6 @@ async function as(server: ChatServer, sub: string, room: string): Promise<TestCl
 }
 
 const directs = (c: TestClient): Direct[] => c.ofType('direct');
-
-beforeAll(async () => {
-  redis = await startRedisServer({ detached: true });
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-afterAll(async () => {
-  await redis?.stop();
-});
 
 describe('v4: direct messages across nodes', () => {
   it('a message from node 1 reaches all three connections of a user spread over nodes 2 and 3, the sender, and nobody else', async () => {
