@@ -123,14 +123,18 @@ export function signToken(secret: Uint8Array | string, claims: { sub: string; na
  * subprotocol, unlike a URL, is not written to access logs), or `?token=` (the fallback).
  */
 export function tokenOf(req: IncomingMessage): string | null {
-  const auth = req.headers.authorization;
-  const bearer = auth && /^Bearer\s+(\S+)$/i.exec(auth);
-  if (bearer) return bearer[1] as string;
+  const bearer = bearerOf(req.headers.authorization);
+  if (bearer !== null) return bearer;
   for (const p of (req.headers['sec-websocket-protocol'] ?? '').split(',')) {
     const t = p.trim();
     if (t.startsWith(BEARER_PROTOCOL) && t.length > BEARER_PROTOCOL.length) return t.slice(BEARER_PROTOCOL.length);
   }
   return new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+}
+
+/** The credential of an `Authorization: Bearer <credential>` header, or null. */
+export function bearerOf(header: string | undefined): string | null {
+  return (header && /^Bearer\s+(\S+)$/i.exec(header)?.[1]) || null;
 }
 
 /** ws's handleProtocols: answer `chatroom` when offered; never echo a `bearer.` protocol (it is a token). */

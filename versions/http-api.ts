@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Authenticator } from './auth.ts';
+import { bearerOf, type Authenticator } from './auth.ts';
 import type { MessageLog } from './message-log.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { backplaneRefusal, CLOSE_CODE_WORDS, ERROR_CODES, checkContent, contentDetail, isValidId, isValidName, isValidRoom, isValidUser, parseJsonObject, type ErrorCode, type LimitName, type ProtocolLimits, type ServerInfo } from './protocol.ts';
@@ -119,13 +119,8 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
       return;
     }
     if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST a JSON body {room, content, from?}' } });
-    // Only the workbench's own pages may post: a foreign page's simple POST would otherwise reach the room.
-    const origin = req.headers.origin;
-    if (origin !== undefined && !isAllowedOrigin(origin, ctx.allowOrigins)) return refuse(res, 'origin', 403, `origin ${origin} may not post here (--allow-origin)`);
-    // A name that resolves to loopback is not loopback's to use (DNS rebinding): the Host must be.
-    if (!isOwnHost(req.headers.host, ctx.listenHost)) return refuse(res, 'host', 421, `Host ${req.headers.host ?? '(none)'} is not this server's`);
-    // A browser asks before sending JSON across origins; a text/plain or form post it would send unasked.
-    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return refuse(res, 'content_type', 415, 'send Content-Type: application/json');
+    const notHere = postRefusal(req, 'post here');
+    if (notHere) return refuse(res, ...notHere);
     const declared = Number(req.headers['content-length']);
     const body = declared > limits.maxFrameBytes ? null : await readBody(req, limits.maxFrameBytes);
     if (body === null) {
@@ -188,8 +183,8 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
 
   /** Who an Authorization header pushes as: the API key's holder (http), a token's sub with the push scope, or nobody (null). */
   async function pusher(header: string | undefined): Promise<string | null> {
-    const bearer = header && /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    if (!bearer) return null;
+    const bearer = bearerOf(header);
+    if (bearer === null) return null;
     if (ctx.apiKey !== null && sameSecret(bearer, ctx.apiKey)) return HTTP_SENDER;
     const r = await ctx.auth.verify(bearer);
     return r.ok && r.account?.scopes.includes('push') ? r.account.id : null;
@@ -199,14 +194,28 @@ export function createHttpApi(ctx: HttpApiContext): (req: IncomingMessage, res: 
   async function handleDevToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!ctx.auth.issue) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'no dev sign-in here: the server runs without --auth dev' } });
     if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'POST a JSON body {name}' } });
-    const origin = req.headers.origin;
-    if (origin !== undefined && !isAllowedOrigin(origin, ctx.allowOrigins)) return refuse(res, 'origin', 403, `origin ${origin} may not sign in here (--allow-origin)`);
-    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return refuse(res, 'content_type', 415, 'send Content-Type: application/json');
+    const notHere = postRefusal(req, 'sign in here');
+    if (notHere) return refuse(res, ...notHere);
     const body = await readBody(req, 4096);
     const parsed = body === null ? null : parseJsonObject(body);
     const name = parsed?.ok ? parsed.value.name : undefined;
     if (!isValidName(name)) return sendJson(res, 400, { error: { code: 'BAD_NAME', message: ERROR_CODES.BAD_NAME } });
     sendJson(res, 200, { token: await ctx.auth.issue(name, name, DEV_TOKEN_TTL), user: name, expiresIn: DEV_TOKEN_TTL });
+  }
+
+  /**
+   * Why a POST must be refused, or null. Any web page can make a browser send a simple POST, so
+   * only the workbench's own pages may, to this server by its own name, with a body a browser would
+   * have asked about before sending it across origins.
+   */
+  function postRefusal(req: IncomingMessage, what: string): [LimitName, number, string] | null {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !isAllowedOrigin(origin, ctx.allowOrigins)) return ['origin', 403, `origin ${origin} may not ${what} (--allow-origin)`];
+    // A name that resolves to loopback is not loopback's to use (DNS rebinding): the Host must be.
+    if (!isOwnHost(req.headers.host, ctx.listenHost)) return ['host', 421, `Host ${req.headers.host ?? '(none)'} is not this server's`];
+    // A browser asks before sending JSON across origins; a text/plain or form post it would send unasked.
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) return ['content_type', 415, 'send Content-Type: application/json'];
+    return null;
   }
 
   function refuse(res: ServerResponse, limit: LimitName, status: number, message: string): void {

@@ -23,11 +23,6 @@ export class Users {
     if (strategy.users) strategy.users.deliver = (user, json) => this.deliverLocal(user, JSON.parse(json) as ServerMessage);
   }
 
-  /** Users with a connection here. */
-  get size(): number {
-    return this.byUser.size;
-  }
-
   /** `conn` is one of its user's connections from now on (v4: once its node hears the user's messages). */
   async bind(conn: Connection): Promise<void> {
     const user = userOf(conn);
