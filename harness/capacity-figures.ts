@@ -4,6 +4,27 @@
 import { fmt } from '../common/helpers.ts';
 import type { CapacityResult, CapacityStep, VersionResult } from './result.ts';
 
+/** The ladder is refined until the interval between held and not held is at most this fraction of held… */
+export const REFINE_RESOLUTION = 0.1;
+/** …or this many halvings have run (each one more run; three or four take a 1-2-5 interval under 10%). */
+export const MAX_REFINEMENTS = 5;
+
+/**
+ * The next rate to try once a step was not sustained: halfway between the highest held and the
+ * lowest not held, or null when the interval is already within REFINE_RESOLUTION of held, the
+ * halvings are spent, or nothing was held at all (the bottom of the ladder is the answer).
+ */
+export function nextRefinement(held: number, notHeld: number, refinedSoFar: number): number | null {
+  if (held <= 0 || refinedSoFar >= MAX_REFINEMENTS || notHeld - held <= REFINE_RESOLUTION * held) return null;
+  const mid = refineTarget(held, notHeld);
+  return mid > held && mid < notHeld ? mid : null;
+}
+
+/** The rate halfway between a sustained and an unsustained target, rounded to a thousand deliveries/s. */
+export function refineTarget(held: number, notHeld: number): number {
+  return Math.round((held + notHeld) / 2 / 1000) * 1000;
+}
+
 /** The steps by target rate: the order of the rates, where the refinement ran them after the ladder. */
 export function byTarget(steps: readonly CapacityStep[]): CapacityStep[] {
   return [...steps].sort((a, b) => a.targetPerSecond - b.targetPerSecond);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { rssSlopeKB } from '../../harness/aggregate.ts';
-import { capacityBreak, capacityRatios } from '../../harness/capacity-figures.ts';
+import { capacityBreak, capacityRatios, MAX_REFINEMENTS, nextRefinement } from '../../harness/capacity-figures.ts';
 import type { CapacityStep, VersionResult } from '../../harness/result.ts';
 import { verdict } from '../../harness/verdict.ts';
 import type { StressReport } from '../../harness/report-model.ts';
@@ -76,6 +76,39 @@ const step = (over: Partial<CapacityStep>): CapacityStep => ({
   deliveriesPerWrite: 10,
   machineBusyPct: 60,
   ...over,
+});
+
+describe('nextRefinement', () => {
+  /** The refinements a server that holds exactly `cap` deliveries/s gets after the 1-2-5 ladder. */
+  const refinements = (held: number, notHeld: number, cap: number): number[] => {
+    const tried: number[] = [];
+    for (let next = nextRefinement(held, notHeld, 0); next !== null; next = nextRefinement(held, notHeld, tried.length)) {
+      tried.push(next);
+      if (next <= cap) held = next;
+      else notHeld = next;
+    }
+    return tried;
+  };
+
+  it('halves until the interval is within 10% of the rate held', () => {
+    // 500k held, 1M not, the server's true limit 700k: 750k ✘, 625k ✔, 688k ✔; 688-750k is within 10% of 688k.
+    expect(refinements(500_000, 1_000_000, 700_000)).toEqual([750_000, 625_000, 688_000]);
+    // 500k held, 1M not, limit 550k: 750k ✘, 625k ✘, 563k ✘, 532k ✔; 532-563k is within 10%.
+    expect(refinements(500_000, 1_000_000, 550_000)).toEqual([750_000, 625_000, 563_000, 532_000]);
+  });
+
+  it('asks nothing when the interval is already fine, nothing was held, or the halvings are spent', () => {
+    expect(nextRefinement(100_000, 105_000, 0)).toBeNull();
+    expect(nextRefinement(0, 10_000, 0)).toBeNull();
+    expect(nextRefinement(10_000, 1_000_000, MAX_REFINEMENTS)).toBeNull();
+    // 10k held, 1M not (a ladder with a hole): five halvings, no more.
+    expect(refinements(10_000, 1_000_000, 12_000)).toHaveLength(MAX_REFINEMENTS);
+  });
+
+  it('never asks a rate outside the interval, whatever the rounding', () => {
+    expect(nextRefinement(10_000, 11_000, 0)).toBeNull();
+    expect(nextRefinement(20_000, 21_500, 0)).toBeNull();
+  });
 });
 
 describe('capacityBreak', () => {

@@ -220,17 +220,23 @@ describe('a capacity ladder whose server crashes on a later step', () => {
 });
 
 describe('a capacity ladder whose server holds up to a known rate', () => {
-  it('halves the interval between the last step it held and the first it did not, twice', async () => {
+  it('halves the interval between the last step it held and the first it did not, until it is within 10%', async () => {
     // 20 clients: a step of 20,000 deliveries/s is 1,000 messages/s. The relay holds 1,600 a second
     // (32,000 deliveries/s) and holds everything past that for 300 ms (p99 > 100 ms).
     const config = resolveScenario('capacity', { clients: 20, senders: 2, warmupS: 1, durationS: 2, drainS: 1, workers: 1 });
     const r = await runCapacity({ label: 'capped', args: ['rate-cap', '--after', '1600'], script: SERVER }, config, 1, () => {});
-    // 10k and 20k held, 50k not; then 35k (not held) and 28k (held).
-    expect(r.capacity!.steps.map((st) => st.targetPerSecond)).toEqual([10_000, 20_000, 50_000, 35_000, 28_000]);
-    expect(r.capacity!.sustainedPerSecond).toBeGreaterThan(26_000);
-    expect(r.capacity!.brokeAtPerSecond).toBe(35_000);
-    expect(r.capacity!.brokeBy).toMatch(/^p99 \d+ ms > 100 ms$/);
-    expect(r.verdict).toMatch(/^capped: sustained 2[78],\d{3} deliveries\/s .*; at 35,000\/s: p99 \d+ ms > 100 ms$/);
+    const cap = r.capacity!;
+    const targets = cap.steps.map((st) => st.targetPerSecond);
+    // 10k and 20k held, 50k not; then 35k (not held) and 28k (held); then halvings between them,
+    // each inside the interval left, until held and not held are within 10% of held.
+    expect(targets.slice(0, 5)).toEqual([10_000, 20_000, 50_000, 35_000, 28_000]);
+    for (const t of targets.slice(5)) expect(t > 28_000 && t < 35_000).toBe(true);
+    const held = Math.max(...cap.steps.filter((st) => st.targetPerSecond < cap.brokeAtPerSecond!).map((st) => st.targetPerSecond));
+    expect(cap.brokeAtPerSecond! - held).toBeLessThanOrEqual(0.1 * held);
+    expect(cap.sustainedPerSecond).toBeGreaterThan(26_000);
+    expect(cap.brokeAtPerSecond).toBeGreaterThanOrEqual(30_000);
+    expect(cap.brokeBy).toMatch(/^p99 \d+ ms > 100 ms$/);
+    expect(r.verdict).toMatch(/^capped: sustained (2[6-9]|3[0-3]),\d{3} deliveries\/s .*; at 3[0-5],\d{3}\/s: p99 \d+ ms > 100 ms$/);
   }, 120_000);
 });
 
