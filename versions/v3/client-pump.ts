@@ -3,11 +3,12 @@
 // its own ping and close frames, each a whole frame, so nothing interleaves).
 // The queue is, in order, the frames of its own (`frames`: replies, replays, what it was owed of
 // a room it left) and then, while it is attached to its room, the room's log from its cursor on
-// (room-log.ts). A detached client's queue is all its own: the hub offers it each message.
+// (room.ts, which alone moves the cursor). A detached client's queue is all its own: the hub
+// offers it each message.
 import type { Socket } from 'node:net';
 import { encodeServerMessage, frameText } from '../protocol.ts';
 import { isOpen, type Connection, type ServerCounters } from '../strategy.ts';
-import type { Room } from './room-log.ts';
+import type { Member, Room, SharedBatches } from './room.ts';
 
 /**
  * Where a socket's listeners find their pump: one pair of listener functions serves every client.
@@ -27,23 +28,14 @@ function onSocketClose(this: PumpedSocket): void {
   this[PUMP]?.close();
 }
 
-/**
- * Concatenations shared by the writes of one slice of a sweep (or of queues flushed early for
- * being full), by first frame and frame count. An attached client with no frames of its own is
- * owed a contiguous run of its room's log; two such runs with the same first frame and the same
- * length are the same bytes, so in a room of N one concatenation serves every member instead of
- * N copies. A queue with frames of its own is never shared.
- */
-export type SharedBatches = Map<Buffer, Map<number, Buffer>>;
-
-export class ClientPump {
+export class ClientPump implements Member {
+  // The room's to write (room.ts): where this client is, and its place in the room's log.
   room: Room | null = null;
-  /** Its index in its room's attached or detached members. */
-  slot = 0;
-  /** Attached: the seq of the first message of its room's log it has not been written. */
+  attached = false;
   cursor = 0;
-  /** In the hub's sweep under way, not yet written, or in its list for the next sweep. */
-  dirty = false;
+  slot = 0;
+  /** In the sweep under way and not yet written, or in the list for the next (write-scheduler.ts's to write). */
+  scheduled = false;
   /** Chat messages dropped for this client since it was last told, and in all. */
   private dropsUntold = 0;
   private dropsTotal = 0;
@@ -51,7 +43,6 @@ export class ClientPump {
   private frames: Buffer[] = [];
   /** How many of `frames` are chat messages (the rest are control frames). */
   private chatsQueued = 0;
-  private attached = false;
   private closed = false;
   /** Who waits for room in the queue (the hub under `block`); made when first needed. */
   private waiters: Array<() => void> | null = null;
@@ -86,13 +77,8 @@ export class ClientPump {
     return this.attached ? this.frames.length + (this.room as Room).end - this.cursor : this.frames.length;
   }
 
-  /** Attached: the seq its queue would start at if its own frames were in the log (the room's `low`). */
-  get start(): number {
-    return this.cursor - this.frames.length;
-  }
-
-  get isAttached(): boolean {
-    return this.attached;
+  get ownFrames(): number {
+    return this.frames.length;
   }
 
   get isClosed(): boolean {
@@ -103,17 +89,10 @@ export class ClientPump {
     return this.closed || this.depth < this.capacity;
   }
 
-  /** The room made it an attached member (Room.attach). */
-  attachedTo(room: Room, cursor: number): void {
-    this.room = room;
-    this.cursor = cursor;
-    this.attached = true;
-  }
-
-  /** The room detached it, or it left: what it was owed of the log becomes frames of its own. */
-  detached(): void {
-    if (this.attached) this.takeOwed();
-    this.attached = false;
+  /** Frames of its room's log given to it as its own (room.ts), after those it has. */
+  own(frames: Buffer[], chats: number): void {
+    for (const f of frames) this.frames.push(f);
+    this.chatsQueued += chats;
   }
 
   /**
@@ -127,10 +106,11 @@ export class ClientPump {
       this.flush(shared);
       if (this.depth >= this.capacity) return false;
     }
-    if (this.attached) this.takeOwed(); // (a frame of its own goes after what it is owed of the log)
+    const room = this.attached ? (this.room as Room) : null;
+    room?.giveOwed(this); // (a frame of its own goes after what it is owed of the log)
     this.frames.push(frame);
     if (chat) this.chatsQueued++;
-    if (this.attached) (this.room as Room).holds(this.start);
+    room?.grew(this);
     return true;
   }
 
@@ -158,13 +138,11 @@ export class ClientPump {
     if (this.frames.length === 0 && this.dropsUntold === 0) {
       // Attached, nothing of its own: a run of the room's log, the same bytes for every member at this cursor.
       const room = this.room as Room;
-      const end = room.end;
-      frames = end - this.cursor;
-      chats = room.chatsFrom(this.cursor);
-      batch = frames === 1 ? room.frame(this.cursor) : shared ? joinShared(shared, room, this.cursor, frames) : Buffer.concat(room.frames(this.cursor));
-      this.cursor = end;
+      frames = this.depth;
+      chats = room.chatsOwed(this);
+      batch = room.take(this, shared);
     } else {
-      if (this.attached) this.takeOwed();
+      if (this.attached) (this.room as Room).giveOwed(this);
       if (this.dropsUntold > 0) {
         this.frames.push(frameText(encodeServerMessage({ type: 'dropped', count: this.dropsUntold, total: this.dropsTotal })));
         this.dropsUntold = 0;
@@ -192,24 +170,12 @@ export class ClientPump {
   /** Stops the pump; returns how many chat messages were still queued (now undeliverable). */
   close(): number {
     if (this.closed) return 0;
-    const chats = this.chatsQueued + (this.attached ? (this.room as Room).chatsFrom(this.cursor) : 0);
+    const chats = this.chatsQueued + (this.attached ? (this.room as Room).release(this) : 0);
     this.closed = true;
     this.frames = [];
     this.chatsQueued = 0;
-    if (this.attached) this.cursor = (this.room as Room).end;
     this.wake();
     return chats;
-  }
-
-  /** Attached: copies what it is owed of the log into its own frames, after those it has. */
-  private takeOwed(): void {
-    const room = this.room as Room;
-    const end = room.end;
-    if (this.cursor < end) {
-      for (const f of room.frames(this.cursor)) this.frames.push(f);
-      this.chatsQueued += room.chatsFrom(this.cursor);
-      this.cursor = end;
-    }
   }
 
   private wake(): void {
@@ -218,13 +184,4 @@ export class ClientPump {
     this.waiters = null;
     for (const w of waiters) w();
   }
-}
-
-function joinShared(shared: SharedBatches, room: Room, from: number, count: number): Buffer {
-  const first = room.frame(from);
-  let byLength = shared.get(first);
-  if (!byLength) shared.set(first, (byLength = new Map()));
-  let joined = byLength.get(count);
-  if (!joined) byLength.set(count, (joined = Buffer.concat(room.frames(from))));
-  return joined;
 }

@@ -3,9 +3,10 @@
 // Who writes to a socket: each client's writer pump (client-pump.ts), and nothing else. The hub
 // loop owns rooms and membership and takes register / move / unregister / publish / send from one
 // inbox; a broadcast is encoded and framed once and appended to its room's log, which is the
-// queue of every member that keeps up (each holds a cursor into it: room-log.ts), so a fan-out
-// costs no more for 10,000 members than for 10. A member that falls a whole queue behind is
-// detached and offered each message on its own until it has caught up.
+// queue of every member that keeps up (each holds a cursor into it: room.ts, the fan-out's
+// mechanics), so a fan-out costs no more for 10,000 members than for 10. A member that falls a
+// whole queue behind is detached and offered each message on its own until it has caught up;
+// that offer is where this file's policy applies (offer, below).
 // Each queue holds at most `queue` messages; when it is full and the socket is not taking more:
 //  - block: the hub waits for that one client, so every room stalls with it. This is the
 //    article's v3 bug (its web client "could not send" under load); slow-consumer shows it.
@@ -19,27 +20,19 @@
 import { encodeServerMessage, frameText, CLOSE_CODES, type ServerMessage } from '../protocol.ts';
 import type { Connection, ServerCounters, Strategy, StrategyStats } from '../strategy.ts';
 import { ClientPump } from './client-pump.ts';
-import { Room } from './room-log.ts';
+import { Room } from './room.ts';
 import { WriteScheduler, type FlushOptions } from './write-scheduler.ts';
 
 export const ON_FULL_POLICIES = ['block', 'drop', 'kick'] as const;
 export type OnFullPolicy = (typeof ON_FULL_POLICIES)[number];
 
-/** The flush options (pacing, rest, slice) are write-scheduler.ts's; their defaults, versions.ts's. */
+/** The flush options (pacing, rest, slice) are write-scheduler.ts's; their defaults, version-options.ts's. */
 export interface HubOptions extends FlushOptions {
   /** Messages each client's queue holds before `onFull` applies. Default 128 (the article's bufferSize). */
   queue: number;
   /** What the hub does when a client's queue is full. Default 'drop'. */
   onFull: OnFullPolicy;
 }
-
-/**
- * A queue this full ends the writer's rest (write-scheduler.ts). Three quarters, not half: at half,
- * 64 of the article's 128 was the most a write could carry, and past 1M deliveries/s to 1,000
- * clients that cap, not the load, set how often v3 wrote. A queue that fills anyway is written at
- * once if its socket takes it (ClientPump.offer), so no healthy client is dropped for it.
- */
-const HURRY_AT = 0.75;
 
 type Command =
   | { op: 'register'; conn: Connection; room: string; done: () => void }
@@ -54,12 +47,10 @@ export class Hub implements Strategy {
   readonly heartbeat = true;
   readonly limitsRate = true;
   private readonly clients = new Map<Connection, ClientPump>();
-  /** Each room's members and log (room-log.ts). */
+  /** Each room's members and log (room.ts). */
   private readonly rooms = new Map<string, Room>();
   private inbox: Command[] = [];
   private readonly writer: WriteScheduler;
-  /** A queue this deep makes the next sweep start without resting (write-scheduler.ts). */
-  private readonly hurryAt: number;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -69,8 +60,7 @@ export class Hub implements Strategy {
     private readonly options: HubOptions,
   ) {
     this.describe = `v3 · on-full ${options.onFull} · queue ${options.queue}`;
-    this.writer = new WriteScheduler(options);
-    this.hurryAt = Math.max(1, Math.ceil(options.queue * HURRY_AT));
+    this.writer = new WriteScheduler(options, options.queue);
   }
 
   add(conn: Connection): Promise<void> {
@@ -190,12 +180,8 @@ export class Hub implements Strategy {
       case 'send': {
         const client = this.clients.get(cmd.conn);
         if (!client) return undefined;
-        if (client.offer(cmd.frame, cmd.chat)) this.writer.markDirty(client);
-        else if (cmd.chat) {
-          // A replay (v4) larger than the queue, to a socket not taking more: dropped and told, never silently.
-          this.counters.drops++;
-          client.noteDrop();
-        }
+        if (client.offer(cmd.frame, cmd.chat)) this.writer.schedule(client);
+        else this.drop(client, cmd.chat); // a replay (v4) larger than the queue, to a socket not taking more
         return undefined;
       }
       case 'publish': {
@@ -207,87 +193,49 @@ export class Hub implements Strategy {
   }
 
   /**
-   * One message to a room, where every delivery starts. Appended once to the room's log, which is
-   * every attached member's queue; only detached members are visited one by one, and the attached
-   * ones only when one of them may be three quarters of a queue behind (catchUp).
+   * One message to a room, where every delivery starts: appended once to the room's log, which is
+   * every attached member's queue; only the detached members are offered it one by one.
    */
   private broadcast(room: Room, frame: Buffer, chat: boolean): Promise<void> | undefined {
-    if (room.end + 1 - room.low >= this.hurryAt) this.catchUp(room);
-    room.append(frame, chat);
-    this.writer.markRoom(room);
-    if (room.attached.length > 0 && room.end - room.low >= this.hurryAt) this.writer.hurry();
-    return room.detached.length > 0 ? this.fanOut(room, 0, frame, chat) : undefined;
+    const { offer, hurry } = room.append(frame, chat, this.writer.batches);
+    this.writer.scheduleRoom(room, hurry);
+    return offer.length > 0 ? this.offer(offer as ClientPump[], 0, frame, chat) : undefined;
   }
 
   /**
-   * Some attached queue may be three quarters full: finds out which, and makes the room's `low`
-   * exact. A queue already full (the message about to be appended would be one too many) is
-   * written on the spot if its socket takes it, as a detached client's is; if not, the client is
-   * detached, and the message is offered to it alone, where the policy applies.
+   * The policy: offers `frame` to `members` from `from` on, and decides for each whose queue is
+   * full and whose socket takes nothing more. While `block` waits the hub applies nothing else.
    */
-  private catchUp(room: Room): void {
-    const end = room.end;
-    const capacity = this.options.queue;
-    let low = end;
-    for (let i = 0; i < room.attached.length; i++) {
-      const client = room.attached[i] as ClientPump;
-      if (end - client.start >= capacity) {
-        client.flush(this.writer.batches);
-        if (end - client.start >= capacity) {
-          room.detach(client);
-          this.writer.markDirty(client);
-          i--; // the slot holds the last attached member now
-          continue;
-        }
-      }
-      if (client.start < low) low = client.start;
-    }
-    room.low = low;
-  }
-
-  /**
-   * Offers `frame` (already the last of the room's log) to the detached members from `from` on.
-   * While `block` waits the hub applies nothing else, so the room is the same when it goes on;
-   * a kick or a member attached again moves the last detached member into its slot, which is
-   * then offered the frame in its turn.
-   */
-  private fanOut(room: Room, from: number, frame: Buffer, chat: boolean): Promise<void> | undefined {
-    const members = room.detached;
-    const hurryAt = this.hurryAt;
+  private offer(members: readonly ClientPump[], from: number, frame: Buffer, chat: boolean): Promise<void> | undefined {
     for (let i = from; i < members.length; i++) {
       const client = members[i] as ClientPump;
-      if (client.depth === 0 && !client.isClosed && room.reattach(client, frame)) {
-        i--; // written all it had: it keeps up again and reads this message from the log; its slot holds another
-        continue;
-      }
       if (client.offer(frame, chat, this.writer.batches)) {
-        this.writer.markDirty(client);
-        if (client.depth >= hurryAt) this.writer.hurry();
+        this.writer.schedule(client);
         continue;
       }
       switch (this.options.onFull) {
-        case 'block':
-          // Wait for this one client, then retry it and go on with the rest.
-          return client.whenRoom().then(() => this.fanOut(room, i, frame, chat));
-        case 'drop':
-          if (chat) {
-            this.counters.drops++;
-            client.noteDrop();
-          }
+        case 'block': // wait for this one client, then retry it and go on with the rest
+          return client.whenRoom().then(() => this.offer(members, i, frame, chat));
+        case 'drop': // this client loses this message, and is told how many it lost once it catches up
+          this.drop(client, chat);
           break;
-        case 'kick':
+        case 'kick': // this client is closed; what was queued for it, and this message, are lost
           this.kick(client, chat);
-          i--; // the slot holds the last detached member now (or the room ended here)
           break;
       }
     }
     return undefined;
   }
 
+  private drop(client: ClientPump, chat: boolean): void {
+    if (!chat) return; // (a control frame is not a delivery)
+    this.counters.drops++;
+    client.noteDrop();
+  }
+
   private kick(client: ClientPump, chat: boolean): void {
     this.counters.kicks++;
     this.leave(client);
-    // What was queued for it, and this message, will never be delivered.
     this.counters.drops += client.close() + (chat ? 1 : 0);
     client.conn.ws.close(CLOSE_CODES.SLOW_CONSUMER, 'slow consumer: queue full');
   }
@@ -296,10 +244,10 @@ export class Hub implements Strategy {
     this.leave(client);
     let r = this.rooms.get(room);
     if (!r) {
-      r = new Room(room);
+      r = new Room(room, this.options.queue, this.writer.hurryAt);
       this.rooms.set(room, r);
     }
-    r.attach(client, r.end);
+    r.join(client);
   }
 
   private leave(client: ClientPump): void {
@@ -307,6 +255,5 @@ export class Hub implements Strategy {
     if (room === null) return;
     room.leave(client);
     if (room.size === 0) this.rooms.delete(room.name);
-    client.room = null;
   }
 }

@@ -11,12 +11,20 @@
 //    too only delays every message further.) Idle, a sweep takes
 //    microseconds and nothing waits; under load batches grow with the load; the cap keeps the
 //    rest from adding more than flushRestMaxMs of latency where a sweep is already long.
-//  - Pacing never fills a queue: once one is three quarters full (hurry) the next sweep starts at
-//    once, and a queue that fills all the same is written on the spot; so drops stay for clients
-//    whose sockets do not take what is written to them.
+//  - Pacing never fills a queue: once one is three quarters full the writer hurries (the next
+//    sweep starts at once), and a queue that fills all the same is written on the spot (Room's
+//    catch-up, ClientPump.offer); so drops stay for clients whose sockets do not take what is
+//    written to them.
 import { performance } from 'node:perf_hooks';
-import type { ClientPump, SharedBatches } from './client-pump.ts';
-import type { Room } from './room-log.ts';
+import type { ClientPump } from './client-pump.ts';
+import type { Room, SharedBatches } from './room.ts';
+
+/**
+ * A queue this full (of its capacity) makes the writer hurry. Three quarters, not half: at half,
+ * 64 of the article's 128 was the most a write could carry, and past 1M deliveries/s to 1,000
+ * clients that cap, not the load, set how often v3 wrote.
+ */
+const HURRY_AT = 0.75;
 
 export interface FlushOptions {
   /** After a sweep that spent d ms writing the next waits min(flushPacing × d, flushRestMaxMs) ms; 0 never rests. */
@@ -28,46 +36,51 @@ export interface FlushOptions {
 }
 
 export class WriteScheduler {
+  /** A queue this many frames deep makes the next sweep start without resting. */
+  readonly hurryAt: number;
   /** Concatenations shared by the writes of one slice, or of one hub turn (queues flushed early for being full). */
   batches: SharedBatches = new Map();
-  /** The sweep under way: clients it has still to write from `sweepAt` on (each once: ClientPump.dirty). */
+  /** The sweep under way: clients it has still to write from `sweepAt` on (each once: ClientPump.scheduled). */
   private sweep: ClientPump[] = [];
   private sweepAt = 0;
   /** Time the sweep under way has spent writing (its slices, not the turns between them), in ms. */
   private sweepWriteMs = 0;
   private sliceScheduled: NodeJS.Immediate | null = null;
   /** Clients with frames waiting that the sweep under way will not reach: the next sweep's. */
-  private dirty: ClientPump[] = [];
+  private next: ClientPump[] = [];
   /** Rooms that published since the sweep under way began: the next sweep writes their attached members. */
-  private dirtyRooms: Room[] = [];
+  private nextRooms: Room[] = [];
   /** The rooms of the sweep under way, whose logs it trims when it ends. */
   private sweptRooms: Room[] = [];
   /** When the next sweep may start (performance.now() ms), and the timer that starts it. */
   private nextSweepAt = 0;
   private restTimer: NodeJS.Timeout | null = null;
-  /** A queue is three quarters full: the next sweep starts without resting. */
-  private urgent = false;
+  /** A queue is a hurry deep: the next sweep starts without resting. */
+  private hurried = false;
   private stopped = false;
 
-  constructor(private readonly options: FlushOptions) {}
-
-  /** `client` has frames waiting: the sweep under way takes it if it has not passed it, else the next. */
-  markDirty(client: ClientPump): void {
-    if (client.dirty) return;
-    client.dirty = true;
-    this.dirty.push(client);
+  constructor(
+    private readonly options: FlushOptions,
+    /** Frames each client's queue holds. */
+    queue: number,
+  ) {
+    this.hurryAt = Math.max(1, Math.ceil(queue * HURRY_AT));
   }
 
-  /** `room` appended to its log: every attached member has frames waiting. */
-  markRoom(room: Room): void {
-    if (room.dirty) return;
-    room.dirty = true;
-    this.dirtyRooms.push(room);
+  /** `client` has frames waiting: the sweep under way takes it if it has not passed it, else the next; a queue a hurry deep hurries it. */
+  schedule(client: ClientPump): void {
+    if (client.depth >= this.hurryAt) this.hurried = true;
+    if (client.scheduled) return;
+    client.scheduled = true;
+    this.next.push(client);
   }
 
-  /** A queue is three quarters full: the next sweep starts as soon as it can. */
-  hurry(): void {
-    this.urgent = true;
+  /** `room` appended to its log: every attached member has frames waiting; `hurry` if one may be a hurry deep (Room.append). */
+  scheduleRoom(room: Room, hurry: boolean): void {
+    if (hurry) this.hurried = true;
+    if (room.scheduled) return;
+    room.scheduled = true;
+    this.nextRooms.push(room);
   }
 
   /** The hub's turn is over: what it shared is done with, and a sweep starts now or after its rest. */
@@ -81,21 +94,22 @@ export class WriteScheduler {
     if (this.sweeping || !this.pending || this.stopped) return;
     if (this.restTimer) clearTimeout(this.restTimer);
     this.restTimer = null;
-    const sweep = this.dirty;
-    for (const room of this.dirtyRooms) {
-      room.dirty = false;
-      for (const client of room.attached) {
-        if (client.dirty) continue;
-        client.dirty = true;
+    const sweep = this.next;
+    for (const room of this.nextRooms) {
+      room.scheduled = false;
+      for (const member of room.attached) {
+        const client = member as ClientPump;
+        if (client.scheduled) continue;
+        client.scheduled = true;
         sweep.push(client);
       }
     }
     this.sweep = sweep;
     this.sweepAt = 0;
-    this.dirty = [];
-    this.sweptRooms = this.dirtyRooms;
-    this.dirtyRooms = [];
-    this.urgent = false;
+    this.next = [];
+    this.sweptRooms = this.nextRooms;
+    this.nextRooms = [];
+    this.hurried = false;
     this.sweepWriteMs = 0;
     this.writeSlice();
   }
@@ -106,10 +120,10 @@ export class WriteScheduler {
     if (this.sliceScheduled) clearImmediate(this.sliceScheduled);
   }
 
-  /** Starts a sweep now if the last one has rested long enough or a queue is nearly full, else when it has rested. */
+  /** Starts a sweep now if the last one has rested long enough or the writer hurries, else when it has rested. */
   private requestSweep(): void {
     if (!this.pending || this.stopped || this.sweeping) return; // (a sweep under way goes on by itself)
-    const wait = this.urgent ? 0 : this.nextSweepAt - performance.now();
+    const wait = this.hurried ? 0 : this.nextSweepAt - performance.now();
     if (wait > 0) {
       this.restTimer ??= setTimeout(() => {
         this.restTimer = null;
@@ -122,7 +136,7 @@ export class WriteScheduler {
 
   /** Something waits for the next sweep. */
   private get pending(): boolean {
-    return this.dirty.length > 0 || this.dirtyRooms.length > 0;
+    return this.next.length > 0 || this.nextRooms.length > 0;
   }
 
   /** A sweep is under way: it has clients left to write. */
@@ -142,7 +156,7 @@ export class WriteScheduler {
     const started = performance.now();
     while (this.sweepAt < sweep.length) {
       const client = sweep[this.sweepAt++] as ClientPump;
-      client.dirty = false;
+      client.scheduled = false;
       client.flush(this.batches);
       if (sliceMs > 0 && performance.now() - started >= sliceMs) break;
     }

@@ -2,10 +2,10 @@
 // commands is exact, so what a sweep writes to each socket can be checked frame by frame.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { FrameParser } from '../../auto-client/frame-parser.ts';
-import type { ServerMessage } from '../../versions/protocol.ts';
-import { ServerCounters, type Connection } from '../../versions/strategy.ts';
-import { Hub, type HubOptions } from '../../versions/v3/hub.ts';
+import { FrameParser } from '../../../auto-client/frame-parser.ts';
+import type { ServerMessage } from '../../../versions/protocol.ts';
+import { ServerCounters, type Connection } from '../../../versions/strategy.ts';
+import { Hub, type HubOptions } from '../../../versions/v3/hub.ts';
 
 /** Just what a ClientPump uses of a net.Socket; every write is kept. */
 class FakeSocket extends EventEmitter {
