@@ -1,13 +1,10 @@
 // v4's recovery, as one client of a swarm lives it: what it keeps of where it was (the end of the
 // last chat it got, with its seq and epoch; the claim to its name), what v4's notices say was lost
 // or refused, and the URL it comes back with on the next node.
+import { isReplayed, PLACE_TAIL_BYTES, placeOf } from '../versions/protocol.ts';
 import type { RecoveryReport } from './delivery-meter.ts';
 import type { SendFate } from './send-fate.ts';
 import type { ClientSpec } from './swarm-plan.ts';
-
-const SEQ_EPOCH = /"seq":(\d+),"epoch":"([^"]+)"/;
-/** Bytes kept of a chat frame's end: its seq, epoch and replayed mark, whatever the content. */
-const TAIL_BYTES = 112;
 
 export interface Resumable {
   spec: ClientSpec;
@@ -22,8 +19,8 @@ export interface Resumable {
 
 /** A chat frame it got: where it is in the room's stream now, and whether it was replayed. */
 export function keepTail(c: Resumable, r: RecoveryReport, buf: Buffer, start: number, end: number): void {
-  c.lastTail = buf.toString('latin1', Math.max(start, end - TAIL_BYTES), end);
-  if (c.lastTail.endsWith('"replayed":true}')) r.replayed++;
+  c.lastTail = buf.toString('latin1', Math.max(start, end - PLACE_TAIL_BYTES), end);
+  if (isReplayed(c.lastTail)) r.replayed++;
 }
 
 /** Its `joined`: the claim to its name, kept for the next node. */
@@ -46,10 +43,10 @@ export function nextResumeUrl(c: Resumable, urls: readonly string[]): string {
   url.searchParams.set('room', c.spec.room);
   url.searchParams.set('name', c.spec.user ?? `c${c.spec.id}`);
   if (c.claim) url.searchParams.set('claim', c.claim);
-  const at = SEQ_EPOCH.exec(c.lastTail);
+  const at = placeOf(c.lastTail);
   if (at) {
-    url.searchParams.set('since', at[1] as string);
-    url.searchParams.set('epoch', at[2] as string);
+    url.searchParams.set('since', String(at.seq));
+    url.searchParams.set('epoch', at.epoch);
   }
   return url.toString();
 }

@@ -174,6 +174,32 @@ export function encodeServerMessage(msg: ServerMessage): string {
   return JSON.stringify(msg);
 }
 
+/**
+ * A v4 chat as it goes out: its JSON (`payload`, as the sender's node encoded it, and as the
+ * room's stream keeps it) with its place in the stream, `seq` and `epoch`, and `replayed` when it
+ * is sent again on recovery. The one place a chat's place is written: the backplane carries seq
+ * and epoch beside the untouched payload, and each node writes them in when it delivers.
+ */
+export function placeInStream(payload: string, seq: number, epoch: string, replayed = false): string {
+  return `${payload.slice(0, -1)},"seq":${seq},"epoch":${JSON.stringify(epoch)}${replayed ? REPLAYED_END : '}'}`;
+}
+
+const REPLAYED_END = ',"replayed":true}';
+const PLACE = /,"seq":(\d+),"epoch":"([^"]+)"(?:,"replayed":true)?\}$/;
+/** Bytes of a chat's end that hold its place and mark, whatever its content (epochs are short). */
+export const PLACE_TAIL_BYTES = 112;
+
+/** A v4 chat's place in its room's stream, read from its JSON's end (placeInStream's), or null. */
+export function placeOf(tail: string): { seq: number; epoch: string } | null {
+  const m = PLACE.exec(tail);
+  return m ? { seq: Number(m[1]), epoch: m[2] as string } : null;
+}
+
+/** Whether a v4 chat (its JSON, or that JSON's end) was sent again on recovery. */
+export function isReplayed(tail: string): boolean {
+  return tail.endsWith(REPLAYED_END);
+}
+
 /** What a client sends: a join, or a chat in its room. */
 export function encodeClientFrame(frame: ClientFrame): string {
   return JSON.stringify(frame);

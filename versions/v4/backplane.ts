@@ -12,12 +12,12 @@
 //  - members are listed across nodes; a node that stops beating is taken out of every room.
 import type { BackplaneStats } from '../protocol.ts';
 
-/** One message of a room's stream, as every node gets it. */
+/** One message of a room's stream, as every node gets it: its place, and the message as its sender's node encoded it. */
 export interface StreamEntry {
   seq: number;
   epoch: string;
-  /** The whole chat message as JSON, `seq` and `epoch` included: encoded once, by the backplane. */
-  json: string;
+  /** The chat message as JSON, without its place (protocol.ts's placeInStream writes it in). */
+  payload: string;
 }
 
 /** What history() found of a room's stream. */
@@ -55,6 +55,18 @@ export interface BackplaneEvents {
   direct(user: string, json: string): void;
 }
 
+/** A join or a switch gets its answer within this: `joined`, or an error (a slow or paused Redis). */
+export const ENTRY_TIMEOUT_MS = 5_000;
+
+/** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
+export function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BackplaneDownError(`Redis did not answer the ${what} within ${ENTRY_TIMEOUT_MS / 1000} s`)), ENTRY_TIMEOUT_MS);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The reason a step is refused while the node has no connection to its backplane. */
 export const NOT_REACHED = 'the server cannot reach Redis';
 
@@ -84,11 +96,11 @@ export interface Backplane {
   readonly isUp: boolean;
   start(events: BackplaneEvents): Promise<void>;
   /**
-   * Appends a message to its room's stream. `jsonOpen` is the message's JSON without its closing
-   * brace. A send with a `key` (its sender and id) that the stream holds already is not appended
-   * again. Rejects with BackplaneDownError (not appended) or SendUnknownError (may have been).
+   * Appends a message (its JSON) to its room's stream. A send with a `key` (its sender and id)
+   * that the stream holds already is not appended again. Rejects with BackplaneDownError (not
+   * appended) or SendUnknownError (may have been).
    */
-  append(room: string, jsonOpen: string, key?: string): Promise<Appended>;
+  append(room: string, payload: string, key?: string): Promise<Appended>;
   /** The newest entries after `after`: at most `max`, and at most the replay's byte cap (what is left out reads as trimmed). */
   history(room: string, after: number, max: number): Promise<HistorySlice>;
   subscribe(room: string): Promise<void>;

@@ -14,25 +14,17 @@
 // than delivered locally, because a local delivery would have no seq, and the order every member
 // shares would be lost.
 //
-// Per room this node holds a feed: the last seq it handed to its hub. An entry the feed skips
-// (the live channel loses what is published while a node reconnects) is fetched from history;
-// one it already had is ignored. A client that joins is first held outside the room; with a
-// resume point it is replayed what it missed, from history and from what the feed delivered
-// meanwhile, and only then let into the room, so it gets every seq once, in order.
+// Per room this node holds a feed of the room's stream (room-feeds.ts). A client that joins is
+// first held outside the room; with a resume point it is replayed what it missed, from history
+// and from what the feed delivered meanwhile (replay.ts), and only then let into the room, so it
+// gets every seq once, in order.
 import { encodeServerMessage, nameKey, type BackplaneStats, type ResumePoint, type ServerMessage } from '../protocol.ts';
 import type { Connection, MemberDirectory, ServerCounters, Strategy, StrategyStats, UserRoute } from '../strategy.ts';
 import { Hub, type HubOptions } from '../v3/hub.ts';
-import { BackplaneDownError, NOT_REACHED, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
-import { catchUpPlan, Replayer, type Feed, type RecoveryCounts } from './replay.ts';
-
-/** `promise`, or a BACKPLANE_DOWN refusal once ENTRY_TIMEOUT_MS have passed without its answer. */
-function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BackplaneDownError(`Redis did not answer the ${what} within ${ENTRY_TIMEOUT_MS / 1000} s`)), ENTRY_TIMEOUT_MS);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
+import { bounded, type Backplane, type BackplaneEvents, type DepartedMember, type StreamEntry } from './backplane.ts';
+import type { RecoveryCounts } from './feed.ts';
+import { Replayer } from './replay.ts';
+import { RoomFeeds } from './room-feeds.ts';
 
 /** Where a client waits until it may join its room: no valid room name has a NUL, so no one publishes here. */
 const HOLD = '\u0000hold';
@@ -43,9 +35,6 @@ export interface ClusterHubOptions extends HubOptions {
   /** Entries of history a client may be replayed (the backplane keeps as many). */
   history: number;
 }
-
-/** A join or a switch gets its answer within this: `joined`, or an error (a slow or paused Redis). */
-export const ENTRY_TIMEOUT_MS = 5_000;
 
 export class ClusterHub implements Strategy, BackplaneEvents {
   readonly version = 'v4';
@@ -59,15 +48,13 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   /** Direct messages go over a channel per user, which a node listens to while it holds a connection of theirs. */
   readonly users: UserRoute;
   private readonly hub: Hub;
-  private readonly feeds = new Map<string, Feed>();
+  private readonly feeds: RoomFeeds;
   /** Connections added or moved whose `joined` reply has not gone out: they enter their room after it. */
   private readonly entering = new Map<Connection, { room: string; resume: ResumePoint | undefined }>();
   /** Members this node registered in the cluster's directory, and where: registered again after a broker restart. */
   private readonly registered = new Map<Connection, string>();
   /** How many of them each room has: a room leaves this node's list in Redis with its last one. */
   private readonly registeredIn = new Map<string, number>();
-  /** The room whose feed each connection holds. */
-  private readonly holds = new Map<Connection, string>();
   private readonly recovery: RecoveryCounts = { replayed: 0, gaps: 0, resets: 0, refetched: 0 };
   private readonly replayer: Replayer;
 
@@ -79,6 +66,7 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     this.node = options.node;
     this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
     this.hub = new Hub(counters, options);
+    this.feeds = new RoomFeeds(this.hub, backplane, options.history, this.recovery);
     this.replayer = new Replayer(this.hub, backplane, options.history, this.recovery);
     const count = (room: string, by: number): number => {
       const n = (this.registeredIn.get(room) ?? 0) + by;
@@ -127,33 +115,30 @@ export class ClusterHub implements Strategy, BackplaneEvents {
 
   /** Rejects (BACKPLANE_DOWN) at once while the backplane is down, or after ENTRY_TIMEOUT_MS: a join never waits in silence. */
   async add(conn: Connection, resume?: ResumePoint): Promise<void> {
-    await this.acquire(conn, conn.room);
+    await this.feeds.acquire(conn, conn.room);
     await this.hub.addTo(conn, HOLD);
     this.entering.set(conn, { room: conn.room, resume });
   }
 
   /** As add(): refused, it leaves `conn` where it was. */
   async move(conn: Connection, room: string, resume?: ResumePoint): Promise<void> {
-    const from = this.holds.get(conn);
-    await this.acquire(conn, room);
+    const from = await this.feeds.acquire(conn, room);
     await this.hub.move(conn, HOLD);
-    if (from !== undefined) this.release(from); // (a resume in its own room held its feed twice: once is let go)
+    if (from !== undefined) this.feeds.release(from); // (a resume in its own room held its feed twice: once is let go)
     this.entering.set(conn, { room, resume });
   }
 
   async remove(conn: Connection): Promise<void> {
     this.entering.delete(conn);
     await this.hub.remove(conn);
-    const room = this.holds.get(conn);
-    this.holds.delete(conn);
-    if (room !== undefined) this.release(room);
+    this.feeds.drop(conn);
   }
 
   publish(room: string, msg: ServerMessage): Promise<void> {
     const json = encodeServerMessage(msg);
     // Chat goes into the room's stream and comes back to every node from there, this one included.
     // Its sender and id make it one message however often it is sent (a resend after SEND_UNKNOWN).
-    if (msg.type === 'chat') return this.backplane.append(room, json.slice(0, -1), msg.id === undefined ? '' : `${msg.from}\n${msg.id}`).then(() => undefined);
+    if (msg.type === 'chat') return this.backplane.append(room, json, msg.id === undefined ? '' : `${msg.from}\n${msg.id}`).then(() => undefined);
     return this.backplane.signal(room, json);
   }
 
@@ -191,19 +176,15 @@ export class ClusterHub implements Strategy, BackplaneEvents {
   // --- what the backplane tells ---
 
   entry(room: string, entry: StreamEntry): void {
-    const feed = this.feeds.get(room);
-    if (!feed) return;
-    if (!feed.known || feed.syncing) feed.held.push(entry);
-    else this.accept(feed, entry);
+    this.feeds.entry(room, entry);
   }
 
   signal(room: string, json: string): void {
-    if (this.feeds.has(room)) this.hub.publishText(room, json, false);
+    if (this.feeds.get(room)) this.hub.publishText(room, json, false);
   }
 
   up(): void {
-    // The live channel lost whatever was published while this node was away: fetch it.
-    for (const feed of this.feeds.values()) void this.sync(feed);
+    this.feeds.syncAll();
   }
 
   down(): void {}
@@ -218,115 +199,5 @@ export class ClusterHub implements Strategy, BackplaneEvents {
       if (m.members === 0) continue;
       void this.backplane.signal(m.room, encodeServerMessage({ type: 'presence', room: m.room, event: 'leave', name: m.name, members: m.members })).catch(() => {});
     }
-  }
-
-  // --- feeds ---
-
-  /** `conn` holds `room`'s feed: subscribed, its tail known. Refused (and nothing held) while the backplane is down. */
-  private async acquire(conn: Connection, room: string): Promise<void> {
-    if (!this.backplane.isUp) throw new BackplaneDownError(NOT_REACHED);
-    let feed = this.feeds.get(room);
-    if (!feed) {
-      feed = { room, refs: 0, subscribed: Promise.resolve(), failed: true, known: false, epoch: null, lastSeq: 0, syncing: false, held: [], recovering: new Set() };
-      this.feeds.set(room, feed);
-    }
-    const f = feed;
-    if (f.failed) {
-      // Subscribed first, then the stream's tail read: nothing published in between is missed.
-      f.failed = false;
-      f.subscribed = this.backplane.subscribe(room).then(
-        () => this.sync(f),
-        (err: unknown) => {
-          f.failed = true;
-          throw err;
-        },
-      );
-    }
-    f.refs++;
-    try {
-      await bounded(f.subscribed, 'join');
-    } catch (err) {
-      this.release(room);
-      throw err instanceof BackplaneDownError ? err : new BackplaneDownError(`the server could not subscribe to the room: ${(err as Error).message}`);
-    }
-    this.holds.set(conn, room);
-  }
-
-  private release(room: string): void {
-    const feed = this.feeds.get(room);
-    if (!feed || --feed.refs > 0) return;
-    this.feeds.delete(room);
-    void this.backplane.unsubscribe(room);
-  }
-
-  /** An entry in stream order: delivered, ignored as already had, or the hole before it fetched. */
-  private accept(feed: Feed, entry: StreamEntry): void {
-    if (entry.epoch !== feed.epoch) {
-      if (feed.epoch !== null) this.tellReset(feed, entry.epoch);
-      feed.epoch = entry.epoch;
-      feed.lastSeq = 0;
-    }
-    if (entry.seq <= feed.lastSeq) return;
-    if (entry.seq > feed.lastSeq + 1) {
-      feed.held.push(entry);
-      void this.sync(feed);
-      return;
-    }
-    this.deliver(feed, entry);
-  }
-
-  private deliver(feed: Feed, entry: StreamEntry): void {
-    feed.lastSeq = entry.seq;
-    this.hub.publishText(feed.room, entry.json, true);
-    for (const r of feed.recovering) r.got.push(entry);
-  }
-
-  /**
-   * Reads where the room's stream is. The first time: its epoch and last seq (what came before is
-   * not this node's to deliver). After that: the entries the live feed skipped, a gap notice for
-   * any history no longer holds, a reset notice if the stream itself is gone. Then the held ones.
-   */
-  private async sync(feed: Feed): Promise<void> {
-    if (feed.syncing || !this.backplane.isUp) return;
-    feed.syncing = true;
-    try {
-      if (!feed.known) {
-        const tail = await this.backplane.history(feed.room, 0, 0);
-        feed.epoch = tail.epoch;
-        feed.lastSeq = tail.last;
-        feed.known = true;
-      } else {
-        let slice = await this.backplane.history(feed.room, feed.lastSeq, this.options.history);
-        if (slice.epoch !== feed.epoch) {
-          if (feed.epoch !== null) this.tellReset(feed, slice.epoch);
-          feed.epoch = slice.epoch;
-          feed.lastSeq = 0;
-          if (slice.epoch !== null) slice = await this.backplane.history(feed.room, 0, this.options.history);
-        }
-        // (a stream that changed again between the two reads is caught up by the next sync)
-        const plan = slice.epoch === feed.epoch ? catchUpPlan(slice, feed.lastSeq, slice.last) : { gap: null, entries: [] };
-        if (plan.gap && feed.epoch !== null) {
-          this.recovery.gaps++;
-          this.hub.publish(feed.room, { type: 'gap', room: feed.room, epoch: feed.epoch, ...plan.gap });
-          feed.lastSeq = plan.gap.to;
-        }
-        for (const e of plan.entries) {
-          this.recovery.refetched++;
-          this.deliver(feed, e);
-        }
-      }
-    } catch {
-      return; // down again: up() syncs once it is back; the held entries stay held
-    } finally {
-      feed.syncing = false;
-    }
-    const held = feed.held;
-    feed.held = [];
-    for (const e of held) this.accept(feed, e);
-  }
-
-  private tellReset(feed: Feed, epoch: string | null): void {
-    this.recovery.resets++;
-    this.hub.publish(feed.room, { type: 'reset', room: feed.room, epoch, was: feed.epoch ?? '' });
   }
 }

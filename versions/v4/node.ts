@@ -2,7 +2,7 @@
 // shared host in front. The cluster launcher (cluster.ts) starts several, each its own process.
 import { startChatServer, type ChatServer, type HostOptions } from '../host.ts';
 import { ServerCounters } from '../strategy.ts';
-import { resolveVersionOptions, type VersionOptions } from '../versions.ts';
+import { resolveVersionOptions, type VersionOptions } from '../version-options.ts';
 import { ClusterHub } from './cluster-hub.ts';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS, RedisBackplane } from './redis-backplane.ts';
 

@@ -17,25 +17,19 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, NameTakenError, NOT_REACHED, type Appended, type Backplane, type BackplaneEvents, type DepartedMember, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NOT_REACHED, type Appended, type Backplane, type BackplaneEvents, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { RedisPresence, type PresenceOptions } from './redis-presence.ts';
 import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
 import { failureOf, refused, sendFailure } from './redis-failures.ts';
 
-export interface RedisBackplaneOptions {
+/** Also the presence's (redis-presence.ts): node, prefix, heartbeatMs, roomTtlMs. */
+export interface RedisBackplaneOptions extends PresenceOptions {
   /** redis://host:port */
   url: string;
-  /** This node's name, unique in the cluster. */
-  node: string;
   /** Entries kept per room. Default 1,000. */
   history: number;
   /** Appends in flight past which a send is refused (a slow Redis must not grow the node's memory). Default 10,000. */
   maxInFlight: number;
-  /** Heartbeat period; a node silent for 3 periods is taken out of every room. Default 1,000 ms. */
-  heartbeatMs: number;
-  /** Key and channel prefix. Default 'ce:'. */
-  prefix: string;
-  /** A room's keys expire after this long without an append (its members, without a join or a beat). Default 24 h. */
-  roomTtlMs: number;
   /** Bytes of history kept per room, beside the entries. Default 8 MiB. */
   historyBytes: number;
   /** Bytes one history read (a replay, a refetch) returns at most; the rest reads as a gap. Default 256 KiB. */
@@ -50,10 +44,6 @@ export const DEFAULT_HEARTBEAT_MS = 1_000;
 export const DEFAULT_ROOM_TTL_MS = 24 * 3600_000;
 export const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_REPLAY_BYTES = 256 * 1024;
-/** A beat answered later than this many periods after the one before was late: Redis paused or slow. */
-const LATE_BEAT_PERIODS = 1.5;
-/** Heartbeats a node may miss before others take it for dead. */
-const MISSED_BEATS = 3;
 /** Reconnect delay: 50 ms, growing to 500 ms; never give up. */
 const retryStrategy = (times: number): number => Math.min(50 * times, 500);
 
@@ -65,19 +55,13 @@ export class RedisBackplane implements Backplane {
   private up = false;
   private downSince = 0;
   private outageMs = 0;
-  private beat: NodeJS.Timeout | null = null;
-  /** A beat is under way (one at a time: beats queued behind a paused Redis would all land at once). */
-  private beating = false;
-  /** When the last beat was answered (performance.now() ms), and how many in a row came on time. */
-  private lastBeatAt = 0;
-  private onTimeBeats = 0;
   /** Why the backplane refuses sends though its connections are up: Redis evicts keys. */
   private refusing: string | null = null;
   /** Redis refused the last append for want of memory: down (chat_backplane_up 0) until an append goes through. */
   private oom = false;
-  /** Where this node serves clients, once announced (told again after a Redis that forgot it). */
-  private url: string | null = null;
   private closed = false;
+  /** Members, names and heartbeats (redis-presence.ts). */
+  private readonly presence: RedisPresence;
   private readonly rtt = createHistogram();
   private readonly rttAll = createHistogram();
   private lastRtt = { p50: 0, p99: 0, max: 0 };
@@ -92,6 +76,7 @@ export class RedisBackplane implements Backplane {
     this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 }) as Redis & Scripts;
     this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
     for (const [name, def] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, def);
+    this.presence = new RedisPresence(this.cmd, options, () => this.up && !this.closed, () => this.events);
     this.rttTimer = setInterval(() => {
       this.lastRtt = rttOf(this.rtt);
       this.rtt.reset();
@@ -130,7 +115,7 @@ export class RedisBackplane implements Backplane {
       }
       this.up = true;
       events.up();
-      this.heartbeat();
+      this.presence.beat();
     };
     const onLost = (): void => {
       if (this.closed || !this.up) return;
@@ -145,13 +130,10 @@ export class RedisBackplane implements Backplane {
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
     await Promise.all([this.cmd.connect(), this.sub.connect()]);
-    // What an earlier process under this node's name left (it died, and the launcher restarted it) goes first.
-    const { node, prefix } = this.options;
-    this.departedFrom(await this.cmd.ceForget(`${prefix}nodes`, node, '', prefix));
+    await this.presence.start(); // what an earlier process under this node's name left goes first
     await onReady();
     if (this.refusing !== null) throw new Error(this.refusing);
-    this.beat = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
-    this.beat.unref();
+    this.presence.keepBeating();
   }
 
   /** Why this Redis must not be used as it is (it evicts keys), or null; a Redis that hides CONFIG is taken at its word. */
@@ -177,44 +159,10 @@ export class RedisBackplane implements Backplane {
     const b = text.indexOf('|', a + 1);
     if (!text.startsWith('E|') || a < 0 || b < 0) return; // not ours
     this.counts.received++;
-    events.entry(room, { seq: Number(text.slice(2, a)), epoch: text.slice(a + 1, b), json: text.slice(b + 1) });
+    events.entry(room, { seq: Number(text.slice(2, a)), epoch: text.slice(a + 1, b), payload: text.slice(b + 1) });
   }
 
-  private heartbeat(): void {
-    if (!this.up || this.closed || this.beating) return;
-    const { node, heartbeatMs, prefix, roomTtlMs } = this.options;
-    // This node reaps others only after MISSED_BEATS beats of its own on time: after a pause or a
-    // slow spell every node's beats were late alike, and the others get their turn to beat first.
-    const mayReap = this.onTimeBeats >= MISSED_BEATS ? '1' : '0';
-    this.beating = true;
-    this.cmd.ceBeat(`${prefix}nodes`, node, heartbeatMs * MISSED_BEATS, prefix, roomTtlMs, mayReap).then(
-      (out) => {
-        this.beating = false;
-        const now = performance.now();
-        this.onTimeBeats = this.lastBeatAt > 0 && now - this.lastBeatAt <= heartbeatMs * LATE_BEAT_PERIODS ? this.onTimeBeats + 1 : 0;
-        this.lastBeatAt = now;
-        if (out[0] === 1) {
-          this.events?.reregister();
-          if (this.url) void this.announce(this.url).catch(() => {});
-        }
-        this.departedFrom(out);
-      },
-      () => {
-        this.beating = false; // down: the next beat after 'ready' tries again
-        this.onTimeBeats = 0;
-        this.lastBeatAt = 0;
-      },
-    );
-  }
-
-  /** The members a reap took out (room, name, members-left triples after the first element), told to the hub. */
-  private departedFrom(out: Array<string | number>): void {
-    const departed: DepartedMember[] = [];
-    for (let i = 1; i + 2 < out.length; i += 3) departed.push({ room: String(out[i]), name: String(out[i + 1]), members: Number(out[i + 2]) });
-    if (departed.length > 0) this.events?.departed(departed);
-  }
-
-  async append(room: string, jsonOpen: string, key = ''): Promise<Appended> {
+  async append(room: string, payload: string, key = ''): Promise<Appended> {
     if (!this.up || this.refusing !== null || this.counts.inFlight >= this.options.maxInFlight) {
       this.counts.refused++;
       throw new BackplaneDownError(!this.up ? NOT_REACHED : (this.refusing ?? `${this.counts.inFlight} sends are waiting for Redis, the node's cap`));
@@ -224,13 +172,13 @@ export class RedisBackplane implements Backplane {
     const { history, roomTtlMs, historyBytes } = this.options;
     try {
       const keys = APPEND_KEYS.map((k) => this.key(room, k)) as [string, string, string, string, string];
-      const [seq, epoch, had] = await this.cmd.ceAppend(...keys, jsonOpen, newEpoch(), history, this.channel(room), key, roomTtlMs, historyBytes);
+      const [seq, epoch, had] = await this.cmd.ceAppend(...keys, payload, newEpoch(), history, this.channel(room), key, roomTtlMs, historyBytes);
       const ns = Math.max(1, Number(process.hrtime.bigint() - t0));
       this.rtt.record(ns);
       this.rttAll.record(ns);
       this.oom = false;
       if (had === 0) this.counts.published++;
-      return { seq, epoch, json: `${jsonOpen},"seq":${seq},"epoch":"${epoch}"}`, duplicate: had === 1 };
+      return { seq, epoch, payload, duplicate: had === 1 };
     } catch (err) {
       this.counts.refused++;
       this.oom = failureOf(err).oom;
@@ -244,7 +192,7 @@ export class RedisBackplane implements Backplane {
     const out = await refused(this.cmd.ceHistory(this.key(room, 'epoch'), this.key(room, 'seq'), this.key(room, 'log'), after, max, this.options.replayBytes));
     const epoch = String(out[0]);
     const entries: StreamEntry[] = [];
-    for (let i = 3; i + 1 < out.length; i += 2) entries.push({ seq: parseInt(String(out[i]), 10), epoch, json: String(out[i + 1]) });
+    for (let i = 3; i + 1 < out.length; i += 2) entries.push({ seq: parseInt(String(out[i]), 10), epoch, payload: String(out[i + 1]) });
     return { epoch: epoch === '' ? null : epoch, last: Number(out[1]), first: Number(out[2]), entries };
   }
 
@@ -281,38 +229,24 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  private get roomsKey(): string {
-    return `${this.options.prefix}node:${this.options.node}:rooms`;
-  }
-
-  async join(room: string, member: string, name: string, claim?: { key: string; was: string | null; secret: string }): Promise<number> {
-    const members = await refused(this.cmd.ceJoin(this.key(room, 'members'), this.roomsKey, this.key(room, 'names'), member, name, room, this.options.roomTtlMs, claim?.key ?? '', claim?.was ?? '', claim?.secret ?? ''));
-    if (members < 0) throw new NameTakenError(`another member of ${room} has the name ${name}`);
-    return members;
+  join(room: string, member: string, name: string, claim?: { key: string; was: string | null; secret: string }): Promise<number> {
+    return this.presence.join(room, member, name, claim);
   }
 
   leave(room: string, member: string, last: boolean, nameKey = ''): Promise<number> {
-    return refused(this.cmd.ceLeave(this.key(room, 'members'), this.roomsKey, this.key(room, 'names'), member, room, last ? '1' : '0', nameKey));
+    return this.presence.leave(room, member, last, nameKey);
   }
 
-  async members(room: string, max: number): Promise<{ names: string[]; count: number }> {
-    const key = this.key(room, 'members');
-    // One page of the hash, not all of it: a 20k-member room must not cost O(N) per join.
-    const [[, page], count] = await refused(Promise.all([this.cmd.hscan(key, '0', 'COUNT', max), this.cmd.hlen(key)]));
-    const names: string[] = [];
-    for (let i = 1; i < page.length && names.length < max; i += 2) names.push(page[i] as string);
-    return { names, count };
+  members(room: string, max: number): Promise<{ names: string[]; count: number }> {
+    return this.presence.members(room, max);
   }
 
-  async announce(url: string): Promise<void> {
-    this.url = url;
-    await refused(this.cmd.hset(`${this.options.prefix}node-urls`, this.options.node, url));
+  announce(url: string): Promise<void> {
+    return this.presence.announce(url);
   }
 
-  async peers(): Promise<Array<{ node: string; url: string }>> {
-    const { prefix } = this.options;
-    const [live, urls] = await refused(Promise.all([this.cmd.zrange(`${prefix}nodes`, 0, -1), this.cmd.hgetall(`${prefix}node-urls`)]));
-    return live.filter((node) => urls[node] !== undefined).map((node) => ({ node, url: urls[node] as string }));
+  peers(): Promise<Array<{ node: string; url: string }>> {
+    return this.presence.peers();
   }
 
   stats(): Omit<BackplaneStats, 'replayed' | 'gaps' | 'resets' | 'refetched'> {
@@ -323,10 +257,8 @@ export class RedisBackplane implements Backplane {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.beat) clearInterval(this.beat);
     clearInterval(this.rttTimer);
-    // Leave the cluster now rather than after three missed beats (best effort: Redis may be down).
-    if (this.up) await Promise.all([this.cmd.zrem(`${this.options.prefix}nodes`, this.options.node), this.cmd.hdel(`${this.options.prefix}node-urls`, this.options.node)]).catch(() => {});
+    await this.presence.stop(this.up);
     this.cmd.disconnect();
     this.sub.disconnect();
   }

@@ -5,7 +5,7 @@
 // one shard of a Redis Cluster):
 //   <room>:epoch   the stream's epoch: set by the first append after the stream was lost
 //   <room>:seq     the last seq given (INCR)
-//   <room>:log     a stream, entry id `<seq>-0`, field m = the message JSON
+//   <room>:log     a stream, entry id `<seq>-0`, field m = the message's JSON as its node encoded it
 //   <room>:bytes   the bytes of JSON the log holds: it is bounded in bytes as well as entries
 //   <room>:ids     a sorted set `<sender>\n<id>` → seq of the sends the log holds: a resend is not a second message
 //   <room>:members a hash, `<node>:<connection id>` → name
@@ -23,8 +23,10 @@ export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members' | 'n
 /** The keys APPEND takes, in order. */
 export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes'];
 
-// ARGV: json without its closing brace, a new epoch, max entries, channel, `<sender>\n<id>` or '',
-// TTL ms, max bytes. Returns {seq, epoch, 1 if the send was already in the log (not appended again)}.
+// ARGV: the message's JSON, a new epoch, max entries, channel, `<sender>\n<id>` or '', TTL ms, max
+// bytes. Returns {seq, epoch, 1 if the send was already in the log (not appended again)}. The JSON
+// is kept and published untouched, seq and epoch beside it (`E|<seq>|<epoch>|<json>`): each node
+// writes them in (protocol.ts's placeInStream), so no script splices JSON.
 // The stream starts again (new epoch) when its epoch or its seq is gone: a restarted or evicting
 // Redis. Trimming removes the oldest entries until the log is within both bounds (keeping the
 // newest), and the ids of the trimmed entries with them.
@@ -39,7 +41,7 @@ elseif ARGV[5] ~= '' then
   if had then return {tonumber(had), epoch, 1} end
 end
 local seq = redis.call('INCR', KEYS[2])
-local json = ARGV[1] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+local json = ARGV[1]
 redis.call('XADD', KEYS[3], seq .. '-0', 'm', json)
 if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], seq, ARGV[5]) end
 local bytes = redis.call('INCRBY', KEYS[5], #json)
@@ -189,7 +191,7 @@ reap(ARGV[1], out)
 return out`;
 
 export type Scripts = {
-  ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, jsonOpen: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number): Promise<[number, string, number]>;
+  ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, json: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number): Promise<[number, string, number]>;
   ceHistory(epochKey: string, seqKey: string, logKey: string, after: number, max: number, maxBytes: number): Promise<Array<string | number>>;
   ceJoin(membersKey: string, roomsKey: string, namesKey: string, member: string, name: string, room: string, ttlMs: number, nameKey: string, oldNameKey: string, claim: string): Promise<number>;
   ceLeave(membersKey: string, roomsKey: string, namesKey: string, member: string, room: string, last: '0' | '1', nameKey: string): Promise<number>;

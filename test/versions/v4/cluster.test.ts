@@ -1,12 +1,12 @@
 // v4 in one test process: two or three nodes over a real redis-server (Debian's, on a free
 // port), real sockets. Each test uses its own rooms, so they share one Redis.
 import { describe, expect, it } from 'vitest';
-import type { ChatServer } from '../../versions/host.ts';
-import type { ServerMessage } from '../../versions/protocol.ts';
-import { startV4Node, type V4Options } from '../../versions/v4/node.ts';
-import { startRedisServer } from '../../common/redis-server.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import type { ServerMessage } from '../../../versions/protocol.ts';
+import { startV4Node, type V4Options } from '../../../versions/v4/node.ts';
+import { startRedisServer } from '../../../common/redis-server.ts';
 import { useV4Fixture } from './fixture.ts';
-import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
+import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../../helpers.ts';
 
 type Chat = Extract<ServerMessage, { type: 'chat' }>;
 

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnTs, stopProcessGroup, VERSIONS_CLI } from '../../harness/server-process.ts';
-import { parseListening, type Listening, type ServerMessage } from '../../versions/protocol.ts';
-import { REDIS_MISSING } from '../../common/redis-server.ts';
-import { alive, delay, eventually, openClient, type TestClient } from '../helpers.ts';
+import { spawnTs, stopProcessGroup, VERSIONS_CLI } from '../../../harness/server-process.ts';
+import { parseListening, type Listening, type ServerMessage } from '../../../versions/protocol.ts';
+import { REDIS_MISSING } from '../../../common/redis-server.ts';
+import { alive, delay, eventually, openClient, type TestClient } from '../../helpers.ts';
 import type { ChildProcess } from 'node:child_process';
 
 type Chat = Extract<ServerMessage, { type: 'chat' }>;

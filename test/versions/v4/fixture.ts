@@ -2,9 +2,9 @@
 // the nodes and clients each test opens, closed after it. `redis` may be replaced by a test that
 // restarts it: the file stops whichever it holds at the end.
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
-import type { ChatServer } from '../../versions/host.ts';
-import type { TestClient } from '../helpers.ts';
+import { startRedisServer, type RedisServer } from '../../../common/redis-server.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import type { TestClient } from '../../helpers.ts';
 
 export interface V4Fixture {
   redis: RedisServer;

@@ -4,11 +4,11 @@
 // resend is never a duplicate, an acknowledged send is in the stream, and nobody waits in silence.
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChatServer, HostOptions } from '../../versions/host.ts';
-import type { ServerMessage } from '../../versions/protocol.ts';
-import { startV4Node, type V4Options } from '../../versions/v4/node.ts';
-import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
-import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
+import type { ChatServer, HostOptions } from '../../../versions/host.ts';
+import type { ServerMessage } from '../../../versions/protocol.ts';
+import { startV4Node, type V4Options } from '../../../versions/v4/node.ts';
+import { startRedisServer, type RedisServer } from '../../../common/redis-server.ts';
+import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../../helpers.ts';
 
 type ErrorFrame = Extract<ServerMessage, { type: 'error' }>;
 

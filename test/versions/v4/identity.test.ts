@@ -2,12 +2,12 @@
 // listens to while it holds a connection of that user; a signed-in user's tabs may sit on any node.
 // A name is one member's in its room across every node, claimed in Redis.
 import { describe, expect, it } from 'vitest';
-import { signToken } from '../../versions/auth.ts';
-import type { ChatServer } from '../../versions/host.ts';
-import type { ServerMessage } from '../../versions/protocol.ts';
-import { startV4Node } from '../../versions/v4/node.ts';
+import { signToken } from '../../../versions/auth.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import type { ServerMessage } from '../../../versions/protocol.ts';
+import { startV4Node } from '../../../versions/v4/node.ts';
 import { useV4Fixture } from './fixture.ts';
-import { delay, eventually, openClient, type TestClient } from '../helpers.ts';
+import { delay, eventually, openClient, type TestClient } from '../../helpers.ts';
 
 type Direct = Extract<ServerMessage, { type: 'direct' }>;
 const SECRET = 'one-secret-for-every-node-of-the-cluster';

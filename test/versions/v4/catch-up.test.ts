@@ -1,14 +1,14 @@
-// The one rule for catching up a room's stream (versions/v4/replay.ts), for a node's feed and a
+// The one rule for catching up a room's stream (versions/v4/feed.ts), for a node's feed and a
 // resuming client alike: what history trimmed is a gap, then the entries it holds, up to a bound.
 import { describe, expect, it } from 'vitest';
-import type { HistorySlice } from '../../versions/v4/backplane.ts';
-import { catchUpPlan } from '../../versions/v4/replay.ts';
+import type { HistorySlice } from '../../../versions/v4/backplane.ts';
+import { catchUpPlan } from '../../../versions/v4/feed.ts';
 
 const slice = (first: number, last: number, epoch: string | null = 'e1', seqs = range(first, last)): HistorySlice => ({
   epoch,
   first,
   last,
-  entries: seqs.map((seq) => ({ seq, epoch: epoch ?? '', json: `{"seq":${seq}}` })),
+  entries: seqs.map((seq) => ({ seq, epoch: epoch ?? '', payload: `{"n":${seq}}` })),
 });
 function range(from: number, to: number): number[] {
   return from === 0 ? [] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
