@@ -18,7 +18,7 @@ import { WireClient } from '../auto-client/wire-client.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fmt, localAddressOf } from '../common/helpers.ts';
 import { ServerCounters, type Connection } from '../versions/strategy.ts';
-import { createStrategy, isVersionName, startVersion, type VersionName } from '../versions/versions.ts';
+import { createStrategy, isOneProcessVersion, startVersion, type OneProcessVersion } from '../versions/versions.ts';
 
 const IN_FLIGHT = 256;
 const STEP_TIMEOUT_MS = 120_000;
@@ -76,7 +76,7 @@ function likeWsSocket(): Socket {
  * unconnected net.Socket each, as ws leaves it) added to a bare strategy, heap read after full
  * GCs before and after. What a version adds to the socket itself (a listener, a property) counts.
  */
-async function stateBytesPerClient(name: VersionName, settle: () => Promise<NodeJS.MemoryUsage>): Promise<number> {
+async function stateBytesPerClient(name: OneProcessVersion, settle: () => Promise<NodeJS.MemoryUsage>): Promise<number> {
   const strategy = createStrategy(name, new ServerCounters());
   const open = { readyState: 1 } as WebSocket; // all a version reads of ws before it sends
   const conns: Connection[] = Array.from({ length: STATE_CLIENTS }, (_, i) => ({ id: i + 1, ws: open, socket: likeWsSocket(), name: `c${i}`, room: 'lobby' }));
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       return process.memoryUsage();
     };
     // Weighed first, with no server up: nothing else in this process allocates meanwhile.
-    const state = isVersionName(name) ? await stateBytesPerClient(name, settle) : null;
+    const state = isOneProcessVersion(name) ? await stateBytesPerClient(name, settle) : null;
     let close: () => Promise<void>;
     let wsUrl: string;
     if (name === 'ws') {
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
         for (const c of wss.clients) c.terminate();
         await new Promise((r) => wss.close(r));
       };
-    } else if (isVersionName(name)) {
+    } else if (isOneProcessVersion(name)) {
       const server = await startVersion(name, { port: 0 });
       wsUrl = server.wsUrl;
       close = () => server.close();

@@ -5,7 +5,7 @@
 import { WebSocket } from 'ws';
 import { encodeClientFrame, type ServerMessage } from '../versions/protocol.ts';
 import type { ChatServer } from '../versions/host.ts';
-import { startVersion, type VersionName } from '../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../versions/versions.ts';
 
 export interface SoakReading {
   connections: number;
@@ -17,7 +17,7 @@ export interface SoakReading {
 }
 
 export interface SoakResult {
-  version: VersionName;
+  version: OneProcessVersion;
   cycles: number;
   seconds: number;
   before: SoakReading;
@@ -31,7 +31,7 @@ const CONCURRENCY = 50;
 /** Rooms the clients spread over, and the rooms they move to. */
 const ROOMS = 10;
 
-export async function soak(version: VersionName, cycles: number): Promise<SoakResult> {
+export async function soak(version: OneProcessVersion, cycles: number): Promise<SoakResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (typeof gc !== 'function') throw new Error('the soak weighs the heap after full GCs: run it under node --expose-gc');
   // Limits off that a soak would trip by design: thousands of connects from one address.

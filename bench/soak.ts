@@ -4,10 +4,10 @@ import Table from 'cli-table3';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fmt } from '../common/helpers.ts';
-import type { VersionName } from '../versions/versions.ts';
+import type { OneProcessVersion as OneProcessVersion } from '../versions/versions.ts';
 import { soak, type SoakResult } from './soak-cycles.ts';
 
-const VERSIONS: VersionName[] = ['v1', 'v1.1', 'v2', 'v3'];
+const VERSIONS: OneProcessVersion[] = ['v1', 'v1.1', 'v2', 'v3'];
 
 // Every bench declares its flags the same way (yargs, strict, --json); alike on purpose.
 const argv = await yargs(hideBin(process.argv))
@@ -23,7 +23,7 @@ const argv = await yargs(hideBin(process.argv))
 if (!(Number.isInteger(argv.cycles) && argv.cycles >= 100 && argv.cycles <= 1_000_000)) throw new RangeError('--cycles must be an integer from 100 to 1,000,000');
 
 const results: SoakResult[] = [];
-for (const v of argv.versions as VersionName[]) {
+for (const v of argv.versions as OneProcessVersion[]) {
   process.stderr.write(`  ${v}: ${fmt(argv.cycles)} cycles\n`);
   results.push(await soak(v, argv.cycles));
 }

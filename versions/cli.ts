@@ -8,14 +8,11 @@ import { DEFAULT_HOST_OPTIONS, DEFAULT_PING_INTERVAL_MS } from './host-options.t
 import { DEFAULT_RATE_LIMIT } from './rate-limit.ts';
 import { AUTH_MODES, type AuthMode } from './auth.ts';
 import { DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES } from './message-log.ts';
-import { DEFAULT_PORTS, DEFAULT_VERSION_OPTIONS, startVersion } from './versions.ts';
+import { DEFAULT_PORTS, startVersion } from './versions.ts';
+import { DEFAULT_VERSION_OPTIONS } from './version-options.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 import { runCluster, type ClusterHandle } from './v4/cluster.ts';
-import { startV4Node } from './v4/node.ts';
 import { DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS } from './v4/redis-backplane.ts';
-
-/** v4's first node listens here, the next on 8085, and so on. */
-const V4_DEFAULT_PORT = 8084;
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run <v1|v2|v3|v4> --')
@@ -80,7 +77,7 @@ if (requested === 'v4' && argv.node === undefined) {
   }
   let cluster: ClusterHandle;
   try {
-    cluster = await runCluster({ nodes: argv.nodes, port: argv.port ?? V4_DEFAULT_PORT, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
+    cluster = await runCluster({ nodes: argv.nodes, port: argv.port ?? DEFAULT_PORTS.v4, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
   } catch (err) {
     console.error(`chatroom v4: cannot start: ${(err as Error).message}`);
     process.exit(1);
@@ -95,7 +92,7 @@ if (requested === 'v4' && argv.node === undefined) {
 } else await startOne(requested);
 
 async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
-  const version = requested === 'v4' ? 'v4' : requested === 'v1' && argv.prune ? 'v1.1' : requested;
+  const version = requested === 'v1' && argv.prune ? 'v1.1' : requested;
   const options = {
     host: argv.host,
     holdMs: argv['hold-ms'],
@@ -124,12 +121,11 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
     apiKey: argv['api-key'] ?? process.env.CHAT_API_KEY ?? null,
     messageLog: argv['message-log'] ? { target: argv['message-log'], content: argv['message-log-content'], maxBytes: argv['message-log-max-bytes'], keep: argv['message-log-keep'] } : null,
   };
+  // (v4 here is one node, which the launcher starts on a port of its choosing)
+  const v4 = { ...(argv.redis ? { redis: argv.redis } : {}), ...(argv.node ? { node: argv.node } : {}), history: argv.history, maxInFlight: argv['max-in-flight'], roomTtlMs: argv['room-ttl'] * 1000, historyBytes: argv['history-bytes'], replayBytes: argv['replay-bytes'], allowEviction: argv['allow-eviction'] };
   let server;
   try {
-    if (version === 'v4') {
-      if (!argv.redis) throw new Error('a v4 node needs --redis redis://host:port (npm run v4 without --node starts a cluster and its Redis)');
-      server = await startV4Node({ ...options, port: argv.port ?? 0, redis: argv.redis, node: argv.node, history: argv.history, maxInFlight: argv['max-in-flight'], roomTtlMs: argv['room-ttl'] * 1000, historyBytes: argv['history-bytes'], replayBytes: argv['replay-bytes'], allowEviction: argv['allow-eviction'] });
-    } else server = await startVersion(version, { ...options, port: argv.port ?? DEFAULT_PORTS[version] });
+    server = await startVersion(version, { ...options, ...v4, port: argv.port ?? (version === 'v4' ? 0 : DEFAULT_PORTS[version]) });
   } catch (err) {
     console.error(`chatroom ${version}${argv.node ? ` node ${argv.node}` : ''}: cannot start: ${(err as Error).message}`);
     process.exit(1);

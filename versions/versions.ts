@@ -1,49 +1,30 @@
-// The catalogue of versions: names, their options, and one way to start any of them.
+// The catalogue of versions: their names, default ports, and one way to start any of them in this
+// process (v4: one node of a cluster; v4/cluster.ts launches several, each its own process).
 import { startChatServer, type ChatServer, type HostOptions } from './host.ts';
 import { ServerCounters, type Strategy } from './strategy.ts';
 import { NaivePool } from './v1/naive-pool.ts';
 import { MutexPool } from './v2/mutex-pool.ts';
-import { Hub, ON_FULL_POLICIES, type OnFullPolicy } from './v3/hub.ts';
+import { Hub } from './v3/hub.ts';
+import { startV4Node, type V4Options } from './v4/node.ts';
+import { resolveVersionOptions, type VersionOptions } from './version-options.ts';
 
-export const VERSION_NAMES = ['v1', 'v1.1', 'v2', 'v3'] as const;
+export const VERSION_NAMES = ['v1', 'v1.1', 'v2', 'v3', 'v4'] as const;
 export type VersionName = (typeof VERSION_NAMES)[number];
+/** The versions that are one process with no backplane: a strategy of their own, nothing else. */
+export type OneProcessVersion = Exclude<VersionName, 'v4'>;
 
-/** Default port per version, so all of them can run at once. */
-export const DEFAULT_PORTS: Record<VersionName, number> = { v1: 8081, 'v1.1': 8081, v2: 8082, v3: 8083 };
-
-export interface VersionOptions {
-  /** v2: ms to sleep under the lock before each broadcast. Default 0. */
-  holdMs: number;
-  /** v3: per-client queue length, in messages. Default 128. */
-  queue: number;
-  /** v3: what a full queue does. Default 'drop'. */
-  onFull: OnFullPolicy;
-  /** v3: a sweep that took d ms is followed by min(flushPacing × d, flushRestMaxMs) ms of rest. Default 1. */
-  flushPacing: number;
-  /** v3: the longest rest between sweeps, in ms. Default 25. */
-  flushRestMaxMs: number;
-  /** v3: ms of writing after which a sweep lets the event loop read; 0: whole sweeps. Default 5. */
-  flushSliceMs: number;
-}
-
-export const DEFAULT_VERSION_OPTIONS: VersionOptions = { holdMs: 0, queue: 128, onFull: 'drop', flushPacing: 1, flushRestMaxMs: 25, flushSliceMs: 5 };
-
-export function resolveVersionOptions(partial: Partial<VersionOptions> = {}): VersionOptions {
-  const o = { ...DEFAULT_VERSION_OPTIONS, ...partial };
-  if (!Number.isFinite(o.holdMs) || o.holdMs < 0) throw new RangeError('options.holdMs must be a number >= 0');
-  if (!Number.isInteger(o.queue) || o.queue < 1) throw new RangeError('options.queue must be an integer >= 1');
-  if (!Number.isFinite(o.flushPacing) || o.flushPacing < 0 || o.flushPacing > 100) throw new RangeError('options.flushPacing must be a number from 0 to 100');
-  if (!Number.isFinite(o.flushRestMaxMs) || o.flushRestMaxMs < 0) throw new RangeError('options.flushRestMaxMs must be a number >= 0');
-  if (!Number.isFinite(o.flushSliceMs) || o.flushSliceMs < 0) throw new RangeError('options.flushSliceMs must be a number >= 0 (0: whole sweeps)');
-  if (!ON_FULL_POLICIES.includes(o.onFull)) throw new RangeError(`options.onFull must be one of ${ON_FULL_POLICIES.join(', ')}`);
-  return o;
-}
+/** Default port per version, so all of them can run at once (v4: its first node). */
+export const DEFAULT_PORTS: Record<VersionName, number> = { v1: 8081, 'v1.1': 8081, v2: 8082, v3: 8083, v4: 8084 };
 
 export function isVersionName(name: string): name is VersionName {
   return (VERSION_NAMES as readonly string[]).includes(name);
 }
 
-export function createStrategy(version: VersionName, counters: ServerCounters, partial: Partial<VersionOptions> = {}): Strategy {
+export function isOneProcessVersion(name: string): name is OneProcessVersion {
+  return isVersionName(name) && name !== 'v4';
+}
+
+export function createStrategy(version: OneProcessVersion, counters: ServerCounters, partial: Partial<VersionOptions> = {}): Strategy {
   const o = resolveVersionOptions(partial);
   switch (version) {
     case 'v1':
@@ -57,7 +38,13 @@ export function createStrategy(version: VersionName, counters: ServerCounters, p
   }
 }
 
-export function startVersion(version: VersionName, options: Partial<VersionOptions & HostOptions> = {}): Promise<ChatServer> {
+/** Starts `version` in this process; v4 (one node) needs `redis`. */
+export function startVersion(version: VersionName, options: Partial<VersionOptions & HostOptions & V4Options> = {}): Promise<ChatServer> {
+  if (version === 'v4') {
+    const { redis } = options;
+    if (redis === undefined) return Promise.reject(new Error('a v4 node needs --redis redis://host:port (npm run v4 without --node starts a cluster and its Redis)'));
+    return startV4Node({ ...options, redis });
+  }
   const counters = new ServerCounters();
   return startChatServer(createStrategy(version, counters, options), counters, options);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { startServerProcess } from '../../harness/server-process.ts';
-import { resolveVersionOptions } from '../../versions/versions.ts';
+import { resolveVersionOptions } from '../../versions/version-options.ts';
 import { resolveHostOptions } from '../../versions/host.ts';
 import { openClient } from '../helpers.ts';
 

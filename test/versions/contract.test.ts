@@ -3,14 +3,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
-import { startV4Node } from '../../versions/v4/node.ts';
 import { WebSocket } from 'ws';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES, ERROR_CODES, type ErrorCode } from '../../versions/protocol.ts';
-import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
+import { startVersion, type VersionName } from '../../versions/versions.ts';
+import type { VersionOptions } from '../../versions/version-options.ts';
 import { eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
-const CONFIGS: Array<[label: string, version: VersionName | 'v4', options: Partial<VersionOptions>]> = [
+const CONFIGS: Array<[label: string, version: VersionName, options: Partial<VersionOptions>]> = [
   ['v1', 'v1', {}],
   ['v1.1', 'v1.1', {}],
   ['v2', 'v2', {}],
@@ -26,13 +26,13 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-async function startAny(version: VersionName | 'v4', options: Partial<VersionOptions>): Promise<ChatServer> {
+async function startAny(version: VersionName, options: Partial<VersionOptions>): Promise<ChatServer> {
   if (version !== 'v4') return startVersion(version, { ...options, port: 0 });
   redis ??= await startRedisServer({ detached: true });
   const admin = new Redis(redis.url);
   await admin.flushall();
   admin.disconnect();
-  return startV4Node({ ...options, redis: redis.url, node: 'c1', port: 0 });
+  return startVersion('v4', { ...options, redis: redis.url, node: 'c1', port: 0 });
 }
 
 describe.each(CONFIGS)('%s speaks the protocol', (_label, version, options) => {

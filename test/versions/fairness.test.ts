@@ -3,7 +3,7 @@
 // satisfies. v1 and v2 reproduce servers without any of it.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
-import { startVersion, type VersionName } from '../../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../../versions/versions.ts';
 import { closeCodeIn, delay, eventually, metricValue, openClient, rawFrame, rawUpgrade, type TestClient } from '../helpers.ts';
 
 const servers: ChatServer[] = [];
@@ -14,7 +14,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function start(version: VersionName, options: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> {
+async function start(version: OneProcessVersion, options: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> {
   const s = await startVersion(version, { port: 0, ...options });
   servers.push(s);
   return s;

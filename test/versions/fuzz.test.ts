@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameParser } from '../../auto-client/frame-parser.ts';
 import type { ChatServer } from '../../versions/host.ts';
 import { DEFAULT_LIMITS, DEFAULT_ROOM, parseClientFrame, type ErrorCode } from '../../versions/protocol.ts';
-import { startVersion, type VersionName } from '../../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../../versions/versions.ts';
 import { delay, openClient, rawFrame, stats, type TestClient } from '../helpers.ts';
 
-const VERSIONS: VersionName[] = ['v1', 'v1.1', 'v2', 'v3'];
+const VERSIONS: OneProcessVersion[] = ['v1', 'v1.1', 'v2', 'v3'];
 /** Frames over all versions together. */
 const TOTAL_FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const FRAMES_PER_SESSION = 40;

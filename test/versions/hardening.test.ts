@@ -5,10 +5,11 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES } from '../../versions/protocol.ts';
-import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../../versions/versions.ts';
+import type { VersionOptions } from '../../versions/version-options.ts';
 import { closeCodeIn, delay, eventually, metricValue, opcodesIn, openClient, rawFrame, rawUpgrade, stats, type TestClient } from '../helpers.ts';
 
-const VERSIONS: Array<[VersionName, Partial<VersionOptions>]> = [
+const VERSIONS: Array<[OneProcessVersion, Partial<VersionOptions>]> = [
   ['v1', {}],
   ['v1.1', {}],
   ['v2', {}],
@@ -19,7 +20,7 @@ let server: ChatServer | null = null;
 const clients: TestClient[] = [];
 const sockets: Array<{ destroy(): void }> = [];
 
-async function start(version: VersionName, options: Partial<VersionOptions & Parameters<typeof startVersion>[1]> = {}): Promise<ChatServer> {
+async function start(version: OneProcessVersion, options: Partial<VersionOptions & Parameters<typeof startVersion>[1]> = {}): Promise<ChatServer> {
   server = await startVersion(version, { ...options, port: 0 });
   return server;
 }

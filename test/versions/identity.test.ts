@@ -11,7 +11,7 @@ import { signToken } from '../../versions/auth.ts';
 import type { ChatServer } from '../../versions/host.ts';
 import { resolveHostOptions } from '../../versions/host-options.ts';
 import type { ServerMessage } from '../../versions/protocol.ts';
-import { startVersion, type VersionName } from '../../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../../versions/versions.ts';
 import { delay, eventually, metricValue, openClient, runCli, stats, type TestClient } from '../helpers.ts';
 
 type Direct = Extract<ServerMessage, { type: 'direct' }>;
@@ -27,7 +27,7 @@ afterEach(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function start(version: VersionName, options: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> {
+async function start(version: OneProcessVersion, options: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> {
   const s = await startVersion(version, { port: 0, ...options });
   servers.push(s);
   return s;
@@ -39,7 +39,7 @@ async function open(s: ChatServer, query: Parameters<typeof openClient>[1], head
   return c;
 }
 
-const jwtServer = (version: VersionName = 'v3', extra: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> => start(version, { auth: { mode: 'jwt', jwtSecret: SECRET, audience: 'chat' }, ...extra });
+const jwtServer = (version: OneProcessVersion = 'v3', extra: Parameters<typeof startVersion>[1] = {}): Promise<ChatServer> => start(version, { auth: { mode: 'jwt', jwtSecret: SECRET, audience: 'chat' }, ...extra });
 const token = (sub: string, ttl = '1h', more: { name?: string; scope?: string; secret?: string; audience?: string } = {}): Promise<string> =>
   signToken(more.secret ?? SECRET, { sub, ...(more.name ? { name: more.name } : {}), ...(more.scope ? { scope: more.scope } : {}) }, ttl, { audience: more.audience ?? 'chat' });
 const bearer = async (sub: string, name?: string): Promise<Record<string, string>> => ({ authorization: `Bearer ${await token(sub, '1h', name ? { name } : {})}` });

@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES } from '../../versions/protocol.ts';
-import { startVersion, type VersionName, type VersionOptions } from '../../versions/versions.ts';
+import { startVersion, type OneProcessVersion } from '../../versions/versions.ts';
+import type { VersionOptions } from '../../versions/version-options.ts';
 import { delay, eventually, metricValue, openClient, stats, type TestClient } from '../helpers.ts';
 
 let server: ChatServer | null = null;
@@ -10,7 +11,7 @@ const clients: TestClient[] = [];
 
 // One test client stands for a room's many senders here, so no per-connection rate limit: what
 // these tests watch is how each version delivers a flood, not how it refuses one (fairness.test.ts).
-async function start(version: VersionName, options: Partial<VersionOptions> = {}): Promise<ChatServer> {
+async function start(version: OneProcessVersion, options: Partial<VersionOptions> = {}): Promise<ChatServer> {
   server = await startVersion(version, { ...options, port: 0, maxMsgsPerS: 0 });
   return server;
 }
@@ -66,7 +67,7 @@ interface SlowReaderSetup {
  * reader is slow (the clients share this process with the server; an unpaced 16 MB burst can
  * leave a healthy one megabytes behind for a moment, and drop or kick would rightly hit it).
  */
-async function slowReaderSetup(version: VersionName, options: Partial<VersionOptions>, paced: boolean): Promise<SlowReaderSetup> {
+async function slowReaderSetup(version: OneProcessVersion, options: Partial<VersionOptions>, paced: boolean): Promise<SlowReaderSetup> {
   const s = await start(version, options);
   const [slow, ...healthy] = await open(s, 4);
   slow!.pause();
