@@ -5,19 +5,17 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DeliveryMeter, leakedTo, meteredClient, type ClientKind, type MeteredClient } from './delivery-meter.ts';
 import { createHistogram, encodeHistogram, recordUs } from './histogram.ts';
-import { rng } from '../common/helpers.ts';
+import { rng, waitUntil } from '../common/helpers.ts';
 import { encodeClientFrame } from '../versions/protocol.ts';
 import { encodeProbe, nowUs } from './probe.ts';
-import { scheduleOffsetUs } from './schedule.ts';
 import { WireClient } from './wire-client.ts';
-import { SendFate, sendsLostWithNode } from './send-fate.ts';
+import { SendFate } from './send-fate.ts';
+import { Senders } from './senders.ts';
 import { Switches } from './switches.ts';
-import { SendLedger } from './send-ledger.ts';
 import { Rotation } from './rotation.ts';
 import { keepClaim, keepTail, nextResumeUrl, noteRecovery, type Resumable } from './resume.ts';
 import { applySlow, type SlowReader } from './slow-reader.ts';
 import { parseJsonLines, peekType } from './control-frames.ts';
-
 import type { ClientSpec, ConnectFailure, SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
 
 interface LiveClient extends MeteredClient, Resumable, SlowReader {
@@ -35,8 +33,6 @@ interface LiveClient extends MeteredClient, Resumable, SlowReader {
   lostAtUs: number;
 }
 
-
-
 const TICK_MS = 1;
 /** A switcher asks this often. */
 const SWITCH_EVERY_US = 1_000_000;
@@ -47,6 +43,7 @@ const MAX_UNPARSED_SAMPLES = 3;
 const UNPARSED_SAMPLE_CHARS = 80;
 /** How long a client waits for the server's `joined` after the upgrade. */
 const JOIN_TIMEOUT_MS = 15_000;
+
 export class Swarm {
   private readonly epoch: bigint;
   private readonly clients: LiveClient[];
@@ -237,19 +234,8 @@ export class Swarm {
     this.loop.enable();
     const cpuStart = process.cpuUsage();
     const wallStart = nowUs(this.epoch);
-    const random = rng(this.plan.seed + this.plan.workerId * 7919);
-    const burst = this.plan.burst;
-    const periodUs = (1e6 / this.plan.ratePerSender) * burst;
-    const warmUs = timing.measureStartUs - timing.sendStartUs;
-    const at = (n: number): number => timing.sendStartUs + scheduleOffsetUs(n, periodUs, warmUs);
-    // Every sender the plan holds, connected or not: the offered load is checked against the plan.
-    const senders = this.clients
-      .filter((c) => c.spec.sends)
-      .map((c) => {
-        const n = random(); // each sender's own phase
-        return { c, seq: 0, n, nextUs: at(n), sentAtUs: [] as number[] };
-      });
-    const ledger = new SendLedger(senders.length, timing.sendStartUs, this.plan.slowResumeUs === null ? -Infinity : timing.sendStartUs + this.plan.slowResumeUs);
+    const senders = new Senders(this.clients, this.plan, timing, rng(this.plan.seed + this.plan.workerId * 7919));
+    const ledger = senders.ledger;
     const stayedAtStart = new Set(this.clients.filter((c) => c.joined && c.spec.kind !== 'churn'));
     const churners = new Rotation(this.clients.filter((c) => c.spec.kind === 'churn' && !c.spec.switches), this.plan.churnPeriodMs * 1000, timing.sendStartUs);
     const switchers = new Rotation(this.clients.filter((c) => c.spec.switches), SWITCH_EVERY_US, timing.sendStartUs);
@@ -257,22 +243,7 @@ export class Swarm {
     await new Promise<void>((resolve) => {
       const tick = (): void => {
         const now = nowUs(this.epoch);
-        for (const s of senders) {
-          while (s.nextUs <= now && s.nextUs < timing.measureEndUs) {
-            ledger.planned(burst);
-            for (let b = 0; b < burst && s.c.wire?.isOpen; b++) {
-              this.sendProbe(s.c, s.seq, s.nextUs, now);
-              if (s.c.report.recovery) s.sentAtUs.push(now); // (fault scenarios only: see sendsLostWithNode)
-              s.c.fate?.sent(s.seq, s.nextUs);
-              s.seq++;
-              ledger.sent(s.c.spec.room, now, s.nextUs);
-            }
-            s.n += this.plan.poisson ? -Math.log(1 - random()) : 1;
-            s.nextUs = at(s.n);
-          }
-          // Sends the server could not answer for go again, with the same id, until they come back.
-          if (s.c.fate && s.c.wire?.isOpen) for (const r of s.c.fate.dueResends(now, s.c.seen.get(s.c.spec.id))) this.sendProbe(s.c, r.seq, r.dueUs, now);
-        }
+        senders.tick(now, (c, seq, dueUs, at) => this.sendProbe(c, seq, dueUs, at));
         applySlow(this.slowClients, now - timing.sendStartUs);
         if (now < timing.measureEndUs) {
           // One churn client at a time leaves and comes back; one switcher at a time asks (each once a second).
@@ -302,13 +273,7 @@ export class Swarm {
       }
       c.report.stayed = stayedAtStart.has(c) && c.joined && c.wire?.closeCode === null;
     }
-    ledger.offered.sendersLost = senders.filter((s) => s.c.wire === null || s.c.report.closedByServer !== null).length;
-    if (this.plan.clients.some((c) => c.peers)) for (const s of senders) s.c.report.sent = s.seq;
-    for (const s of senders) {
-      const r = s.c.report.recovery;
-      if (r && s.c.report.closedByServer) r.lostWithNode = sendsLostWithNode(s.sentAtUs, s.c.report.closedByServer.atUs, s.c.seen.get(s.c.spec.id));
-      if (r && s.c.fate) Object.assign(r, s.c.fate.report(s.c.seen.get(s.c.spec.id)));
-    }
+    senders.finish(this.plan.clients.some((c) => c.peers));
     this.closing = true;
     const enc = (k: ClientKind): { corrected: string; uncorrected: string } => ({
       corrected: this.meter.latency[k].corrected.encode(),
@@ -357,28 +322,14 @@ export class Swarm {
   /** Closes every client. */
   async close(): Promise<void> {
     for (const c of this.clients) c.wire?.close();
-    await waitFor(() => this.clients.every((c) => !c.wire || c.wire.closeCode !== null), 3_000);
+    await waitUntil(() => this.clients.every((c) => !c.wire || c.wire.closeCode !== null), 3_000);
     for (const c of this.clients) c.wire?.destroy();
   }
 }
-
 
 function joinUrl(spec: ClientSpec): string {
   const url = new URL(spec.url);
   url.searchParams.set('room', spec.room);
   url.searchParams.set('name', spec.user ?? `c${spec.id}`);
   return url.toString();
-}
-
-
-
-function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const deadline = Date.now() + timeoutMs;
-    const check = (): void => {
-      if (done() || Date.now() > deadline) return resolve();
-      setTimeout(check, 5);
-    };
-    check();
-  });
 }

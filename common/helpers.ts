@@ -33,3 +33,16 @@ export function round(x: number, digits: number): number {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${fmt(n)} ${n === 1 ? one : many}`;
 }
+
+/** Resolves true once `done()` holds, checked every `everyMs`, or false after `timeoutMs`. */
+export function waitUntil(done: () => boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = (): void => {
+      if (done()) return resolve(true);
+      if (Date.now() > deadline) return resolve(false);
+      setTimeout(check, everyMs);
+    };
+    check();
+  });
+}
