@@ -2,12 +2,12 @@
 import { mkdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { ChatServer } from '../../versions/host.ts';
-import { startVersion } from '../../versions/versions.ts';
-import { startRedisServer } from '../../common/redis-server.ts';
-import { startV4Node } from '../../versions/v4/node.ts';
-import { openClient } from '../helpers.ts';
-import { useChromium } from '../browser.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import { startVersion } from '../../../versions/versions.ts';
+import { startRedisServer } from '../../../common/redis-server.ts';
+import { startV4Node } from '../../../versions/v4/node.ts';
+import { openClient } from '../../helpers.ts';
+import { useChromium } from '../../browser.ts';
 
 const browser = useChromium();
 const servers: ChatServer[] = [];

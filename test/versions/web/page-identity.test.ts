@@ -3,12 +3,12 @@
 // guest; a refused name stayed in the box; on v4 another member's rename took members off your list).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { ChatServer } from '../../versions/host.ts';
-import { startVersion } from '../../versions/versions.ts';
-import { startV4Node } from '../../versions/v4/node.ts';
-import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
-import { openClient, type TestClient } from '../helpers.ts';
-import { useChromium } from '../browser.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import { startVersion } from '../../../versions/versions.ts';
+import { startV4Node } from '../../../versions/v4/node.ts';
+import { startRedisServer, type RedisServer } from '../../../common/redis-server.ts';
+import { openClient, type TestClient } from '../../helpers.ts';
+import { useChromium } from '../../browser.ts';
 
 const EXPECTED_NETWORK_ERRORS = [/ERR_CONNECTION_REFUSED/, /ERR_CONNECTION_RESET/, /^WebSocket connection to '.*' failed/, /401 \(Unauthorized\)/];
 const browser = useChromium();

@@ -4,12 +4,12 @@
 // errors of probing servers that are down (the version list asks every default port).
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { ChatServer } from '../../versions/host.ts';
-import { startVersion } from '../../versions/versions.ts';
-import { startV4Node } from '../../versions/v4/node.ts';
-import { startRedisServer } from '../../common/redis-server.ts';
-import { openClient, type TestClient } from '../helpers.ts';
-import { useChromium } from '../browser.ts';
+import type { ChatServer } from '../../../versions/host.ts';
+import { startVersion } from '../../../versions/versions.ts';
+import { startV4Node } from '../../../versions/v4/node.ts';
+import { startRedisServer } from '../../../common/redis-server.ts';
+import { openClient, type TestClient } from '../../helpers.ts';
+import { useChromium } from '../../browser.ts';
 
 /**
  * What a page probing ports where nothing listens may log, or one whose server the test stops while
