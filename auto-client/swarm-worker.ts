@@ -9,6 +9,8 @@ import type { SwarmPlan, SwarmResult, SwarmTiming } from './swarm-plan.ts';
 export type ToWorker = { type: 'plan'; plan: SwarmPlan } | { type: 'connect' } | { type: 'go'; timing: SwarmTiming };
 export type FromWorker =
   | { type: 'planned' }
+  /** While it connects, every CONNECTING_EVERY_MS: connects finished (connected or failed), and connected. */
+  | { type: 'connecting'; done: number; connected: number }
   | { type: 'ready'; connected: number }
   | { type: 'progress'; connected: number; received: number }
   | { type: 'result'; result: SwarmResult }
@@ -16,6 +18,8 @@ export type FromWorker =
 
 /** No worker lives longer than this, whatever it was told. */
 const HARD_DEADLINE_MS = 15 * 60_000;
+/** How often a worker says how far its connects have got. */
+export const CONNECTING_EVERY_MS = 1_000;
 
 if (!process.send) throw new Error('swarm-worker must be started by the harness (IPC)');
 const send = (msg: FromWorker): void => void process.send?.(msg);
@@ -40,7 +44,12 @@ async function handle(msg: ToWorker): Promise<void> {
   if (!swarm) throw new Error(`${msg.type} before plan`);
   const s = swarm;
   if (msg.type === 'connect') {
-    await s.connectAll();
+    const tell = setInterval(() => send({ type: 'connecting', ...s.connectProgress() }), CONNECTING_EVERY_MS);
+    try {
+      await s.connectAll();
+    } finally {
+      clearInterval(tell);
+    }
     send({ type: 'ready', connected: s.connectedCount() }); // failures travel in the result
     return;
   }

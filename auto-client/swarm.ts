@@ -53,6 +53,8 @@ export class Swarm {
   private readonly connectHist = createHistogram();
   private ramp = { startUs: 0, endUs: 0, connected: 0 };
   private readonly connectFailures: ConnectFailure[] = [];
+  /** Clients connectAll has finished with, joined or failed. */
+  private connectsDone = 0;
   private connectFailureCount = 0;
   private readonly unparsed = { count: 0, samples: [] as string[] };
   /** The run is over and the swarm closes its clients: closes from here on are its own. */
@@ -99,6 +101,11 @@ export class Swarm {
     return n;
   }
 
+  /** How far connectAll has got: connects finished (joined or failed), and clients connected. */
+  connectProgress(): { done: number; connected: number } {
+    return { done: this.connectsDone, connected: this.connectedCount() };
+  }
+
   /** Connects every client (churn clients too), a bounded number at a time. */
   async connectAll(): Promise<void> {
     const started = nowUs(this.epoch);
@@ -107,6 +114,7 @@ export class Swarm {
       while (next < this.clients.length) {
         const c = this.clients[next++] as LiveClient;
         await this.connect(c);
+        this.connectsDone++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.plan.connectConcurrency, this.clients.length) }, worker));

@@ -28,7 +28,7 @@ const OPTIONS = {
     rooms: { type: 'number', describe: 'rooms the clients are spread over' },
     burst: { type: 'number', describe: 'messages a sender sends at once (same average rate)' },
     poisson: { type: 'boolean', describe: 'Poisson arrivals instead of a fixed period' },
-    workers: { type: 'number', describe: 'worker processes for the clients (< 15,000 clients each)' },
+    workers: { type: 'number', describe: "worker processes for the clients (default: the scenario's, more until none holds over 12,500; at most 15,000 each)" },
     'p99-limit': { type: 'number', describe: 'capacity: p99 in ms a step must stay under to count (default 100)' },
     'behind-ms': { type: 'number', describe: 'a delivery this many ms later than it was due puts its receiver behind (default 1000)' },
     switchers: { type: 'number', describe: 'extra clients that switch rooms or rename once a second each and must get an answer every time (broker-outage: 10)' },
@@ -99,16 +99,27 @@ let lastLine = '';
 /** "1:05", "12 s": minutes and seconds as a person plans by. */
 const clock = (s: number): string => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 const about = (s: number): string => (s >= 90 ? `about ${Math.round(s / 60)} min left` : `about ${Math.max(5, Math.round(s / 5) * 5)} s left`);
-function progress(label: string, phase: Phase, fraction: number, where: RunPosition): void {
+/** Piped, a phase that goes on (a long connect) says how far it has got at most this often. */
+const PIPED_DETAIL_EVERY_MS = 10_000;
+let lastDetailAt = 0;
+function progress(label: string, phase: Phase, fraction: number, where: RunPosition, detail?: string): void {
   const place = `${where.scenario} (${where.scenarioIndex}/${where.scenarios}) · ${label} (${where.runIndex}/${where.runs})`;
   if (tty) {
     const left = where.leftS === null ? '' : ` · ${about(where.leftS)}`;
-    const line = `${place} · ${phase}${phase === 'measure' || phase === 'warmup' ? ` ${Math.round(fraction * 100)}%` : ''}${left}`;
+    const done = detail ? ` ${detail}` : phase === 'measure' || phase === 'warmup' ? ` ${Math.round(fraction * 100)}%` : '';
+    const line = `${place} · ${phase}${done}${left}`;
     process.stderr.write(`\r  ${line.slice(0, 110).padEnd(110)}`);
   } else {
-    // Piped: one line per phase, with the time since the run began.
+    // Piped: one line per phase, with the time since the run began (and a long phase's progress every 10 s).
     const line = `${place}: ${phase}`;
-    if (line !== lastLine) process.stderr.write(`  ${clock(where.elapsedS)} ${line}\n`);
+    const now = Date.now();
+    if (line !== lastLine) {
+      process.stderr.write(`  ${clock(where.elapsedS)} ${line}\n`);
+      lastDetailAt = now;
+    } else if (detail && now - lastDetailAt >= PIPED_DETAIL_EVERY_MS) {
+      process.stderr.write(`  ${clock(where.elapsedS)} ${line}: ${detail}\n`);
+      lastDetailAt = now;
+    }
     lastLine = line;
   }
 }

@@ -17,7 +17,8 @@ import { slowResumeUs, type ScenarioConfig } from './scenarios.ts';
 import type { FaultEvent } from './cluster-figures.ts';
 import { injectFault, type FaultContext } from './faults.ts';
 import { startRedisServer, type RedisServer } from '../common/redis-server.ts';
-import { round } from '../common/helpers.ts';
+import { fmt, round } from '../common/helpers.ts';
+import { awaitConnected } from './connect-wait.ts';
 import { checkRelay, LivenessProbe, type LivenessTrace, type RelayCheck } from './server-health.ts';
 import { ROOT, startServerProcess, stopProcessGroup, track, type ServerProcess } from './server-process.ts';
 import { alignNodes, busyPct, fetchStats, processCpuSeconds, readCpuTimes, sampleServer, type RawStats, type ServerSample } from './server-sampler.ts';
@@ -26,8 +27,8 @@ import { workerChannel } from './worker-channel.ts';
 const WORKER = fileURLToPath(new URL('../auto-client/swarm-worker.ts', import.meta.url));
 /** Connects a worker keeps in flight: a ramp is bound by connect latency, not by either side's CPU. */
 const CONNECTS_IN_FLIGHT = 1000;
-/** How long all workers may take to connect their clients. */
-const READY_TIMEOUT_MS = 120_000;
+/** How long a worker may take to load and take its plan. */
+const PLANNED_TIMEOUT_MS = 120_000;
 /** Grace after the drain for workers to report. */
 const RESULT_GRACE_MS = 30_000;
 /** Time between the go signal and the first scheduled send, so every worker starts together. */
@@ -96,7 +97,8 @@ export interface TargetRun {
 const STDERR_TAIL_LINES = 10;
 
 export type Phase = 'start' | 'connect' | 'warmup' | 'measure' | 'drain' | 'stop';
-export type ProgressFn = (label: string, phase: Phase, fraction: number) => void;
+/** `fraction`: of the run's planned time; `detail`: what the phase has done ("54,000 of 100,000 connected"). */
+export type ProgressFn = (label: string, phase: Phase, fraction: number, detail?: string) => void;
 
 export async function runTarget(target: Target, config: ScenarioConfig, seed: number, onProgress: ProgressFn): Promise<TargetRun> {
   const epochNs = process.hrtime.bigint();
@@ -185,7 +187,7 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
     });
     // Every worker loads and takes its plan first; then all connect at once (swarm-worker.ts).
     for (const ch of channels) ch.child.send({ type: 'plan', plan: ch.plan } satisfies ToWorker);
-    await Promise.all(channels.map((ch) => ch.next('planned', READY_TIMEOUT_MS)));
+    await Promise.all(channels.map((ch) => ch.next('planned', PLANNED_TIMEOUT_MS)));
     const connectStart = nowUs(epochNs);
     const rampSamples: TargetRun['rampSamples'] = [];
     const rampSampler = statsUrl
@@ -197,7 +199,10 @@ export async function runTarget(target: Target, config: ScenarioConfig, seed: nu
       : null;
     for (const ch of channels) ch.child.send({ type: 'connect' } satisfies ToWorker);
     try {
-      await Promise.all(channels.map((ch) => ch.next('ready', READY_TIMEOUT_MS)));
+      await awaitConnected(
+        channels.map((ch) => ({ channel: ch, share: ch.plan.clients.length })),
+        (connected, total) => onProgress(label, 'connect', 0, `${fmt(connected)} of ${fmt(total)} connected`),
+      );
     } finally {
       if (rampSampler) clearInterval(rampSampler);
     }

@@ -202,10 +202,30 @@ export function rateFor(config: ScenarioConfig, deliveriesPerSecond: number): nu
   return deliveriesPerSecond / (config.clients * config.senders);
 }
 
+/** Clients one worker process may hold: 20,000 open files a process, with room for its own. */
+export const MAX_CLIENTS_PER_WORKER = 15_000;
+/** When the worker count is not given, workers are added until none holds more than this. */
+const AUTO_CLIENTS_PER_WORKER = 12_500;
+
+/** The most clients one worker holds under plan.ts's split: worker 0 holds only the senders once there are two or more. */
+export function largestWorkerShare(c: ScenarioConfig): number {
+  const all = c.clients + c.churnClients + c.switchers;
+  if (c.workers < 2) return all;
+  return Math.max(c.senders, Math.ceil((all - c.senders) / (c.workers - 1)));
+}
+
+/** The scenario's workers, or more, so that none holds over AUTO_CLIENTS_PER_WORKER clients. */
+function workersFor(c: ScenarioConfig): number {
+  let workers = c.workers;
+  while (largestWorkerShare({ ...c, workers }) > AUTO_CLIENTS_PER_WORKER && workers < 64) workers++;
+  return workers;
+}
+
 export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioConfig> = {}): ScenarioConfig {
   const base = SCENARIOS[name];
   if (!base) throw new RangeError(`scenario must be one of ${SCENARIO_NAMES.join(', ')}`);
   const c: ScenarioConfig = { ...base.config, ...stripUndefined(overrides), scenario: name };
+  const workersGiven = overrides.workers !== undefined;
   // flood: halfway through the window, whatever its length: the same run measures before and during
   if (c.fault === 'flood') c.faultAtS = c.warmupS + c.durationS / 2;
   const positiveInt = (k: keyof ScenarioConfig, min = 1): void => {
@@ -232,7 +252,9 @@ export function resolveScenario(name: ScenarioName, overrides: Partial<ScenarioC
   if (c.fault !== 'none' && !(c.faultAtS > 0 && c.faultAtS < c.warmupS + c.durationS)) throw new RangeError('faultAtS must fall after sending begins and before the measured window ends');
   if ((c.fault === 'broker-outage' || c.fault === 'redis-pause' || c.fault === 'redis-oom') && !(c.outageS > 0 && c.faultAtS + c.outageS < c.warmupS + c.durationS + c.drainS)) throw new RangeError('outageS must be > 0 and Redis back before the drain ends');
   if (c.durationS + c.warmupS + c.drainS > 600) throw new RangeError('a run is bounded: warmup + duration + drain must be at most 600 s');
-  if ((c.clients + c.churnClients) / c.workers > 15_000) throw new RangeError('at most 15,000 clients per worker (20,000 open files per process): raise workers');
+  if (!workersGiven) c.workers = workersFor(c);
+  const share = largestWorkerShare(c);
+  if (share > MAX_CLIENTS_PER_WORKER) throw new RangeError(`at most ${n(MAX_CLIENTS_PER_WORKER)} clients per worker (20,000 open files per process), and one of ${c.workers} workers would hold ${n(share)}: raise workers (or leave --workers out and it is chosen for you)`);
   if (c.slow > 0) checkSlowReadersFallBehind(c);
   positiveInt('tabs');
   positiveInt('switchers', 0);

@@ -80,7 +80,7 @@ export interface RunPosition {
 }
 
 export interface StressHooks {
-  onProgress?: (label: string, phase: Phase, fraction: number, where: RunPosition) => void;
+  onProgress?: (label: string, phase: Phase, fraction: number, where: RunPosition, detail?: string) => void;
   onScenario?: (s: ScenarioReport) => void;
 }
 
@@ -164,7 +164,7 @@ export async function runStress(partial: Partial<StressOptions>, hooks: StressHo
             leftS: Math.max(0, (plannedLeftS - plannedSeconds(config) * fraction) * pace),
           };
         };
-        const progress: ProgressFn = (label, phase, f) => onProgress(options.repeat > 1 ? `${label} #${rep + 1}` : label, phase, f, where(f));
+        const progress: ProgressFn = (label, phase, f, detail) => onProgress(options.repeat > 1 ? `${label} #${rep + 1}` : label, phase, f, where(f), detail);
         runs[i]!.push(config.scenario === 'capacity' ? await runCapacity(target, config, options.seed, progress) : aggregate(await runTarget(target, config, options.seed, progress)));
         plannedLeftS -= plannedSeconds(config);
         plannedDoneS += plannedSeconds(config);

@@ -3,13 +3,22 @@
 import type { ChildProcess } from 'node:child_process';
 import type { FromWorker } from '../auto-client/swarm-worker.ts';
 
+export interface WorkerChannel {
+  /** The next message of a type; a worker error or exit rejects, and so does `timeoutMs` without it. */
+  next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker>;
+  /** How far its connects have got, by its last word (null: none yet). */
+  connecting(): { done: number; connected: number } | null;
+}
+
 /** Waits for the next message of a type from a worker; a worker error or exit rejects. */
-export function workerChannel(child: ChildProcess): { next(type: FromWorker['type'], timeoutMs: number): Promise<FromWorker> } {
+export function workerChannel(child: ChildProcess): WorkerChannel {
   const inbox: FromWorker[] = [];
   const waiting: Array<() => void> = [];
   let failure: Error | null = null;
+  let connecting: { done: number; connected: number } | null = null;
   child.on('message', (m: FromWorker) => {
     if (m.type === 'error') failure = new Error(`worker failed: ${m.message}`);
+    else if (m.type === 'connecting') connecting = { done: m.done, connected: m.connected }; // (only the latest counts)
     else inbox.push(m);
     waiting.splice(0).forEach((w) => w());
   });
@@ -18,6 +27,7 @@ export function workerChannel(child: ChildProcess): { next(type: FromWorker['typ
     waiting.splice(0).forEach((w) => w());
   });
   return {
+    connecting: () => connecting,
     next(type, timeoutMs) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`worker gave no ${type} in ${Math.round(timeoutMs)} ms`)), timeoutMs);
