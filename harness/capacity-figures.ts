@@ -25,6 +25,17 @@ export function refineTarget(held: number, notHeld: number): number {
   return Math.round((held + notHeld) / 2 / 1000) * 1000;
 }
 
+/**
+ * A step whose only fault is a p99 past the limit, in a measurable run that lost nothing, is run
+ * once more before it counts as a break: near the fan-out's own floor (55-70 ms to 1,000 clients
+ * here, against a 100 ms limit) one run's p99 turns on a few ms of the machine's noise, and a
+ * ladder that ends at its first step on such a run says nothing of the server. A crash, a loss or
+ * an unmeasurable run is never run again.
+ */
+export function isNoiseBreak(step: CapacityStep, p99LimitMs: number): boolean {
+  return step.valid && step.lost === 0 && step.p99Ms > p99LimitMs && step.firstP99Ms === undefined;
+}
+
 /** The steps by target rate: the order of the rates, where the refinement ran them after the ladder. */
 export function byTarget(steps: readonly CapacityStep[]): CapacityStep[] {
   return [...steps].sort((a, b) => a.targetPerSecond - b.targetPerSecond);

@@ -191,6 +191,8 @@ export interface CapacityStep {
   deliveriesPerWrite: number;
   /** Share of all cores busy during the window (null off Linux). */
   machineBusyPct: number | null;
+  /** The step ran twice: its first run's p99 passed the limit, and this is the second run (capacity-figures.ts, isNoiseBreak). */
+  firstP99Ms?: number;
 }
 
 export interface CapacityResult {

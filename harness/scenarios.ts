@@ -154,7 +154,7 @@ export const SCENARIOS: Record<ScenarioName, { describe: (c: ScenarioConfig) => 
     config: { ...COMMON, scenario: 'direct', clients: 400, senders: 1, rate: 5, size: 256, durationS: 8, tabs: 2, fanIn: 4 },
   },
   capacity: {
-    describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured; then the last interval is halved until it is within 10%`,
+    describe: (c) => `${n(c.clients)} clients in one room; the rate steps up 10k, 20k, 50k … 5M deliveries/s until the server breaks, p99 passes ${c.p99LimitMs} ms, a delivery is lost, or the step cannot be measured (a step over the p99 limit alone is run once more first); then the last interval is halved until it is within 10%`,
     // One sender worker and two receiver workers; --rate is ignored: the steps set it. The
     // warm-up ramps the rate up, so a step measures the steady state, not a cold start.
     config: { ...COMMON, scenario: 'capacity', clients: 1000, senders: 20, rate: 0.5, size: 64, warmupS: 3, durationS: 4, drainS: 2, workers: 3 },

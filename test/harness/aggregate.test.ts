@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { rssSlopeKB } from '../../harness/aggregate.ts';
-import { capacityBreak, capacityRatios, MAX_REFINEMENTS, nextRefinement } from '../../harness/capacity-figures.ts';
+import { capacityBreak, capacityRatios, isNoiseBreak, MAX_REFINEMENTS, nextRefinement } from '../../harness/capacity-figures.ts';
 import type { CapacityStep, VersionResult } from '../../harness/result.ts';
 import { verdict } from '../../harness/verdict.ts';
 import type { StressReport } from '../../harness/report-model.ts';
@@ -108,6 +108,19 @@ describe('nextRefinement', () => {
   it('never asks a rate outside the interval, whatever the rounding', () => {
     expect(nextRefinement(10_000, 11_000, 0)).toBeNull();
     expect(nextRefinement(20_000, 21_500, 0)).toBeNull();
+  });
+});
+
+describe('isNoiseBreak', () => {
+  const step: CapacityStep = { targetPerSecond: 10_000, deliveryRate: 10_000, p99Ms: 111, lost: 0, valid: true, serverCpuPct: 20, deliveriesPerCpuSecond: 50_000, deliveriesPerWrite: 3, machineBusyPct: 40 };
+  it('runs a step again when p99 alone passed the limit, once', () => {
+    expect(isNoiseBreak(step, 100)).toBe(true);
+    expect(isNoiseBreak({ ...step, firstP99Ms: 105 }, 100)).toBe(false); // already the second run
+  });
+  it('never runs again a step that held, lost messages or could not be measured', () => {
+    expect(isNoiseBreak({ ...step, p99Ms: 90 }, 100)).toBe(false);
+    expect(isNoiseBreak({ ...step, lost: 3 }, 100)).toBe(false);
+    expect(isNoiseBreak({ ...step, valid: false }, 100)).toBe(false);
   });
 });
 
