@@ -92,11 +92,7 @@ export class RoomFeeds {
 
   /** An entry in stream order: delivered, ignored as already had, or the hole before it fetched. */
   private accept(feed: Feed, entry: StreamEntry): void {
-    if (entry.epoch !== feed.epoch) {
-      if (feed.epoch !== null) this.tellReset(feed, entry.epoch);
-      feed.epoch = entry.epoch;
-      feed.lastSeq = 0;
-    }
+    if (entry.epoch !== feed.epoch) this.restart(feed, entry.epoch);
     if (entry.seq <= feed.lastSeq) return;
     if (entry.seq > feed.lastSeq + 1) {
       feed.held.push(entry);
@@ -129,9 +125,7 @@ export class RoomFeeds {
       } else {
         let slice = await this.backplane.history(feed.room, feed.lastSeq, this.history);
         if (slice.epoch !== feed.epoch) {
-          if (feed.epoch !== null) this.tellReset(feed, slice.epoch);
-          feed.epoch = slice.epoch;
-          feed.lastSeq = 0;
+          this.restart(feed, slice.epoch);
           if (slice.epoch !== null) slice = await this.backplane.history(feed.room, 0, this.history);
         }
         // (a stream that changed again between the two reads is caught up by the next sync)
@@ -156,8 +150,13 @@ export class RoomFeeds {
     for (const e of held) this.accept(feed, e);
   }
 
-  private tellReset(feed: Feed, epoch: string | null): void {
-    this.recovery.resets++;
-    this.hub.publish(feed.room, { type: 'reset', room: feed.room, epoch, was: feed.epoch ?? '' });
+  /** The stream is not the one the feed knew: the room is told (unless the feed knew none yet), and the feed starts over in `epoch`. */
+  private restart(feed: Feed, epoch: string | null): void {
+    if (feed.epoch !== null) {
+      this.recovery.resets++;
+      this.hub.publish(feed.room, { type: 'reset', room: feed.room, epoch, was: feed.epoch });
+    }
+    feed.epoch = epoch;
+    feed.lastSeq = 0;
   }
 }
