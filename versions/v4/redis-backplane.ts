@@ -19,7 +19,7 @@ import { Redis } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
 import { BackplaneDownError, NOT_REACHED, type Appended, type Backplane, type BackplaneEvents, type HistorySlice, type StreamEntry } from './backplane.ts';
 import { RedisPresence, type PresenceOptions } from './redis-presence.ts';
-import { SCRIPTS, APPEND_KEYS, type RoomKey, type Scripts } from './redis-scripts.ts';
+import { SCRIPTS, APPEND_KEYS, roomKey, type RoomKey, type Scripts } from './redis-scripts.ts';
 import { failureOf, refused, sendFailure } from './redis-failures.ts';
 
 /** Also the presence's (redis-presence.ts): node, prefix, heartbeatMs, roomTtlMs. */
@@ -89,7 +89,7 @@ export class RedisBackplane implements Backplane {
   }
 
   private key(room: string, part: RoomKey): string {
-    return `${this.options.prefix}${room}:${part}`;
+    return roomKey(this.options.prefix, room, part);
   }
 
   private channel(room: string): string {

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { NameTakenError, type BackplaneEvents, type DepartedMember } from './backplane.ts';
-import type { RoomKey, Scripts } from './redis-scripts.ts';
+import { roomKey, type RoomKey, type Scripts } from './redis-scripts.ts';
 import { refused } from './redis-failures.ts';
 
 /** A beat answered later than this many periods after the one before was late: Redis paused or slow. */
@@ -43,7 +43,7 @@ export class RedisPresence {
   ) {}
 
   private key(room: string, part: RoomKey): string {
-    return `${this.options.prefix}${room}:${part}`;
+    return roomKey(this.options.prefix, room, part);
   }
 
   /** Takes out what an earlier process under this node's name left (it died, and was restarted). */

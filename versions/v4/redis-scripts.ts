@@ -20,6 +20,11 @@
 // without a join or a beat of a node that has members there.
 
 export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members' | 'names';
+
+/** A room's key of the layout above: `<prefix><room>:<part>`. */
+export function roomKey(prefix: string, room: string, part: RoomKey): string {
+  return `${prefix}${room}:${part}`;
+}
 /** The keys APPEND takes, in order. */
 export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes'];
 
