@@ -158,7 +158,7 @@ export class Room {
 
   /** An attached member gained a frame of its own: its queue starts one earlier, and `low` goes no higher. */
   grew(member: Member): void {
-    const start = member.cursor - member.ownFrames;
+    const start = startOf(member);
     if (start < this.low) this.low = start;
   }
 
@@ -179,7 +179,7 @@ export class Room {
     let low = end;
     for (const m of this.attached) {
       if (m.cursor < written) written = m.cursor;
-      const start = m.cursor - m.ownFrames;
+      const start = startOf(m);
       if (start < low) low = start;
     }
     this.low = low;
@@ -201,15 +201,15 @@ export class Room {
     let low = end;
     for (let i = 0; i < this.attached.length; i++) {
       const m = this.attached[i] as Member;
-      if (end - (m.cursor - m.ownFrames) >= this.capacity) {
+      if (end - startOf(m) >= this.capacity) {
         m.flush(shared);
-        if (end - (m.cursor - m.ownFrames) >= this.capacity) {
+        if (end - startOf(m) >= this.capacity) {
           this.detach(m);
           i--; // the slot holds the last attached member now
           continue;
         }
       }
-      const start = m.cursor - m.ownFrames;
+      const start = startOf(m);
       if (start < low) low = start;
     }
     this.low = low;
@@ -245,6 +245,11 @@ export class Room {
     if (!joined) byLength.set(count, (joined = Buffer.concat(this.log.slice(at))));
     return joined;
   }
+}
+
+/** Where an attached member's queue starts, as a seq: its cursor, less the frames of its own queued before it. */
+function startOf(m: Member): number {
+  return m.cursor - m.ownFrames;
 }
 
 /** Swap-remove: the last member takes the leaver's slot (O(1); the order of a fan-out is no promise). */
