@@ -12,16 +12,17 @@ import { DEFAULT_PORTS, startVersion } from './versions.ts';
 import { DEFAULT_VERSION_OPTIONS } from './version-options.ts';
 import { ON_FULL_POLICIES } from './v3/hub.ts';
 import { runCluster, type ClusterHandle } from './v4/cluster.ts';
-import { DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS } from './v4/redis-backplane.ts';
+import { DEFAULT_NODE_TIMEOUT_MS } from '../common/redis-cluster.ts';
+import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS } from './v4/redis-backplane.ts';
 
 const argv = await yargs(hideBin(process.argv))
-  .scriptName('npm run <v1|v2|v3|v4> --')
+  .scriptName('npm run <v1|v2|v3|v4|v5> --')
   .version(false) // "version" is our positional: which chatroom version
   .command('$0 <version>', 'start one chatroom version')
-  .positional('version', { type: 'string', choices: ['v1', 'v2', 'v3', 'v4'], demandOption: true, describe: 'which version' })
+  .positional('version', { type: 'string', choices: ['v1', 'v2', 'v3', 'v4', 'v5'], demandOption: true, describe: 'which version' })
   .options({
     host: { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' },
-    port: { type: 'number', describe: 'TCP port (0: a free one). Default 8081, 8082, 8083 for v1, v2, v3; v4: 8084 for its first node, +1 for each next' },
+    port: { type: 'number', describe: 'TCP port (0: a free one). Default 8081, 8082, 8083 for v1, v2, v3; v4: 8084 for its first node, +1 for each next; v5: 8094, +1 for each next' },
     prune: { type: 'boolean', default: false, describe: 'v1 only: v1.1, remove closed sockets and defer the broadcast' },
     'hold-ms': { type: 'number', default: DEFAULT_VERSION_OPTIONS.holdMs, describe: 'v2 only: ms to sleep under the lock per broadcast (the article\'s sleep)' },
     queue: { type: 'number', default: DEFAULT_VERSION_OPTIONS.queue, describe: 'v3 only: per-client queue length, in messages' },
@@ -63,35 +64,40 @@ const argv = await yargs(hideBin(process.argv))
     'history-bytes': { type: 'number', default: DEFAULT_HISTORY_BYTES, describe: 'v4 only: bytes of history kept per room, beside --history messages' },
     'replay-bytes': { type: 'number', default: DEFAULT_REPLAY_BYTES, describe: 'v4 only: bytes one replay sends at most; what it leaves out is announced as a gap' },
     'allow-eviction': { type: 'boolean', default: false, describe: 'v4 only: run on a Redis whose maxmemory-policy evicts keys (its losses reach members as gap or reset)' },
-    node: { type: 'string', describe: 'v4 only: run one node of a cluster, with this name, in this process (needs --redis); the launcher sets it' },
+    node: { type: 'string', describe: 'v4 and v5: run one node of a cluster, with this name, in this process (needs --redis or --redis-cluster); the launcher sets it' },
+    'redis-cluster': { type: 'string', describe: 'v5 only: host:port,… of members of a Redis Cluster (default: a private one, --shards masters and a replica each, on free loopback ports)' },
+    shards: { type: 'number', default: 3, describe: "v5 only: masters of the private Redis Cluster, each with one replica" },
+    'cluster-node-timeout': { type: 'number', default: DEFAULT_NODE_TIMEOUT_MS, describe: "v5 only: the private cluster's cluster-node-timeout (ms): how long a master may be silent before its replica is elected" },
+    ack: { type: 'string', choices: ['master', 'replica'], default: 'master', describe: "v5 (and v4 on a Redis with replicas): acknowledge a send once its master has it, or once a replica has it too (WAIT 1; a master's failover then loses no acknowledged send)" },
+    'ack-timeout-ms': { type: 'number', default: DEFAULT_ACK_TIMEOUT_MS, describe: 'with --ack replica: how long a replica may take to confirm; past it the send is answered SEND_UNKNOWN' },
   })
   .strict()
   .help()
   .parseAsync();
 
-const requested = argv.version as 'v1' | 'v2' | 'v3' | 'v4';
-if (requested === 'v4' && argv.node === undefined) {
+const requested = argv.version as 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
+if ((requested === 'v4' || requested === 'v5') && argv.node === undefined) {
   if (!Number.isInteger(argv.nodes) || argv.nodes < 1) {
-    console.error('chatroom v4: --nodes must be an integer >= 1');
+    console.error(`chatroom ${requested}: --nodes must be an integer >= 1`);
     process.exit(1);
   }
   let cluster: ClusterHandle;
   try {
-    cluster = await runCluster({ nodes: argv.nodes, port: argv.port ?? DEFAULT_PORTS.v4, redis: argv.redis, argv: hideBin(process.argv), restart: argv.restart });
+    cluster = await runCluster({ version: requested, nodes: argv.nodes, port: argv.port ?? DEFAULT_PORTS[requested], redis: argv.redis, redisCluster: argv['redis-cluster'], shards: argv.shards, clusterNodeTimeoutMs: argv['cluster-node-timeout'], argv: hideBin(process.argv), restart: argv.restart });
   } catch (err) {
-    console.error(`chatroom v4: cannot start: ${(err as Error).message}`);
+    console.error(`chatroom ${requested}: cannot start: ${(err as Error).message}`);
     process.exit(1);
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      console.log(`chatroom v4: ${signal}, stopping ${cluster.nodes.length} nodes${cluster.privateRedis ? ' and the private redis-server' : ''}`);
+      console.log(`chatroom ${requested}: ${signal}, stopping ${cluster.nodes.length} nodes${cluster.privateRedis ? ` and ${cluster.privateRedis}` : ''}`);
       void cluster.stop().then(() => process.exit(0));
     });
   }
   void cluster.ended.then((code) => process.exit(code));
 } else await startOne(requested);
 
-async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
+async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4' | 'v5'): Promise<void> {
   const version = requested === 'v1' && argv.prune ? 'v1.1' : requested;
   const options = {
     host: argv.host,
@@ -122,10 +128,10 @@ async function startOne(requested: 'v1' | 'v2' | 'v3' | 'v4'): Promise<void> {
     messageLog: argv['message-log'] ? { target: argv['message-log'], content: argv['message-log-content'], maxBytes: argv['message-log-max-bytes'], keep: argv['message-log-keep'] } : null,
   };
   // (v4 here is one node, which the launcher starts on a port of its choosing)
-  const v4 = { ...(argv.redis ? { redis: argv.redis } : {}), ...(argv.node ? { node: argv.node } : {}), history: argv.history, maxInFlight: argv['max-in-flight'], roomTtlMs: argv['room-ttl'] * 1000, historyBytes: argv['history-bytes'], replayBytes: argv['replay-bytes'], allowEviction: argv['allow-eviction'] };
+  const v4 = { ...(argv.redis ? { redis: argv.redis } : {}), ...(argv['redis-cluster'] ? { redisCluster: argv['redis-cluster'].split(',') } : {}), ack: argv.ack as 'master' | 'replica', ackTimeoutMs: argv['ack-timeout-ms'], ...(argv.node ? { node: argv.node } : {}), history: argv.history, maxInFlight: argv['max-in-flight'], roomTtlMs: argv['room-ttl'] * 1000, historyBytes: argv['history-bytes'], replayBytes: argv['replay-bytes'], allowEviction: argv['allow-eviction'] };
   let server;
   try {
-    server = await startVersion(version, { ...options, ...v4, port: argv.port ?? (version === 'v4' ? 0 : DEFAULT_PORTS[version]) });
+    server = await startVersion(version, { ...options, ...v4, port: argv.port ?? (version === 'v4' || version === 'v5' ? 0 : DEFAULT_PORTS[version]) });
   } catch (err) {
     console.error(`chatroom ${version}${argv.node ? ` node ${argv.node}` : ''}: cannot start: ${(err as Error).message}`);
     process.exit(1);

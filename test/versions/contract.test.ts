@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
+import { startRedisCluster, type RedisCluster } from '../../common/redis-cluster.ts';
 import { WebSocket } from 'ws';
 import type { ChatServer } from '../../versions/host.ts';
 import { CLOSE_CODES, ERROR_CODES, type ErrorCode } from '../../versions/protocol.ts';
@@ -18,15 +19,28 @@ const CONFIGS: Array<[label: string, version: VersionName, options: Partial<Vers
   ['v3 drop', 'v3', { onFull: 'drop' }],
   ['v3 kick', 'v3', { onFull: 'kick' }],
   ['v4 (one node over Redis)', 'v4', {}],
+  ['v5 (one node over a Redis Cluster)', 'v5', {}],
 ];
 
-// v4 keeps its rooms in Redis: one redis-server for this file, emptied before each v4 test.
+// v4 keeps its rooms in Redis: one redis-server for this file, emptied before each v4 test; v5,
+// in a Redis Cluster of 3 masters and 3 replicas, its masters emptied before each v5 test.
 let redis: RedisServer | null = null;
+let cluster: RedisCluster | null = null;
 afterAll(async () => {
   await redis?.stop();
+  await cluster?.stop();
 });
 
 async function startAny(version: VersionName, options: Partial<VersionOptions>): Promise<ChatServer> {
+  if (version === 'v5') {
+    cluster ??= await startRedisCluster({ detached: true });
+    for (const m of cluster.members) {
+      const admin = new Redis(m.port, '127.0.0.1');
+      if ((await admin.role())[0] === 'master') await admin.flushall();
+      admin.disconnect();
+    }
+    return startVersion('v5', { ...options, redisCluster: cluster.seeds.split(','), node: 'c1', port: 0 });
+  }
   if (version !== 'v4') return startVersion(version, { ...options, port: 0 });
   redis ??= await startRedisServer({ detached: true });
   const admin = new Redis(redis.url);

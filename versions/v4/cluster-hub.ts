@@ -34,10 +34,12 @@ export interface ClusterHubOptions extends HubOptions {
   node: string;
   /** Entries of history a client may be replayed (the backplane keeps as many). */
   history: number;
+  /** The version it plays: v4 over one Redis, v5 over a Redis Cluster. Default v4. */
+  version?: 'v4' | 'v5';
 }
 
 export class ClusterHub implements Strategy, BackplaneEvents {
-  readonly version = 'v4';
+  readonly version: 'v4' | 'v5';
   readonly describe: string;
   readonly heartbeat = true;
   readonly limitsRate = true;
@@ -64,7 +66,8 @@ export class ClusterHub implements Strategy, BackplaneEvents {
     private readonly backplane: Backplane,
   ) {
     this.node = options.node;
-    this.describe = `v4 · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
+    this.version = options.version ?? 'v4';
+    this.describe = `${this.version} · node ${options.node} · ${backplane.describe} · on-full ${options.onFull} · queue ${options.queue}`;
     this.hub = new Hub(counters, options);
     this.feeds = new RoomFeeds(this.hub, backplane, options.history, this.recovery);
     this.replayer = new Replayer(this.hub, backplane, options.history, this.recovery);

@@ -1,6 +1,7 @@
 // `npm run v4`: starts N v4 nodes, each its own process on its own port (P, P+1, …), over one
 // Redis: the one given with --redis, or a private redis-server on a free loopback port that this
-// launcher starts and stops. Each node prints its own LISTENING line; this launcher passes them
+// launcher starts and stops. `npm run v5`: the same nodes over a Redis Cluster, the one given with
+// --redis-cluster, or a private one of --shards masters and a replica each (common/redis-cluster.ts). Each node prints its own LISTENING line; this launcher passes them
 // on in node order once every node listens. A node that dies (a fault, SIGKILL) is reported, the
 // others go on, and it is started again on its port after a backoff (1 s, doubling to 30 s; back
 // to 1 s once a node has lived a minute), unless --no-restart. A private Redis that dies is
@@ -12,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatListening, parseListening, type Listening } from '../protocol.ts';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
+import { startRedisCluster, type RedisCluster } from '../../common/redis-cluster.ts';
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,18 +22,25 @@ const START_TIMEOUT_MS = 30_000;
 /** How long a node gets to close its sockets on SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
 /** Flags the launcher sets per node itself, or takes for itself; everything else goes to every node as given. */
-const OWN_FLAGS = ['--nodes', '--port', '--redis', '--node', '--restart', '--no-restart'];
+const OWN_FLAGS = ['--nodes', '--port', '--redis', '--redis-cluster', '--shards', '--cluster-node-timeout', '--node', '--restart', '--no-restart'];
 /** A dead node waits this long before it is started again, doubling up to the max; a node that lived RESTART_RESET_MS starts the count over. */
 const RESTART_FIRST_MS = 1_000;
 const RESTART_MAX_MS = 30_000;
 const RESTART_RESET_MS = 60_000;
 
 export interface ClusterOptions {
+  /** v4: over one Redis; v5: over a Redis Cluster. Default v4. */
+  version?: 'v4' | 'v5';
   nodes: number;
   /** First node's port; 0: every node takes a free one. */
   port: number;
-  /** redis://host:port, or undefined for a private redis-server. */
+  /** v4: redis://host:port, or undefined for a private redis-server. */
   redis: string | undefined;
+  /** v5: host:port,… of a Redis Cluster, or undefined for a private one. */
+  redisCluster?: string | undefined;
+  /** v5's private cluster: masters (each with a replica), and its cluster-node-timeout. */
+  shards?: number;
+  clusterNodeTimeoutMs?: number;
   /** The command line after `v4`, passed on to every node without the launcher's own flags. */
   argv: string[];
   /** Start a dead node again (with backoff). Default true; the harness turns it off to measure a node's death. */
@@ -43,7 +52,7 @@ export function nodeArgs(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a === 'v4') continue;
+    if (a === 'v4' || a === 'v5') continue;
     const flag = a.split('=')[0] as string;
     if (OWN_FLAGS.includes(flag)) {
       if (!a.includes('=') && flag !== '--no-restart' && !(flag === '--restart' && !/^(true|false)$/.test(argv[i + 1] ?? ''))) i++; // its value
@@ -57,7 +66,8 @@ export function nodeArgs(argv: string[]): string[] {
 /** A running cluster: where its nodes listen, how to stop it, and when it ended by itself. */
 export interface ClusterHandle {
   readonly nodes: Listening[];
-  readonly privateRedis: boolean;
+  /** What the launcher started besides the nodes: "the private redis-server", "the private Redis Cluster (6 processes)", or null. */
+  readonly privateRedis: string | null;
   /** Stops every node, then the private Redis. */
   stop(): Promise<void>;
   /** Resolves with the exit code to give when the cluster ends by itself: every node dead, or its Redis not startable again. */
@@ -66,13 +76,24 @@ export interface ClusterHandle {
 
 /** Starts the cluster; rejects (having stopped what it started) when a node does not listen. */
 export async function runCluster(options: ClusterOptions): Promise<ClusterHandle> {
+  const version = options.version ?? 'v4';
+  const say = (line: string): void => console.log(`chatroom ${version}: ${line}`);
+  const warn = (line: string): void => console.error(`chatroom ${version}: ${line}`);
   let redis: RedisServer | null = null;
+  let redisCluster: RedisCluster | null = null;
   let url = options.redis;
-  if (!url) {
+  let seeds = options.redisCluster;
+  if (version === 'v5') {
+    if (!seeds) {
+      redisCluster = await startRedisCluster({ shards: options.shards ?? 3, ...(options.clusterNodeTimeoutMs ? { nodeTimeoutMs: options.clusterNodeTimeoutMs } : {}), log: (line) => say(`private ${line}`) });
+      seeds = redisCluster.seeds;
+    }
+  } else if (!url) {
     redis = await startRedisServer();
     url = redis.url;
-    console.log(`chatroom v4: private redis-server on ${url} (pid ${redis.child.pid}; no persistence; stopped with the cluster)`);
+    say(`private redis-server on ${url} (pid ${redis.child.pid}; no persistence; stopped with the cluster)`);
   }
+  const backplaneArgs = version === 'v5' ? ['--redis-cluster', seeds!] : ['--redis', url!];
   type Node = { name: string; port: number; child: ChildProcess; listening: Listening | null; startedAt: number; backoffMs: number };
   const nodes: Node[] = [];
   let stopping = false;
@@ -89,6 +110,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       await Promise.all(nodes.map(({ child }) => stopChild(child)));
       await restarting;
       await redis?.stop();
+      await redisCluster?.stop();
     })());
   /** The cluster cannot go on: everything stops, and the CLI exits with `code`. */
   const fail = (code: number): void => void stopAll().then(() => endWith(code));
@@ -97,17 +119,17 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   function superviseRedis(r: RedisServer): void {
     r.child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.error(`chatroom v4: private redis-server (pid ${r.child.pid}) exited (${signal ?? `code ${code}`}); starting it again on port ${r.port}, empty: members will be told their streams were reset`);
+      warn(`private redis-server (pid ${r.child.pid}) exited (${signal ?? `code ${code}`}); starting it again on port ${r.port}, empty: members will be told their streams were reset`);
       // (a stop's signal can reach Redis before the launcher: the restart it starts is stopped with the rest)
       restarting = startRedisServer({ port: r.port }).then(
         (again) => {
           redis = again;
           if (stopping) return;
-          console.error(`chatroom v4: private redis-server back on ${again.url} (pid ${again.child.pid})`);
+          warn(`private redis-server back on ${again.url} (pid ${again.child.pid})`);
           superviseRedis(again);
         },
         (err: unknown) => {
-          console.error(`chatroom v4: cannot start redis-server again: ${(err as Error).message}; stopping`);
+          warn(`cannot start redis-server again: ${(err as Error).message}; stopping`);
           fail(1);
         },
       );
@@ -118,7 +140,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
   const nodeEnv = { ...process.env, CHAT_JWT_SECRET: process.env.CHAT_JWT_SECRET ?? randomBytes(32).toString('base64url') };
 
   function spawnNode(node: Node | { name: string; port: number }): Node {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'v4', '--node', node.name, '--port', String(node.port), '--redis', url!, ...nodeArgs(options.argv)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, version, '--node', node.name, '--port', String(node.port), ...backplaneArgs, ...nodeArgs(options.argv)], {
       cwd: ROOT,
       env: nodeEnv,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -129,14 +151,14 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       const listening = parseListening(line);
       // LISTENING lines are printed once every node listens, in node order (below); the rest as they come.
       if (listening && !restarted) entry.listening = listening;
-      else if (listening) console.log(`chatroom v4: node ${entry.name} listens again on ${listening.url} (pid ${listening.pid})`);
+      else if (listening) say(`node ${entry.name} listens again on ${listening.url} (pid ${listening.pid})`);
       else console.log(`[${entry.name}] ${line}`);
     });
     child.once('exit', (code, signal) => {
       if (stopping) return;
       const others = nodes.some((n) => n !== entry && alive(n));
       if (!options.restart || entry.listening === null) {
-        console.error(`chatroom v4: node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}`);
+        warn(`node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}`);
         if (nodes.every((n) => !alive(n))) fail(1);
         return;
       }
@@ -144,7 +166,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
       entry.port = entry.listening.port; // (started on a free port: it comes back on the same one)
       const wait = entry.backoffMs;
       entry.backoffMs = Math.min(RESTART_MAX_MS, entry.backoffMs * 2);
-      console.error(`chatroom v4: node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}; starting it again in ${wait / 1000} s`);
+      warn(`node ${entry.name} (pid ${child.pid}) exited (${signal ?? `code ${code}`})${others ? '; the other nodes go on' : ''}; starting it again in ${wait / 1000} s`);
       setTimeout(() => {
         if (!stopping) spawnNode(entry);
       }, wait).unref();
@@ -164,8 +186,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterHandle
     await new Promise((r) => setTimeout(r, 50));
   }
   for (const n of nodes) console.log(formatListening(n.listening!));
-  console.log(`chatroom v4: ${nodes.length} nodes up: ${nodes.map((n) => `${n.name} ${n.listening!.url}`).join(', ')}`);
-  return { nodes: nodes.map((n) => n.listening!), privateRedis: redis !== null, stop: stopAll, ended };
+  say(`${nodes.length} nodes up: ${nodes.map((n) => `${n.name} ${n.listening!.url}`).join(', ')}`);
+  return { nodes: nodes.map((n) => n.listening!), privateRedis: redis ? 'the private redis-server' : redisCluster ? `the private Redis Cluster (${redisCluster.members.length} processes)` : null, stop: stopAll, ended };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

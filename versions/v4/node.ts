@@ -1,14 +1,20 @@
-// Starts one v4 node in this process: a backplane client, the cluster hub over it, and the
-// shared host in front. The cluster launcher (cluster.ts) starts several, each its own process.
+// Starts one v4 node (one Redis) or v5 node (a Redis Cluster) in this process: a backplane client,
+// the cluster hub over it, and the shared host in front. The cluster launcher (cluster.ts) starts several, each its own process.
 import { startChatServer, type ChatServer, type HostOptions } from '../host.ts';
 import { ServerCounters } from '../strategy.ts';
 import { resolveVersionOptions, type VersionOptions } from '../version-options.ts';
 import { ClusterHub } from './cluster-hub.ts';
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS, RedisBackplane } from './redis-backplane.ts';
+import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLAY_BYTES, DEFAULT_ROOM_TTL_MS, RedisBackplane } from './redis-backplane.ts';
 
 export interface V4Options {
-  /** redis://host:port of the backplane. Required. */
+  /** redis://host:port of the backplane: v4. This or `redisCluster` is required. */
   redis: string;
+  /** host:port of members of a Redis Cluster: v5, rooms sharded over its masters. */
+  redisCluster: string[];
+  /** When a send is acknowledged: once its master has it (default), or a replica too (WAIT 1). */
+  ack: 'master' | 'replica';
+  /** With ack replica: how long a replica may take to confirm. Default 1,000 ms. */
+  ackTimeoutMs: number;
   /** This node's name in the cluster: [A-Za-z0-9_-]{1,32}. Default `n<pid>`. */
   node: string;
   /** Messages of history kept per room. Default 1,000. */
@@ -29,21 +35,30 @@ export interface V4Options {
 
 export const NODE_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 
-export async function startV4Node(options: Partial<VersionOptions & HostOptions & V4Options> & { redis: string }): Promise<ChatServer> {
+export async function startV4Node(options: Partial<VersionOptions & HostOptions & V4Options> & ({ redis: string } | { redisCluster: string[] })): Promise<ChatServer> {
   const node = options.node ?? `n${process.pid}`;
   if (!NODE_NAME.test(node)) throw new RangeError('options.node must match [A-Za-z0-9_-]{1,32}');
   const history = options.history ?? DEFAULT_HISTORY;
   if (!Number.isInteger(history) || history < 1) throw new RangeError('options.history must be an integer >= 1');
-  let url: URL;
-  try {
-    url = new URL(options.redis);
-  } catch {
-    throw new TypeError(`options.redis must be a URL like redis://127.0.0.1:6379, not ${JSON.stringify(options.redis)}`);
+  const cluster = options.redisCluster;
+  if (cluster) {
+    if (cluster.length === 0 || cluster.some((m) => !/^[^:\s]*:\d{1,5}$/.test(m))) throw new TypeError(`options.redisCluster must be host:port members, not ${JSON.stringify(cluster)}`);
+  } else {
+    let url: URL;
+    try {
+      url = new URL(options.redis ?? '');
+    } catch {
+      throw new TypeError(`options.redis must be a URL like redis://127.0.0.1:6379, not ${JSON.stringify(options.redis)}`);
+    }
+    if (url.protocol !== 'redis:') throw new TypeError(`options.redis must be a redis:// URL, not ${options.redis}`);
   }
-  if (url.protocol !== 'redis:') throw new TypeError(`options.redis must be a redis:// URL, not ${options.redis}`);
+  const ack = options.ack ?? 'master';
+  if (ack !== 'master' && ack !== 'replica') throw new RangeError("options.ack must be 'master' or 'replica'");
   const counters = new ServerCounters();
   const backplane = new RedisBackplane({
-    url: options.redis,
+    ...(cluster ? { cluster } : { url: options.redis! }),
+    ack,
+    ackTimeoutMs: positive(options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, 'ackTimeoutMs'),
     node,
     history,
     maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
@@ -54,12 +69,12 @@ export async function startV4Node(options: Partial<VersionOptions & HostOptions 
     replayBytes: positive(options.replayBytes ?? DEFAULT_REPLAY_BYTES, 'replayBytes'),
     allowEviction: options.allowEviction ?? false,
   });
-  const hub = new ClusterHub(counters, { ...resolveVersionOptions(options), node, history }, backplane);
+  const hub = new ClusterHub(counters, { ...resolveVersionOptions(options), node, history, version: cluster ? 'v5' : 'v4' }, backplane);
   try {
     await backplane.start(hub);
   } catch (err) {
     await backplane.close();
-    throw new Error(`cannot reach Redis at ${options.redis}: ${(err as Error).message}`);
+    throw new Error(`cannot reach ${cluster ? `the Redis Cluster at ${cluster.join(',')}` : `Redis at ${options.redis}`}: ${(err as Error).message}`);
   }
   try {
     const server = await startChatServer(hub, counters, options);

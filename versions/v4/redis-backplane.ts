@@ -1,6 +1,13 @@
-// The backplane over Redis (ioredis): one connection for commands, one for pub/sub. The keys and
-// the scripts are in redis-scripts.ts; a room's channel carries `E|<seq>|<epoch>|<json>` for an
-// entry and `S|<json>` for a notice.
+// The backplane over Redis (ioredis), one Redis (v4) or a Redis Cluster (v5): one connection for
+// commands, one for shard channels (redis-connect.ts). The keys and the scripts are in
+// redis-scripts.ts; a room's channel carries `E|<seq>|<epoch>|<json>` for an entry and `S|<json>`
+// for a notice.
+//
+// Acknowledged when the master has it (--ack master, the default): a master that dies before its
+// replica got the append takes it with it, and its replica, promoted, gives the same seq to the next
+// send. Acknowledged when a replica has it (--ack replica): after the append the node asks WAIT 1 on
+// the same connection, and the entry is published only then (RELEASE), so no member ever sees an
+// entry the promoted replica lacks. That costs a round trip to the replica on every send.
 //
 // One Lua script appends: epoch, INCR, XADD and PUBLISH run as one step, so the order of seqs is
 // the order of the stream and of the channel, whichever node sent. A send while Redis cannot be
@@ -15,17 +22,24 @@
 // append goes through again.
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { BackplaneStats } from '../protocol.ts';
-import { BackplaneDownError, NOT_REACHED, type Appended, type Backplane, type BackplaneEvents, type HistorySlice, type StreamEntry } from './backplane.ts';
+import { BackplaneDownError, NOT_REACHED, SendUnknownError, type Appended, type Backplane, type BackplaneEvents, type HistorySlice, type StreamEntry } from './backplane.ts';
 import { RedisPresence, type PresenceOptions } from './redis-presence.ts';
-import { SCRIPTS, APPEND_KEYS, roomKey, type RoomKey, type Scripts } from './redis-scripts.ts';
+import { APPEND_KEYS, roomChannel, roomKey, userChannel, type RoomKey } from './redis-scripts.ts';
+import { ReplicaAcks } from './replica-acks.ts';
+import { connectRedis, type RedisClient, type RedisConnections } from './redis-connect.ts';
 import { failureOf, refused, sendFailure } from './redis-failures.ts';
 
 /** Also the presence's (redis-presence.ts): node, prefix, heartbeatMs, roomTtlMs. */
 export interface RedisBackplaneOptions extends PresenceOptions {
-  /** redis://host:port */
-  url: string;
+  /** redis://host:port of one Redis; or `cluster`. */
+  url?: string;
+  /** host:port of members of a Redis Cluster (v5). */
+  cluster?: readonly string[];
+  /** When a send is acknowledged: once its shard's master has it, or once a replica has it too. Default master. */
+  ack: 'master' | 'replica';
+  /** With ack replica: how long a replica may take to confirm; past it the send is answered SEND_UNKNOWN. Default 1,000 ms. */
+  ackTimeoutMs: number;
   /** Entries kept per room. Default 1,000. */
   history: number;
   /** Appends in flight past which a send is refused (a slow Redis must not grow the node's memory). Default 10,000. */
@@ -44,13 +58,15 @@ export const DEFAULT_HEARTBEAT_MS = 1_000;
 export const DEFAULT_ROOM_TTL_MS = 24 * 3600_000;
 export const DEFAULT_HISTORY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_REPLAY_BYTES = 256 * 1024;
-/** Reconnect delay: 50 ms, growing to 500 ms; never give up. */
-const retryStrategy = (times: number): number => Math.min(50 * times, 500);
+export const DEFAULT_ACK_TIMEOUT_MS = 1_000;
 
 export class RedisBackplane implements Backplane {
   readonly describe: string;
-  private readonly cmd: Redis & Scripts;
-  private readonly sub: Redis;
+  private readonly cmd: RedisClient;
+  private readonly sub: RedisConnections['sub'];
+  private readonly barriers: RedisClient | null;
+  /** --ack replica: confirms each append on a replica before it is published and acknowledged. */
+  private readonly acks: ReplicaAcks | null;
   private events: BackplaneEvents | null = null;
   private up = false;
   private downSince = 0;
@@ -69,13 +85,12 @@ export class RedisBackplane implements Backplane {
   private readonly counts = { published: 0, received: 0, inFlight: 0, refused: 0, reconnects: 0 };
 
   constructor(private readonly options: RedisBackplaneOptions) {
-    const url = new URL(options.url);
-    this.describe = `redis ${url.host}`;
-    const common = { retryStrategy, lazyConnect: true, connectionName: `chatroom-v4-${options.node}` } as const;
-    // Commands fail at once while Redis is unreachable, and are never sent twice.
-    this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 }) as Redis & Scripts;
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
-    for (const [name, def] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, def);
+    const { describe, cmd, sub, barriers } = connectRedis(options, `chatroom-${options.node}`, options.ack === 'replica');
+    this.describe = `${describe}${options.ack === 'replica' ? ' · ack replica' : ''}`;
+    this.cmd = cmd;
+    this.sub = sub;
+    this.barriers = barriers;
+    this.acks = barriers && new ReplicaAcks(barriers, cmd, { seq: (room) => this.key(room, 'seq'), release: (room) => [this.key(room, 'epoch'), this.key(room, 'log'), this.key(room, 'pub'), this.channel(room)] }, options.ackTimeoutMs, options.roomTtlMs);
     this.presence = new RedisPresence(this.cmd, options, () => this.up && !this.closed, () => this.events);
     this.rttTimer = setInterval(() => {
       this.lastRtt = rttOf(this.rtt);
@@ -93,12 +108,11 @@ export class RedisBackplane implements Backplane {
   }
 
   private channel(room: string): string {
-    return `${this.options.prefix}${room}`;
+    return roomChannel(this.options.prefix, room);
   }
 
-  /** A user's channel: `user:` cannot start a room's (a room name has no colon). */
   private userChannel(user: string): string {
-    return `${this.options.prefix}user:${user}`;
+    return userChannel(this.options.prefix, user);
   }
 
   async start(events: BackplaneEvents): Promise<void> {
@@ -128,8 +142,9 @@ export class RedisBackplane implements Backplane {
       c.on('close', onLost);
       c.on('error', () => {}); // reconnects by itself; 'close' marks the outage
     }
-    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    this.sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    this.barriers?.on('error', () => {});
+    await Promise.all([this.cmd.connect(), this.sub.connect(), this.barriers?.connect()]);
     await this.presence.start(); // what an earlier process under this node's name left goes first
     await onReady();
     if (this.refusing !== null) throw new Error(this.refusing);
@@ -150,7 +165,8 @@ export class RedisBackplane implements Backplane {
   private onMessage(channelBuf: Buffer, message: Buffer): void {
     const events = this.events;
     if (!events) return;
-    const room = channelBuf.toString('utf8').slice(this.options.prefix.length);
+    // `<prefix>{<room>}` or `<prefix>{user:<id>}`
+    const room = channelBuf.toString('utf8').slice(this.options.prefix.length + 1, -1);
     const text = message.toString('utf8');
     if (text.startsWith('S|')) return events.signal(room, text.slice(2));
     if (text.startsWith('D|') && room.startsWith('user:')) return events.direct(room.slice(5), text.slice(2));
@@ -171,8 +187,10 @@ export class RedisBackplane implements Backplane {
     const t0 = process.hrtime.bigint();
     const { history, roomTtlMs, historyBytes } = this.options;
     try {
-      const keys = APPEND_KEYS.map((k) => this.key(room, k)) as [string, string, string, string, string];
-      const [seq, epoch, had] = await this.cmd.ceAppend(...keys, payload, newEpoch(), history, this.channel(room), key, roomTtlMs, historyBytes);
+      const keys = APPEND_KEYS.map((k) => this.key(room, k)) as [string, string, string, string, string, string];
+      const args = [payload, newEpoch(), history, this.channel(room), key, roomTtlMs, historyBytes] as const;
+      const [seq, epoch, had] = await this.cmd.ceAppend(...keys, ...args, this.acks ? '0' : '1');
+      await this.acks?.confirm(room, seq);
       const ns = Math.max(1, Number(process.hrtime.bigint() - t0));
       this.rtt.record(ns);
       this.rttAll.record(ns);
@@ -182,7 +200,7 @@ export class RedisBackplane implements Backplane {
     } catch (err) {
       this.counts.refused++;
       this.oom = failureOf(err).oom;
-      throw sendFailure(err);
+      throw err instanceof SendUnknownError ? err : sendFailure(err);
     } finally {
       this.counts.inFlight--;
     }
@@ -197,33 +215,33 @@ export class RedisBackplane implements Backplane {
   }
 
   async subscribe(room: string): Promise<void> {
-    await this.sub.subscribe(this.channel(room));
+    await this.sub.ssubscribe(this.channel(room));
   }
 
   async unsubscribe(room: string): Promise<void> {
-    await this.sub.unsubscribe(this.channel(room)).catch(() => {});
+    await this.sub.sunsubscribe(this.channel(room)).catch(() => {});
   }
 
   async signal(room: string, json: string): Promise<void> {
-    await refused(this.cmd.publish(this.channel(room), `S|${json}`));
+    await refused(this.cmd.spublish(this.channel(room), `S|${json}`));
   }
 
   async holdUser(user: string): Promise<void> {
     if (!this.up) throw new BackplaneDownError(NOT_REACHED);
-    await this.sub.subscribe(this.userChannel(user));
+    await this.sub.ssubscribe(this.userChannel(user));
   }
 
   async releaseUser(user: string): Promise<void> {
-    await this.sub.unsubscribe(this.userChannel(user)).catch(() => {});
+    await this.sub.sunsubscribe(this.userChannel(user)).catch(() => {});
   }
 
   async direct(to: string, from: string, json: string): Promise<number> {
     if (!this.up) throw new BackplaneDownError(NOT_REACHED);
     const message = `D|${json}`;
     try {
-      // PUBLISH answers how many subscribers got it: the nodes that hold the user, none if offline.
-      const [reached] = await Promise.all([this.cmd.publish(this.userChannel(to), message), from === to ? 0 : this.cmd.publish(this.userChannel(from), message)]);
-      return reached;
+      // SPUBLISH answers how many subscribers got it: the nodes that hold the user, none if offline.
+      const [reached] = await Promise.all([this.cmd.spublish(this.userChannel(to), message), from === to ? 0 : this.cmd.spublish(this.userChannel(from), message)]);
+      return Number(reached);
     } catch (err) {
       throw sendFailure(err);
     }
@@ -261,6 +279,7 @@ export class RedisBackplane implements Backplane {
     await this.presence.stop(this.up);
     this.cmd.disconnect();
     this.sub.disconnect();
+    this.barriers?.disconnect();
   }
 }
 

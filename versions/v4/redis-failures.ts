@@ -1,5 +1,5 @@
 // What a failed Redis command means for the send or step it carried: done, not done, or maybe
-// done. redis-backplane.ts asks here and only here.
+// done. redis-backplane.ts and replica-acks.ts ask here and only here.
 import { ReplyError } from 'ioredis';
 import { BackplaneDownError, NOT_REACHED, SendUnknownError } from './backplane.ts';
 
@@ -15,6 +15,9 @@ export function failureOf(err: unknown): { reason: string; maybeDone: boolean; o
     return { reason: oom ? 'Redis is out of memory (OOM) and refuses writes' : `Redis refused it: ${message}`, maybeDone: false, oom };
   }
   if (/isn't writeable/.test(message)) return { reason: NOT_REACHED, maybeDone: false, oom: false };
+  // A Redis Cluster's shard in failover: every master asked sent it elsewhere, or said the slot has
+  // none. Redirected means refused: nothing done.
+  if (/^Too many Cluster redirections\. Last error: ReplyError: (MOVED|ASK|CLUSTERDOWN|TRYAGAIN)/.test(message)) return { reason: "the room's shard of the Redis Cluster has no master now (failing over)", maybeDone: false, oom: false };
   return { reason: 'the connection to Redis was lost before it answered', maybeDone: true, oom: false };
 }
 

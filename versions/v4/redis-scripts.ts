@@ -1,35 +1,48 @@
-// The Lua scripts v4's backplane runs in Redis, and the key layout they share. Each one is one
-// atomic step in Redis, whichever node calls it. redis-backplane.ts calls them.
+// The Lua scripts v4's and v5's backplane runs in Redis, and the key layout they share. Each one
+// is one atomic step in Redis, whichever node calls it. redis-backplane.ts and redis-presence.ts
+// call them.
 //
-// Per room, under a key prefix (every key of a room is declared to its script, so a room stays on
-// one shard of a Redis Cluster):
+// Per room, under a key prefix, every key in braces around the room name: `ce:{lobby}:log`. Redis
+// Cluster places a key by the part in braces (its hash tag), so all of a room's keys and its
+// channel are on one shard, and one script can touch them all there. On one Redis the braces are
+// just characters.
 //   <room>:epoch   the stream's epoch: set by the first append after the stream was lost
 //   <room>:seq     the last seq given (INCR)
 //   <room>:log     a stream, entry id `<seq>-0`, field m = the message's JSON as its node encoded it
 //   <room>:bytes   the bytes of JSON the log holds: it is bounded in bytes as well as entries
 //   <room>:ids     a sorted set `<sender>\n<id>` → seq of the sends the log holds: a resend is not a second message
+//   <room>:pub     with --ack replica: the last seq published (entries are published once a replica has them)
 //   <room>:members a hash, `<node>:<connection id>` → name
 //   <room>:names   a hash, a name's key (nameKey: case and look-alike forms folded) → the member
 //                  that holds it and its claim (`<member>\t<claim>`): a name is one person's in its
 //                  room across every node, and whoever shows the claim (a client whose node died,
 //                  coming back on another) takes it over at once
-// and for the cluster: `nodes` (a sorted set of heartbeats, by Redis's clock), `node-urls` (where
-// each serves clients, for a client that fails over) and `node:<id>:rooms` (where a node has
-// registered members, for whoever reaps it).
+// and for the cluster of nodes: `nodes` (a sorted set of heartbeats, by Redis's clock),
+// `node-urls` (where each serves clients, for a client that fails over) and `node:<id>:rooms`
+// (where a node has registered members, for whoever reaps it). Each of those is its own key, on
+// whichever shard it falls: no script takes two of them, or one of them and a room's.
 // A room's keys expire after the room TTL without an append; its members hash, after the TTL
-// without a join or a beat of a node that has members there.
+// without a join or a refresh by a node that has members there.
 
-export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'members' | 'names';
+export type RoomKey = 'epoch' | 'seq' | 'log' | 'bytes' | 'ids' | 'pub' | 'members' | 'names';
 
-/** A room's key of the layout above: `<prefix><room>:<part>`. */
+/** A room's key of the layout above: `<prefix>{<room>}:<part>`. */
 export function roomKey(prefix: string, room: string, part: RoomKey): string {
-  return `${prefix}${room}:${part}`;
+  return `${prefix}{${room}}:${part}`;
+}
+/** A room's channel: on its keys' shard (SPUBLISH, SSUBSCRIBE). */
+export function roomChannel(prefix: string, room: string): string {
+  return `${prefix}{${room}}`;
+}
+/** A user's channel: `{user:…}` is no room's (a room name has no colon). */
+export function userChannel(prefix: string, user: string): string {
+  return `${prefix}{user:${user}}`;
 }
 /** The keys APPEND takes, in order. */
-export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes'];
+export const APPEND_KEYS: readonly RoomKey[] = ['epoch', 'seq', 'log', 'ids', 'bytes', 'pub'];
 
 // ARGV: the message's JSON, a new epoch, max entries, channel, `<sender>\n<id>` or '', TTL ms, max
-// bytes. Returns {seq, epoch, 1 if the send was already in the log (not appended again)}. The JSON
+// bytes, '1' to publish it now ('0': RELEASE publishes it once a replica has it). Returns {seq, epoch, 1 if the send was already in the log (not appended again)}. The JSON
 // is kept and published untouched, seq and epoch beside it (`E|<seq>|<epoch>|<json>`): each node
 // writes them in (protocol.ts's placeInStream), so no script splices JSON.
 // The stream starts again (new epoch) when its epoch or its seq is gone: a restarted or evicting
@@ -40,7 +53,7 @@ local epoch = redis.call('GET', KEYS[1])
 if not epoch or redis.call('EXISTS', KEYS[2]) == 0 then
   epoch = ARGV[2]
   redis.call('SET', KEYS[1], epoch)
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 elseif ARGV[5] ~= '' then
   local had = redis.call('ZSCORE', KEYS[4], ARGV[5])
   if had then return {tonumber(had), epoch, 1} end
@@ -65,8 +78,27 @@ if trimmed then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.match(first, '^(%d+)'))
 end
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
-redis.call('PUBLISH', ARGV[4], 'E|' .. seq .. '|' .. epoch .. '|' .. json)
+if ARGV[8] == '1' then redis.call('SPUBLISH', ARGV[4], 'E|' .. seq .. '|' .. epoch .. '|' .. json) end
 return {seq, epoch, 0}`;
+
+// With --ack replica: publishes, in seq order, every entry up to ARGV[1] not published yet, once
+// the caller's WAIT said a replica has the entry ARGV[1] (a replica gets a master's writes in
+// order, so it has every entry before it too). Whichever node's release comes first publishes for
+// the others: the channel stays in seq order though the WAITs answer in any order.
+// KEYS: epoch, log, pub. ARGV: seq, channel, TTL ms. Returns how many it published.
+export const RELEASE = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then return 0 end
+local upto = tonumber(ARGV[1])
+local from = tonumber(redis.call('GET', KEYS[3]) or '0')
+if upto <= from then return 0 end
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', upto .. '-0')) do
+  redis.call('SPUBLISH', ARGV[2], 'E|' .. string.match(e[1], '^(%d+)') .. '|' .. epoch .. '|' .. e[2][2])
+  n = n + 1
+end
+redis.call('SET', KEYS[3], upto, 'PX', ARGV[3])
+return n`;
 
 // KEYS: epoch, seq, log. ARGV: after, max entries, max bytes. Returns {epoch or '', last seq,
 // first seq it can give (0: none kept), id, json, id, json, …}: the newest entries after `after`,
@@ -103,113 +135,88 @@ if max > 0 then
 end
 return out`;
 
-// KEYS: members, node's rooms, names. ARGV: member, name, room, TTL ms, the name's key ('': not
-// claimed, a signed-in user's name is the token's), the key of the name it had ('': none), the
-// member's claim. Returns the room's member count, or -1 when another member holds the name and
-// the claim shown is not its (nothing changed).
+// KEYS: members, names. ARGV: member, name, TTL ms, the name's key ('': not claimed, a signed-in
+// user's name is the token's), the key of the name it had ('': none), the member's claim. Returns
+// the room's member count, or -1 when another member holds the name and the claim shown is not its
+// (nothing changed). The node's list of rooms is another key (another shard of a cluster): the
+// presence adds the room to it before this runs.
 export const JOIN = `
 local function holds(key, member)
-  local v = redis.call('HGET', KEYS[3], key)
+  local v = redis.call('HGET', KEYS[2], key)
   return v and string.sub(v, 1, #member + 1) == member .. '\t'
 end
-if ARGV[5] ~= '' then
-  local v = redis.call('HGET', KEYS[3], ARGV[5])
-  if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '\t' and string.sub(v, string.find(v, '\t', 1, true) + 1) ~= ARGV[7] then return -1 end
-  if ARGV[6] ~= '' and ARGV[6] ~= ARGV[5] and holds(ARGV[6], ARGV[1]) then redis.call('HDEL', KEYS[3], ARGV[6]) end
-  redis.call('HSET', KEYS[3], ARGV[5], ARGV[1] .. '\t' .. ARGV[7])
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+if ARGV[4] ~= '' then
+  local v = redis.call('HGET', KEYS[2], ARGV[4])
+  if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '\t' and string.sub(v, string.find(v, '\t', 1, true) + 1) ~= ARGV[6] then return -1 end
+  if ARGV[5] ~= '' and ARGV[5] ~= ARGV[4] and holds(ARGV[5], ARGV[1]) then redis.call('HDEL', KEYS[2], ARGV[5]) end
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[1] .. '\t' .. ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return redis.call('HLEN', KEYS[1])`;
 
-// KEYS: members, node's rooms, names. ARGV: member, room, '1' when it was this node's last member
-// there, its name's key ('': none claimed).
+// KEYS: members, names. ARGV: member, its name's key ('': none claimed). Returns the members left.
 export const LEAVE = `
 redis.call('HDEL', KEYS[1], ARGV[1])
-if ARGV[4] ~= '' then
-  local v = redis.call('HGET', KEYS[3], ARGV[4])
-  if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\t' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+if ARGV[2] ~= '' then
+  local v = redis.call('HGET', KEYS[2], ARGV[2])
+  if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\t' then redis.call('HDEL', KEYS[2], ARGV[2]) end
 end
-if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) end
 return redis.call('HLEN', KEYS[1])`;
 
-// Takes node `id` out of the cluster: out of `nodes`, and its members out of every room it listed,
-// appending room, name, members-left triples to `out`.
-const REAP = `
-local function reap(id, out)
-  redis.call('ZREM', KEYS[1], id)
-  local roomsKey = ARGV[3] .. 'node:' .. id .. ':rooms'
-  local pre = id .. ':'
-  for _, room in ipairs(redis.call('SMEMBERS', roomsKey)) do
-    local h = ARGV[3] .. room .. ':members'
-    local all = redis.call('HGETALL', h)
-    for i = 1, #all, 2 do
-      if string.sub(all[i], 1, #pre) == pre then
-        redis.call('HDEL', h, all[i])
-        out[#out + 1] = room
-        out[#out + 1] = all[i + 1]
-        out[#out + 1] = redis.call('HLEN', h)
-      end
-    end
-    -- and the names its members held: free for others again
-    local names = ARGV[3] .. room .. ':names'
-    local held = redis.call('HGETALL', names)
-    for i = 1, #held, 2 do
-      if string.sub(held[i + 1], 1, #pre) == pre then redis.call('HDEL', names, held[i]) end
-    end
+// Takes one node's members out of one room, and frees the names they held. KEYS: members, names.
+// ARGV: `<node>:`. Returns name, members-left pairs, one per member taken out.
+export const REAP_ROOM = `
+local pre = ARGV[1]
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, #pre) == pre then
+    redis.call('HDEL', KEYS[1], all[i])
+    out[#out + 1] = all[i + 1]
+    out[#out + 1] = redis.call('HLEN', KEYS[1])
   end
-  redis.call('DEL', roomsKey)
-  redis.call('HDEL', ARGV[3] .. 'node-urls', id)
-end`;
-
-// Beats for this node (by Redis's clock, the one clock every node shares) and keeps its rooms'
-// member lists from expiring. With ARGV[5] = '1' (the caller has beaten on time, by its own clock,
-// for as long as a node may be silent), it reaps the nodes that stopped: their members leave every
-// room. A caller whose own beats were late (a paused or slow Redis) reaps nobody: the others' beats
-// were as late as its own. Returns whether this node was new to the set (a restarted Redis, or
-// taken for dead), then room, name, members-left triples.
-// ARGV: node, dead after ms, prefix, TTL ms, may reap.
-export const BEAT = `${REAP}
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
-local out = {fresh}
-local own = ARGV[3] .. 'node:' .. ARGV[1] .. ':rooms'
-for _, room in ipairs(redis.call('SMEMBERS', own)) do
-  redis.call('PEXPIRE', ARGV[3] .. room .. ':members', ARGV[4])
-  redis.call('PEXPIRE', ARGV[3] .. room .. ':names', ARGV[4])
 end
-if ARGV[5] ~= '1' then return out end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
-  reap(id, out)
+local held = redis.call('HGETALL', KEYS[2])
+for i = 1, #held, 2 do
+  if string.sub(held[i + 1], 1, #pre) == pre then redis.call('HDEL', KEYS[2], held[i]) end
 end
 return out`;
 
-// A node that starts takes out what an earlier process under its name left: its members (of a
-// process that died) would otherwise stay listed for as long as the new one beats. Same answer as
-// BEAT's, its first element 0. KEYS: nodes. ARGV: node, (unused), prefix.
-export const FORGET = `${REAP}
-local out = {0}
-reap(ARGV[1], out)
+// Beats for this node, by Redis's clock (the one clock every node shares). With ARGV[3] = '1' (the
+// caller has beaten on time, by its own clock, for as long as a node may be silent), it also
+// answers which nodes stopped beating: the caller reaps them (redis-presence.ts), each room on its
+// own shard. A caller whose own beats were late (a paused or slow Redis) is told of nobody: the
+// others' beats were as late as its own. Returns whether this node was new to the set (a restarted
+// Redis, or taken for dead), then the silent nodes. KEYS: nodes. ARGV: node, dead after ms, may reap.
+export const BEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {redis.call('ZADD', KEYS[1], now, ARGV[1])}
+if ARGV[3] ~= '1' then return out end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))) do
+  out[#out + 1] = id
+end
 return out`;
 
 export type Scripts = {
-  ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, json: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number): Promise<[number, string, number]>;
+  ceAppend(epoch: string, seq: string, log: string, ids: string, bytes: string, pub: string, json: string, newEpoch: string, maxEntries: number, channel: string, idMember: string, ttlMs: number, maxBytes: number, publish: '0' | '1'): Promise<[number, string, number]>;
+  ceRelease(epoch: string, log: string, pub: string, seq: number, channel: string, ttlMs: number): Promise<number>;
   ceHistory(epochKey: string, seqKey: string, logKey: string, after: number, max: number, maxBytes: number): Promise<Array<string | number>>;
-  ceJoin(membersKey: string, roomsKey: string, namesKey: string, member: string, name: string, room: string, ttlMs: number, nameKey: string, oldNameKey: string, claim: string): Promise<number>;
-  ceLeave(membersKey: string, roomsKey: string, namesKey: string, member: string, room: string, last: '0' | '1', nameKey: string): Promise<number>;
-  ceBeat(nodesKey: string, node: string, deadAfterMs: number, prefix: string, ttlMs: number, mayReap: '0' | '1'): Promise<Array<string | number>>;
-  ceForget(nodesKey: string, node: string, unused: string, prefix: string): Promise<Array<string | number>>;
+  ceJoin(membersKey: string, namesKey: string, member: string, name: string, ttlMs: number, nameKey: string, oldNameKey: string, claim: string): Promise<number>;
+  ceLeave(membersKey: string, namesKey: string, member: string, nameKey: string): Promise<number>;
+  ceReapRoom(membersKey: string, namesKey: string, nodePrefix: string): Promise<Array<string | number>>;
+  ceBeat(nodesKey: string, node: string, deadAfterMs: number, mayReap: '0' | '1'): Promise<Array<string | number>>;
 };
 
 /** Number of keys each script takes (the rest of its arguments are ARGV). */
 export const SCRIPTS = {
-  ceAppend: { numberOfKeys: 5, lua: APPEND },
+  ceAppend: { numberOfKeys: 6, lua: APPEND },
+  ceRelease: { numberOfKeys: 3, lua: RELEASE },
   ceHistory: { numberOfKeys: 3, lua: HISTORY },
-  ceJoin: { numberOfKeys: 3, lua: JOIN },
-  ceLeave: { numberOfKeys: 3, lua: LEAVE },
+  ceJoin: { numberOfKeys: 2, lua: JOIN },
+  ceLeave: { numberOfKeys: 2, lua: LEAVE },
+  ceReapRoom: { numberOfKeys: 2, lua: REAP_ROOM },
   ceBeat: { numberOfKeys: 1, lua: BEAT },
-  ceForget: { numberOfKeys: 1, lua: FORGET },
 } as const;

@@ -141,7 +141,7 @@ describe('v4: Redis must not forget on its own', () => {
     }, 'chat_backplane_up 0');
     await delay(300);
     const acknowledged = a.chats().map((m) => m.seq as number);
-    const inStream = (await admin.xrange('ce:full:log', '-', '+')).map(([id]) => Number(id.split('-')[0]));
+    const inStream = (await admin.xrange('ce:{full}:log', '-', '+')).map(([id]) => Number(id.split('-')[0]));
     expect(acknowledged.length).toBeGreaterThan(100);
     expect(acknowledged.filter((seq) => !inStream.includes(seq))).toEqual([]);
     const refused = new Set(errors(a, 'BACKPLANE_DOWN').map((e) => e.id));
@@ -217,15 +217,15 @@ describe('v4: Redis stays bounded', () => {
     const a = await open(n1, { room: 'bounded', name: 'ann' });
     for (let i = 1; i <= 40; i++) a.send({ type: 'chat', content: 'y'.repeat(1000), id: `b-${i}` });
     await a.waitFor(() => a.chats().length === 40, '40 chats');
-    const bytes = Number(await admin.get('ce:bounded:bytes'));
+    const bytes = Number(await admin.get('ce:{bounded}:bytes'));
     expect(bytes).toBeLessThanOrEqual(20_000);
-    expect(await admin.xlen('ce:bounded:log')).toBeLessThan(40);
-    expect(await admin.zcard('ce:bounded:ids')).toBe(await admin.xlen('ce:bounded:log'));
-    for (const k of ['epoch', 'seq', 'log', 'bytes', 'ids']) expect(await admin.pttl(`ce:bounded:${k}`)).toBeGreaterThan(0);
+    expect(await admin.xlen('ce:{bounded}:log')).toBeLessThan(40);
+    expect(await admin.zcard('ce:{bounded}:ids')).toBe(await admin.xlen('ce:{bounded}:log'));
+    for (const k of ['epoch', 'seq', 'log', 'bytes', 'ids']) expect(await admin.pttl(`ce:{bounded}:${k}`)).toBeGreaterThan(0);
     expect(await admin.smembers(`ce:node:${n1.strategy.node}:rooms`)).toContain('bounded');
     await a.close();
     await eventually(async () => (await admin.smembers(`ce:node:${n1.strategy.node}:rooms`)).length === 0, "the node's room list emptied");
-    await eventually(async () => (await admin.keys('ce:bounded:*')).length === 0, 'the idle room gone', 5_000);
+    await eventually(async () => (await admin.keys('ce:{bounded}:*')).length === 0, 'the idle room gone', 5_000);
   });
 
   it('a flood of joins with a forged epoch is rate-limited, and each replay capped in bytes', async () => {
